@@ -1,0 +1,80 @@
+SHELL := bash
+.SHELLFLAGS := -eu -o pipefail -c
+.DELETE_ON_ERROR:
+.DEFAULT_GOAL := help
+MAKEFLAGS += --warn-undefined-variables --no-builtin-rules
+
+PYTHON_BIN ?= python3.11
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+SITE_PTH = $(shell $(PY) -c 'import sysconfig; print(sysconfig.get_path("purelib"))')/movierec.pth
+SOURCE_DIRS := gen libs services/embedding services/retrieval services/profile services/ranker services/gateway
+
+PROTOS := $(shell find protos -name '*.proto')
+PROTO_PY := $(patsubst protos/%.proto,gen/%_pb2.py,$(PROTOS))
+PYTEST_ARGS ?=
+
+.PHONY: help
+help: ## List the targets
+	@grep -hE '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  %-16s %s\n", $$1, $$2}'
+
+# ---- install -----------------------------------------------------------------------------
+$(STAMP): requirements.txt
+	@test -x $(PY) || $(PYTHON_BIN) -m venv $(VENV)
+	$(PY) -m pip install -q --disable-pip-version-check -r requirements.txt
+	@printf '%s\n' $(addprefix $(CURDIR)/,$(SOURCE_DIRS)) > $(SITE_PTH)
+	@touch $@
+
+.PHONY: install
+install: $(STAMP) ## Create .venv and install the pinned requirements (no-op when unchanged)
+
+# ---- contracts -----------------------------------------------------------------------------
+gen/%_pb2.py: protos/%.proto $(STAMP)
+	@mkdir -p gen
+	$(PY) -m grpc_tools.protoc -Iprotos --python_out=gen --pyi_out=gen --grpc_python_out=gen $<
+
+.PHONY: proto
+proto: $(PROTO_PY) ## Generate Python code (+ .pyi stubs) from protos/ into gen/
+
+.PHONY: lint
+lint: $(STAMP) ## ruff + buf lint (STANDARD rules)
+	$(VENV)/bin/ruff check libs services tests bench
+	cd protos && ../$(VENV)/bin/buf lint
+
+# ---- offline artifacts ------------------------------------------------------------------
+.PHONY: catalog
+catalog: $(STAMP) ## Build the normalized movie catalog (artifacts/catalog/current)
+	$(PY) -m movierec_catalog.build
+
+.PHONY: index
+index: proto catalog ## Embed the catalog and build the FAISS index (artifacts/index/current)
+	$(PY) -m embedding_service.index_job
+
+.PHONY: train
+train: $(STAMP) ## Train the collaborative rating predictor (artifacts/collab/current)
+	$(PY) -m ranker_service.train
+
+.PHONY: artifacts
+artifacts: catalog index train ## Build every artifact that is missing (cached by content hash)
+
+# ---- run ------------------------------------------------------------------------------------
+.PHONY: up
+up: proto ## Start Redis, every tier, a Celery worker and the gateway in the background
+	$(PY) -m movierec_core.devstack up
+
+.PHONY: down
+down: ## Stop exactly what `make up` started
+	@if [ -x $(PY) ]; then $(PY) -m movierec_core.devstack down; fi
+
+.PHONY: run
+run: install proto artifacts ## Install, build what is missing, start everything; Ctrl-C stops it
+	$(PY) -m movierec_core.devstack run
+
+# ---- quality ---------------------------------------------------------------------------------
+.PHONY: test
+test: install proto ## Install what is missing and run the test suite
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+.PHONY: ci
+ci: lint test ## What CI runs

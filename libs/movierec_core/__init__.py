@@ -1,0 +1,1 @@
+"""Shared runtime for every movierec tier: config, logging, errors, metrics, gRPC server and client."""

@@ -1,0 +1,1 @@
+"""The profile tier of movierec."""

@@ -1,0 +1,1 @@
+"""The ranker tier of movierec."""
