@@ -71,6 +71,30 @@ down: ## Stop exactly what `make up` started
 run: install proto artifacts ## Install, build what is missing, start everything; Ctrl-C stops it
 	$(PY) -m movierec_core.devstack run
 
+# ---- benchmarks and evaluation (print figures and write JSON under reports/) -------------------
+.PHONY: bench
+bench: bench-embed bench-retrieval bench-ranker bench-events ## Every benchmark
+
+.PHONY: bench-embed
+bench-embed: proto index ## Embedding throughput and Embed RPC latency → reports/bench-embed.json
+	$(PY) bench/bench_embed.py
+
+.PHONY: bench-retrieval
+bench-retrieval: proto index ## In-process FAISS vs Search RPC → reports/bench-retrieval.json
+	$(PY) bench/bench_retrieval.py
+
+.PHONY: bench-ranker
+bench-ranker: proto artifacts ## Rank latency → reports/bench-ranker.json
+	$(PY) bench/bench_ranker.py
+
+.PHONY: bench-events
+bench-events: proto artifacts ## Review events/s and review→vector latency → reports/bench-events.json
+	$(PY) bench/bench_events.py
+
+.PHONY: finetune-data
+finetune-data: catalog ## OpenAI fine-tuning JSONL from ratings → artifacts/finetune/
+	$(PY) -m ranker_service.finetune_data
+
 # ---- quality ---------------------------------------------------------------------------------
 .PHONY: test
 test: install proto ## Install what is missing and run the test suite
