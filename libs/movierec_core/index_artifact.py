@@ -122,7 +122,7 @@ def write_index_artifact(root: Path, version: str, manifest: dict, movie_ids: np
         np.save(tmp / "movie_ids.npy", np.asarray(movie_ids, dtype=np.int64))
         np.save(tmp / "vectors.npy", np.ascontiguousarray(vectors, dtype=np.float32))
         write_index(tmp / "index.faiss")
-        full = {**manifest, "version": version, "count": int(len(movie_ids)), "dim": int(vectors.shape[1]),
+        full = {**manifest, "version": version, "count": len(movie_ids), "dim": int(vectors.shape[1]),
                 "files": {name: sha256_file(tmp / name) for name in DATA_FILES}}
         (tmp / MANIFEST).write_text(json.dumps(full, indent=2, sort_keys=True) + "\n")
         if final.exists():

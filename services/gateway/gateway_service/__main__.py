@@ -11,11 +11,10 @@ from pathlib import Path
 
 import uvicorn
 
-from movierec_core.config import ConfigError
-from movierec_core.logs import log_fields, setup_logging
-
 from gateway_service.app import create_app
 from gateway_service.settings import GatewaySettings
+from movierec_core.config import ConfigError
+from movierec_core.logs import log_fields, setup_logging
 
 log = logging.getLogger("movierec.gateway")
 
@@ -26,7 +25,7 @@ async def main() -> None:
                             log_config=None, access_log=False, lifespan="on")
     server = uvicorn.Server(config)
     serving = asyncio.create_task(server.serve())
-    while not server.started and not serving.done():
+    while not server.started and not serving.done():  # noqa: ASYNC110 - uvicorn has no started event
         await asyncio.sleep(0.05)
     if server.started:
         port = server.servers[0].sockets[0].getsockname()[1]

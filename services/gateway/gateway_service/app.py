@@ -9,9 +9,8 @@ import prometheus_client
 from fastapi import FastAPI, Response
 from fastapi.responses import JSONResponse
 
-from movierec_core.client import check_health
-
 from gateway_service.settings import GatewaySettings
+from movierec_core.client import check_health
 
 
 def create_app(settings: GatewaySettings) -> FastAPI:

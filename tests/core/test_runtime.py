@@ -1,0 +1,156 @@
+"""The shared gRPC runtime: health, reflection, metrics, error mapping, retries and deadlines."""
+
+from __future__ import annotations
+
+import asyncio
+import urllib.request
+
+import grpc
+import pytest
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
+
+from movierec.retrieval.v1 import retrieval_pb2, retrieval_pb2_grpc
+from movierec_core import errors
+from movierec_core.client import DeadlineStub, check_health, open_channel
+from movierec_core.config import GrpcServerSettings
+from movierec_core.deadlines import downstream_timeout, set_deadline
+from movierec_core.logs import request_id_var
+from movierec_core.server import GrpcRuntime
+
+SERVICE = retrieval_pb2.DESCRIPTOR.services_by_name["RetrievalService"].full_name
+
+
+class ScriptedRetrieval(retrieval_pb2_grpc.RetrievalServiceServicer):
+    """A servicer whose Search behaviour each test scripts, recording what it saw."""
+
+    def __init__(self):
+        self.failures: list[Exception] = []
+        self.calls = 0
+        self.seen_timeouts: list[float | None] = []
+        self.seen_request_ids: list[str | None] = []
+
+    async def Search(self, request, context):
+        self.calls += 1
+        self.seen_timeouts.append(context.time_remaining())
+        self.seen_request_ids.append(request_id_var.get())
+        if self.failures:
+            raise self.failures.pop(0)
+        return retrieval_pb2.SearchResponse(index_version="v-test")
+
+
+@pytest.fixture
+async def runtime():
+    servicer = ScriptedRetrieval()
+    settings = GrpcServerSettings("retrieval", "127.0.0.1", 0, 0, 0.5, 0.0, None)
+    rt = GrpcRuntime(settings)
+    rt.add_servicer(retrieval_pb2_grpc.add_RetrievalServiceServicer_to_server, servicer, SERVICE)
+    await rt.start()
+    rt.servicer = servicer
+    rt.target = f"127.0.0.1:{rt.port}"
+    yield rt
+    await rt.stop()
+
+
+async def test_health_is_not_serving_until_ready(runtime):
+    assert await check_health(runtime.target) == "NOT_SERVING"
+    assert await check_health(runtime.target, SERVICE) == "NOT_SERVING"
+    await runtime.set_serving(True)
+    assert await check_health(runtime.target, SERVICE) == "SERVING"
+    async with grpc.aio.insecure_channel(runtime.target) as channel:
+        with pytest.raises(grpc.RpcError) as info:
+            await health_pb2_grpc.HealthStub(channel).Check(
+                health_pb2.HealthCheckRequest(service="no.such.Service"), timeout=1)
+        assert info.value.code() == grpc.StatusCode.NOT_FOUND
+
+
+async def test_reflection_lists_the_service(runtime):
+    async with grpc.aio.insecure_channel(runtime.target) as channel:
+        stub = reflection_pb2_grpc.ServerReflectionStub(channel)
+        responses = stub.ServerReflectionInfo(iter([reflection_pb2.ServerReflectionRequest(list_services="")]))
+        names = [s.name async for r in responses for s in r.list_services_response.service]
+    assert SERVICE in names
+    assert "grpc.health.v1.Health" in names
+
+
+async def test_domain_error_maps_to_status_with_details(runtime):
+    runtime.servicer.failures = [errors.invalid_argument(
+        "vector has 3 dimensions, expected 384", field_violations=[("vector", "expected 384 dimensions")])]
+    async with open_channel(runtime.target) as channel:
+        stub = DeadlineStub(retrieval_pb2_grpc.RetrievalServiceStub(channel), 1.0)
+        with pytest.raises(grpc.RpcError) as info:
+            await stub.Search(retrieval_pb2.SearchRequest(k=1))
+    described = errors.describe_rpc_error(info.value)
+    assert described.code == grpc.StatusCode.INVALID_ARGUMENT
+    assert described.message == "vector has 3 dimensions, expected 384"
+    assert described.reason == "INVALID_ARGUMENT"
+    assert described.field_violations == [("vector", "expected 384 dimensions")]
+    assert runtime.servicer.calls == 1  # INVALID_ARGUMENT is never retried
+
+
+async def test_unexpected_exception_is_internal_without_traceback(runtime):
+    runtime.servicer.failures = [ZeroDivisionError("secret internals")]
+    async with open_channel(runtime.target) as channel:
+        with pytest.raises(grpc.RpcError) as info:
+            await retrieval_pb2_grpc.RetrievalServiceStub(channel).Search(retrieval_pb2.SearchRequest(), timeout=1)
+    assert info.value.code() == grpc.StatusCode.INTERNAL
+    assert "secret" not in info.value.details() and "Traceback" not in info.value.details()
+    assert "request id" in info.value.details()
+
+
+async def test_unimplemented_is_reported_honestly(runtime):
+    async with open_channel(runtime.target) as channel:
+        with pytest.raises(grpc.RpcError) as info:
+            await retrieval_pb2_grpc.RetrievalServiceStub(channel).GetIndexInfo(
+                retrieval_pb2.GetIndexInfoRequest(), timeout=1)
+    assert info.value.code() == grpc.StatusCode.UNIMPLEMENTED
+
+
+async def test_client_retries_unavailable_at_most_three_times(runtime):
+    runtime.servicer.failures = [errors.unavailable("warming up"), errors.unavailable("warming up")]
+    async with open_channel(runtime.target) as channel:
+        stub = DeadlineStub(retrieval_pb2_grpc.RetrievalServiceStub(channel), 2.0)
+        response = await stub.Search(retrieval_pb2.SearchRequest())
+        assert response.index_version == "v-test"
+        assert runtime.servicer.calls == 3
+        runtime.servicer.calls = 0
+        runtime.servicer.failures = [errors.unavailable("down")] * 5
+        with pytest.raises(grpc.RpcError) as info:
+            await stub.Search(retrieval_pb2.SearchRequest())
+        assert info.value.code() == grpc.StatusCode.UNAVAILABLE
+        assert runtime.servicer.calls == 3
+
+
+async def test_every_call_carries_a_deadline_and_request_id(runtime):
+    async with open_channel(runtime.target) as channel:
+        stub = DeadlineStub(retrieval_pb2_grpc.RetrievalServiceStub(channel), 0.8)
+        request_id_var.set("req-123")
+        await stub.Search(retrieval_pb2.SearchRequest())
+        request_id_var.set(None)
+    remaining = runtime.servicer.seen_timeouts[-1]
+    assert remaining is not None and 0 < remaining <= 0.8
+    assert runtime.servicer.seen_request_ids[-1] == "req-123"
+
+
+def test_downstream_timeout_respects_the_callers_deadline():
+    set_deadline(0.2)
+    assert downstream_timeout(1.0) <= 0.2
+    set_deadline(-1)
+    with pytest.raises(errors.ServiceError) as info:
+        downstream_timeout(1.0)
+    assert info.value.code == grpc.StatusCode.DEADLINE_EXCEEDED
+    set_deadline(1e9)
+
+
+async def test_metrics_count_requests_by_method_and_code(runtime):
+    runtime.servicer.failures = [errors.not_found("movie 99999999 is not in the catalog")]
+    async with open_channel(runtime.target) as channel:
+        stub = retrieval_pb2_grpc.RetrievalServiceStub(channel)
+        with pytest.raises(grpc.RpcError):
+            await stub.Search(retrieval_pb2.SearchRequest(), timeout=1)
+        await stub.Search(retrieval_pb2.SearchRequest(), timeout=1)
+    url = f"http://127.0.0.1:{runtime.metrics_port}/metrics"
+    body = await asyncio.to_thread(lambda: urllib.request.urlopen(url, timeout=2).read().decode())
+    assert f'grpc_server_handled_total{{grpc_code="NOT_FOUND",grpc_method="Search",grpc_service="{SERVICE}"' in body
+    assert f'grpc_server_handled_total{{grpc_code="OK",grpc_method="Search",grpc_service="{SERVICE}"' in body
+    assert "grpc_server_handling_seconds_bucket" in body
