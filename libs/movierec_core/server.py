@@ -122,10 +122,13 @@ class GrpcRuntime:
         reflection.enable_server_reflection(
             (*self._service_names, health_pb2.DESCRIPTOR.services_by_name["Health"].full_name,
              reflection.SERVICE_NAME), self.server)
-        self.port = self.server.add_insecure_port(f"{self.settings.host}:{self.settings.port}")
+        address = f"{self.settings.host}:{self.settings.port}"
+        try:
+            self.port = self.server.add_insecure_port(address)
+        except RuntimeError:
+            self.port = 0
         if self.port == 0:
-            raise ConfigError(f"{self.tier.upper()}_PORT={self.settings.port}: cannot bind "
-                              f"{self.settings.host}:{self.settings.port} (in use?)")
+            raise ConfigError(f"{self.tier.upper()}_PORT={self.settings.port}: cannot bind {address} (in use?)")
         await self.server.start()
         await self.set_serving(False)
         self.metrics_port = metrics.start_metrics_server(self.settings.metrics_port, self.settings.host)

@@ -58,3 +58,18 @@ def test_wrong_env_value_stops_startup_with_one_line(module, variable):
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1, result.stderr
     assert f"{variable}='abc' is not an integer" in lines[0]
+
+
+def test_port_in_use_is_one_clear_line():
+    import socket
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        env = {**os.environ, "RANKER_PORT": str(port)}
+        result = subprocess.run([sys.executable, "-m", "ranker_service"], env=env, capture_output=True,
+                                text=True, timeout=60)
+    assert result.returncode == 2
+    assert f"RANKER_PORT={port}: cannot bind 127.0.0.1:{port} (in use?)" in result.stderr
+    assert "Traceback" not in result.stderr
