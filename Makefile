@@ -55,8 +55,12 @@ index: proto catalog ## Embed the catalog and build the FAISS index (artifacts/i
 train: $(STAMP) ## Train the collaborative rating predictor (artifacts/collab/current)
 	$(PY) -m ranker_service.train
 
+.PHONY: taste-map
+taste-map: index ## Fit the 2-D taste-map projection on the movie vectors (artifacts/taste_map/)
+	$(PY) -m gateway_service.taste_map
+
 .PHONY: artifacts
-artifacts: catalog index train ## Build every artifact that is missing (cached by content hash)
+artifacts: catalog index train taste-map ## Build every artifact that is missing (cached by content hash)
 
 # ---- run ------------------------------------------------------------------------------------
 .PHONY: up
@@ -94,6 +98,10 @@ bench-events: proto artifacts ## Review events/s and review→vector latency →
 .PHONY: finetune-data
 finetune-data: catalog ## OpenAI fine-tuning JSONL from ratings → artifacts/finetune/
 	$(PY) -m ranker_service.finetune_data
+
+.PHONY: load
+load: proto artifacts ## gRPC + REST load tests → reports/load.{json,md}
+	PYTHONPATH=loadtest $(PY) -m movierec_load
 
 # ---- quality ---------------------------------------------------------------------------------
 .PHONY: test

@@ -174,8 +174,9 @@ class Stack:
                                      {**self.base_env, **shared, "PYTHONUNBUFFERED": "1"}, self.logs)
         gateway_file = self.root / "gateway.port.json"
         gateway_file.unlink(missing_ok=True)
-        gateway = spawn("gateway", [sys.executable, "-m", "gateway_service"],
-                        tier_env(self.base_env, "gateway", gateway_file, shared), self.logs)
+        # Local runs sign tokens with a generated dev secret unless one is configured.
+        gateway_env = {"GATEWAY_DEV_MODE": "true", **tier_env(self.base_env, "gateway", gateway_file, shared)}
+        gateway = spawn("gateway", [sys.executable, "-m", "gateway_service"], gateway_env, self.logs)
         self.procs["gateway"] = gateway
         port = wait_port_file(gateway_file, gateway, STARTUP_TIMEOUT_S)["port"]
         self.endpoints["gateway"] = f"http://127.0.0.1:{port}"

@@ -1,26 +1,92 @@
-"""The FastAPI application: health, metrics and (later) the product's REST API."""
+"""The FastAPI application: the REST API (routers per area), health, metrics and the static web UI."""
 
 from __future__ import annotations
 
 import asyncio
+import json
+import logging
 from contextlib import asynccontextmanager
+from pathlib import Path
 
 import prometheus_client
-from fastapi import FastAPI, Response
+from fastapi import Depends, FastAPI, Request, Response
 from fastapi.responses import JSONResponse
+from fastapi.staticfiles import StaticFiles
 
+from gateway_service import (
+    routes_auth,
+    routes_chat,
+    routes_movies,
+    routes_onboarding,
+    routes_recommendations,
+    routes_reviews,
+    routes_users,
+)
+from gateway_service.deps import CurrentUser, build_services, ensure_owner
+from gateway_service.errors import install_error_handlers
+from gateway_service.middleware import RequestContextMiddleware
+from gateway_service.schemas import ErrorBody
 from gateway_service.settings import GatewaySettings
+from gateway_service.taste_map import TasteMapStore, taste_map_root
+from gateway_service.titles import catalog_resolver
+from movierec_catalog import load_catalog
 from movierec_core.client import check_health
+from movierec_core.logs import log_fields
+
+log = logging.getLogger("movierec.gateway")
+
+STATIC_DIR = Path(__file__).parent / "static"
+
+
+async def review_owner(request: Request, user: CurrentUser) -> None:
+    """POST /api/reviews (routes_reviews.py) is user-scoped too: the token must own the body's userId.
+
+    FastAPI has already read (and cached) the body when dependencies run; a body that is not JSON or
+    lacks a string userId is left to the route's own 422 validation.
+    """
+    try:
+        payload = json.loads(await request.body() or b"null")
+    except ValueError:
+        return
+    if isinstance(payload, dict) and isinstance(payload.get("userId"), str):
+        ensure_owner(user, payload["userId"].strip())
 
 
 def create_app(settings: GatewaySettings) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI):
-        yield
+        catalog = await asyncio.to_thread(load_catalog, settings.catalog_dir)
+        services = build_services(settings, catalog)
+        services.extras["taste_maps"] = TasteMapStore(taste_map_root(settings.taste_map_root))
+        services.extras["resolve_title"] = catalog_resolver(catalog)
+        years = catalog.movies["year"].dropna()
+        services.extras["latest_year"] = int(years.max()) if len(years) else None
+        app.state.services = services
+        log.info("catalog loaded", extra=log_fields(movies=len(catalog), version=catalog.version))
+        try:
+            yield
+        finally:
+            await services.close()
 
-    app = FastAPI(title="movierec", version="0.1.0", lifespan=lifespan)
+    app = FastAPI(title="movierec", version="0.1.0", lifespan=lifespan,
+                  description="Explainable, conversational movie recommendations. Errors share one body: "
+                              "`{\"error\": {status, code, message, fields[]}}`.")
     app.state.settings = settings
+    install_error_handlers(app)
+    app.add_middleware(RequestContextMiddleware, request_timeout_s=settings.request_timeout_s)
 
+    for module in (routes_auth, routes_movies, routes_onboarding, routes_recommendations, routes_chat,
+                   routes_users):
+        app.include_router(module.router)
+    app.include_router(routes_reviews.router, dependencies=[Depends(review_owner)],
+                       responses={code: {"model": ErrorBody} for code in (401, 403)})
+    _ops_routes(app, settings)
+    if STATIC_DIR.is_dir():
+        app.mount("/", StaticFiles(directory=STATIC_DIR, html=True), name="ui")
+    return app
+
+
+def _ops_routes(app: FastAPI, settings: GatewaySettings) -> None:
     @app.get("/healthz", tags=["ops"])
     async def healthz() -> JSONResponse:
         """SERVING status of every gRPC tier; 503 when any is not serving."""
@@ -35,5 +101,3 @@ def create_app(settings: GatewaySettings) -> FastAPI:
     @app.get("/metrics", tags=["ops"], include_in_schema=False)
     async def metrics() -> Response:
         return Response(prometheus_client.generate_latest(), media_type=prometheus_client.CONTENT_TYPE_LATEST)
-
-    return app

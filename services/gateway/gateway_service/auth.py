@@ -1,0 +1,142 @@
+"""Accounts: argon2id password hashes and users in Redis, HS256 JWT bearer tokens, auth rate limits."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import math
+import secrets
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+import jwt
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+from redis.asyncio import Redis
+
+from gateway_service.errors import ApiError, unauthenticated
+
+ISSUER = "movierec-gateway"
+USER_KEY = "movierec:gw:user:{username}"
+USER_ID_KEY = "movierec:gw:userid:{user_id}"
+RATE_KEY = "movierec:gw:ratelimit:{action}:{client}:{username}:{window}"
+
+_hasher = PasswordHasher()  # argon2id with the library's current recommended parameters
+# Verified against when the username is unknown, so that response time does not reveal which usernames exist.
+_DUMMY_HASH = _hasher.hash(secrets.token_urlsafe(16))
+
+
+@dataclass(frozen=True)
+class AuthUser:
+    user_id: str
+    username: str
+
+
+@dataclass(frozen=True)
+class StoredUser:
+    user_id: str
+    username: str
+    password_hash: str
+    created_at: datetime
+
+
+def normalize_username(username: str) -> str:
+    return username.strip().lower()
+
+
+def new_user_id() -> str:
+    return f"u_{secrets.token_hex(8)}"
+
+
+class UserStore:
+    """Users as one JSON value per lower-cased username (created with SET NX, so sign-up is atomic)."""
+
+    def __init__(self, redis: Redis):
+        self._redis = redis
+
+    async def create(self, username: str, password: str) -> StoredUser | None:
+        """The new user, or None when the username is taken."""
+        password_hash = await asyncio.to_thread(_hasher.hash, password)
+        user = StoredUser(new_user_id(), normalize_username(username), password_hash, datetime.now(UTC))
+        record = json.dumps({"user_id": user.user_id, "username": user.username,
+                             "password_hash": password_hash, "created_at": user.created_at.isoformat()})
+        created = await self._redis.set(USER_KEY.format(username=user.username), record, nx=True)
+        if not created:
+            return None
+        await self._redis.set(USER_ID_KEY.format(user_id=user.user_id), user.username)
+        return user
+
+    async def get(self, username: str) -> StoredUser | None:
+        raw = await self._redis.get(USER_KEY.format(username=normalize_username(username)))
+        if raw is None:
+            return None
+        data = json.loads(raw)
+        return StoredUser(data["user_id"], data["username"], data["password_hash"],
+                          datetime.fromisoformat(data["created_at"]))
+
+    async def get_by_id(self, user_id: str) -> StoredUser | None:
+        username = await self._redis.get(USER_ID_KEY.format(user_id=user_id))
+        if username is None:
+            return None
+        return await self.get(username.decode() if isinstance(username, bytes) else username)
+
+    async def authenticate(self, username: str, password: str) -> StoredUser | None:
+        user = await self.get(username)
+        verified = await asyncio.to_thread(_verify, user.password_hash if user else _DUMMY_HASH, password)
+        return user if user is not None and verified else None
+
+
+def _verify(password_hash: str, password: str) -> bool:
+    try:
+        return _hasher.verify(password_hash, password)
+    except (VerificationError, InvalidHashError):
+        return False
+
+
+class TokenIssuer:
+    """HS256 JWTs: ``sub`` = user id, ``name`` = username, ``exp`` = now + ttl."""
+
+    def __init__(self, secret: str, ttl_s: int):
+        self._secret = secret
+        self.ttl_s = ttl_s
+
+    def issue(self, user: AuthUser, now: float | None = None) -> str:
+        issued = int(now if now is not None else time.time())
+        claims = {"sub": user.user_id, "name": user.username, "iat": issued, "exp": issued + self.ttl_s,
+                  "iss": ISSUER}
+        return jwt.encode(claims, self._secret, algorithm="HS256")
+
+    def verify(self, token: str) -> AuthUser:
+        try:
+            claims = jwt.decode(token, self._secret, algorithms=["HS256"], issuer=ISSUER,
+                                options={"require": ["exp", "sub", "iat", "iss"]})
+        except jwt.ExpiredSignatureError:
+            raise unauthenticated("the access token has expired; log in again") from None
+        except jwt.InvalidTokenError:
+            raise unauthenticated("the access token is not valid") from None
+        return AuthUser(str(claims["sub"]), str(claims.get("name", "")))
+
+
+class RateLimiter:
+    """Fixed-window counter in Redis: at most ``limit`` attempts per (action, client, username) per window."""
+
+    def __init__(self, redis: Redis, limit: int, window_s: int):
+        self._redis = redis
+        self.limit = limit
+        self.window_s = window_s
+
+    async def hit(self, action: str, client: str, username: str, now: float | None = None) -> None:
+        """Count one attempt; raise 429 with Retry-After when the window's budget is spent."""
+        now = time.time() if now is None else now
+        window = int(now // self.window_s)
+        key = RATE_KEY.format(action=action, client=client, username=normalize_username(username), window=window)
+        async with self._redis.pipeline(transaction=True) as pipe:
+            pipe.incr(key)
+            pipe.expire(key, self.window_s + 1)
+            count, _ = await pipe.execute()
+        if count > self.limit:
+            retry_after = max(1, math.ceil((window + 1) * self.window_s - now))
+            raise ApiError(429, "RATE_LIMITED",
+                           f"too many {action} attempts; try again in {retry_after} s",
+                           headers={"Retry-After": str(retry_after)})

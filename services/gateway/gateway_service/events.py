@@ -1,0 +1,106 @@
+"""Publishing review events onto the profile tier's Celery queue (Redis broker).
+
+The gateway never imports the worker: it sends the task *by name* (``profile.apply_review``) with a
+JSON payload, so the two deploy and scale independently.
+
+A publish is two writes: first the event goes into the *pending ledger* (``<prefix>pending`` hash +
+``<prefix>pending:due`` zset, prefix ``PROFILE_KEY_PREFIX``), then the Celery message is pushed. The
+profile worker's scripts settle the ledger entry atomically with applying (or parking) the event,
+and its sweeper re-publishes entries left pending too long. So an acknowledged event (202: both
+writes done; with AOF ``appendfsync always`` they are on disk) survives even the windows in which the
+Redis transport itself can drop a message (a consumer losing Redis between popping a message and
+recording it as unacknowledged).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import threading
+import time
+import uuid
+
+import redis
+from celery import Celery
+
+from movierec_core.config import env_str
+
+REVIEW_TASK = "profile.apply_review"
+INTERACTION_TASK = "profile.record_interaction"
+
+# Bounded retries while publishing: a broker outage becomes a quick 503, never a hung request.
+_RETRY_POLICY = {"max_retries": 2, "interval_start": 0.05, "interval_step": 0.1, "interval_max": 0.2}
+
+_apps: dict[str, Celery] = {}
+_ledgers: dict[str, redis.Redis] = {}
+_lock = threading.Lock()
+
+
+class PublishError(Exception):
+    """The event could not be handed to the broker (nothing was acknowledged)."""
+
+
+def _publisher(broker_url: str) -> Celery:
+    with _lock:
+        app = _apps.get(broker_url)
+        if app is None:
+            app = Celery("movierec-gateway", broker=broker_url, set_as_current=False)
+            app.conf.update(task_serializer="json", accept_content=["json"], task_ignore_result=True,
+                            broker_transport_options={"socket_timeout": 2, "socket_connect_timeout": 2})
+            _apps[broker_url] = app
+        return app
+
+
+def _ledger(broker_url: str) -> redis.Redis:
+    with _lock:
+        client = _ledgers.get(broker_url)
+        if client is None:
+            client = redis.Redis.from_url(broker_url, socket_timeout=2, socket_connect_timeout=2)
+            _ledgers[broker_url] = client
+        return client
+
+
+def _send(broker_url: str, task: str, event: dict) -> None:
+    queue = env_str("PROFILE_EVENTS_QUEUE", "profile-events")
+    prefix = env_str("PROFILE_KEY_PREFIX", "movierec:")
+    event_id = event["event_id"]
+    ledger = _ledger(broker_url)
+    try:
+        ledger.pipeline(transaction=True) \
+            .hset(f"{prefix}pending", event_id, json.dumps({"task": task, "event": event})) \
+            .zadd(f"{prefix}pending:due", {event_id: int(time.time() * 1000)}) \
+            .execute()
+    except redis.RedisError as error:
+        raise PublishError(f"review queue unavailable: {error}") from error
+    try:
+        _publisher(broker_url).send_task(task, kwargs={"event": event}, task_id=event_id, queue=queue,
+                                         retry=True, retry_policy=_RETRY_POLICY)
+    except Exception as error:  # kombu raises OperationalError and friends; all mean "not published"
+        _forget(ledger, prefix, event_id)
+        raise PublishError(f"review queue unavailable: {error}") from error
+
+
+def _forget(ledger: redis.Redis, prefix: str, event_id: str) -> None:
+    """Undo the ledger entry of an event that was not queued (if this fails too, the sweeper delivers it)."""
+    with contextlib.suppress(redis.RedisError):
+        ledger.pipeline(transaction=True).hdel(f"{prefix}pending", event_id) \
+            .zrem(f"{prefix}pending:due", event_id).execute()
+
+
+async def publish_review(broker_url: str, *, user_id: str, movie_id: int, rating: float, text: str = "",
+                         event_id: str | None = None, created_at_ms: int | None = None) -> str:
+    """Enqueue one review event and return its ``event_id`` (generated unless given)."""
+    event = {"event_id": event_id or uuid.uuid4().hex, "user_id": user_id, "movie_id": int(movie_id),
+             "rating": float(rating), "text": text, "created_at_ms": created_at_ms or int(time.time() * 1000)}
+    await asyncio.to_thread(_send, broker_url, REVIEW_TASK, event)
+    return event["event_id"]
+
+
+async def publish_interaction(broker_url: str, *, user_id: str, movie_id: int, kind: str,
+                              event_id: str | None = None, created_at_ms: int | None = None) -> str:
+    """Enqueue a watch or click (recent-interest signal) and return its ``event_id``."""
+    event = {"event_id": event_id or uuid.uuid4().hex, "user_id": user_id, "movie_id": int(movie_id),
+             "kind": kind, "created_at_ms": created_at_ms or int(time.time() * 1000)}
+    await asyncio.to_thread(_send, broker_url, INTERACTION_TASK, event)
+    return event["event_id"]

@@ -1,0 +1,317 @@
+"""Request and response bodies of the REST API (camelCase on the wire, snake_case in Python)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Literal
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
+from pydantic.alias_generators import to_camel
+
+MAX_ID = 2**53 - 1  # movie ids are int64 in the contracts; keep them exact in JavaScript too
+
+MovieId = Annotated[int, Field(ge=1, le=MAX_ID, description="A MovieLens movie id")]
+UserId = Annotated[str, StringConstraints(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.\-]+$")]
+
+
+def _not_blank(value: str) -> str:
+    if not value.strip():
+        raise ValueError("must not be blank")
+    return value
+
+
+class ApiModel(BaseModel):
+    """Responses: camelCase aliases; both spellings accepted when building one in Python."""
+
+    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, serialize_by_alias=True)
+
+
+class RequestModel(ApiModel):
+    """Requests additionally reject unknown fields, so a misspelled field is a 422, not ignored."""
+
+    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="forbid",
+                              serialize_by_alias=True)
+
+
+# ---- errors ------------------------------------------------------------------------------
+
+class FieldProblem(ApiModel):
+    field: str
+    message: str
+
+
+class ErrorDetail(ApiModel):
+    status: int
+    code: str
+    message: str
+    fields: list[FieldProblem] = []
+
+
+class ErrorBody(ApiModel):
+    error: ErrorDetail
+
+
+# ---- accounts ----------------------------------------------------------------------------
+
+class Credentials(RequestModel):
+    username: Annotated[str, StringConstraints(min_length=3, max_length=32, pattern=r"^[A-Za-z0-9_.\-]+$")]
+    password: Annotated[str, StringConstraints(min_length=8, max_length=128)]
+
+
+class TokenResponse(ApiModel):
+    user_id: str
+    username: str
+    access_token: str
+    token_type: Literal["bearer"] = "bearer"
+    expires_in: int
+
+
+class MeResponse(ApiModel):
+    user_id: str
+    username: str
+    created_at: datetime
+
+
+# ---- movies ------------------------------------------------------------------------------
+
+class MovieSummary(ApiModel):
+    movie_id: int
+    title: str
+    year: int | None
+    genres: list[str]
+    poster_url: str
+    placeholder_url: str
+    runtime_min: int | None
+    certification: str | None
+
+
+class MovieDetail(MovieSummary):
+    overview: str | None
+    director: str | None
+    cast: list[str]
+    keywords: list[str]
+    tags: list[str]
+    original_language: str | None
+    vote_average: float | None
+    vote_count: int | None
+
+
+class MovieSearchResponse(ApiModel):
+    query: str
+    movies: list[MovieSummary]
+
+
+class Vibe(ApiModel):
+    id: str
+    label: str
+    description: str
+
+
+class VibesResponse(ApiModel):
+    vibes: list[Vibe]
+
+
+# ---- onboarding --------------------------------------------------------------------------
+
+class GenerateRequest(RequestModel):
+    user_id: UserId
+    movies: Annotated[list[MovieId], Field(max_length=20)] = []
+    vibes: Annotated[list[Annotated[str, StringConstraints(min_length=1, max_length=40),
+                                    AfterValidator(_not_blank)]], Field(max_length=10)] = []
+    free_text: Annotated[str, StringConstraints(max_length=1000)] = ""
+
+
+class Stage(ApiModel):
+    name: str
+    label: str
+    ms: float
+
+
+class GenerateResponse(ApiModel):
+    user_id: str
+    embedding: list[float]
+    timestamp: datetime
+    profile_version: int
+    unknown_movies: list[int]
+    stages: list[Stage]
+
+
+# ---- recommendations ---------------------------------------------------------------------
+
+FactorKindName = Literal["genre", "keyword", "tag", "director", "cast", "decade", "runtime",
+                         "certification", "query_term", "similar_to_liked", "unspecified"]
+
+
+class Factor(ApiModel):
+    kind: FactorKindName
+    value: str
+    source_movie_id: int | None = None
+    source_title: str | None = None
+
+
+class Card(ApiModel):
+    movie_id: int
+    title: str
+    year: int | None
+    poster_url: str
+    placeholder_url: str
+    match_score: Annotated[float, Field(ge=0, le=1)]
+    explanation: str
+    factors: list[Factor]
+    because_movie_ids: list[int] = []
+    genres: list[str] = []
+    runtime_min: int | None = None
+    certification: str | None = None
+
+
+class Carousel(ApiModel):
+    id: str
+    kind: Literal["top_picks", "because_you_loved", "fans_of"]
+    title: str
+    seed_movie_id: int | None = None
+    genre: str | None = None
+    degraded: bool = False
+    recommendations: list[Card]
+
+
+class RecommendationsRequest(RequestModel):
+    user_id: UserId
+    num_results: Annotated[int, Field(ge=1, le=20)] = 5
+    exclude_movies: Annotated[list[MovieId], Field(max_length=500)] = []
+    context: Annotated[str, StringConstraints(max_length=500)] | None = None
+
+
+class RecommendationsResponse(ApiModel):
+    user_id: str
+    cold_start: bool
+    degraded: bool
+    degraded_reason: str | None
+    ranker: str
+    index_version: str
+    carousels: list[Carousel]
+
+
+# ---- chat --------------------------------------------------------------------------------
+
+class MovieRef(ApiModel):
+    movie_id: int
+    title: str
+
+
+class ConstraintsView(ApiModel):
+    max_runtime_min: int | None = None
+    lenient_runtime: bool = False
+    max_certification: str | None = None
+    include_genres: list[str] = []
+    exclude_genres: list[str] = []
+    min_year: int | None = None
+    max_year: int | None = None
+    language: str | None = None
+    exclude_movies: list[MovieRef] = []
+    more_like: MovieRef | None = None
+    descriptions: list[str] = []
+
+
+class ParsedView(ApiModel):
+    descriptions: list[str]
+    unresolved: list[str]
+
+
+class ChatRequest(RequestModel):
+    user_id: UserId
+    session_id: Annotated[str, StringConstraints(min_length=1, max_length=64,
+                                                 pattern=r"^[A-Za-z0-9_\-]+$")] | None = None
+    message: Annotated[str, StringConstraints(min_length=1, max_length=1000), AfterValidator(_not_blank)]
+
+
+class ChatResponse(ApiModel):
+    session_id: str
+    reply: str
+    recommendations: list[Card]
+    constraints: ConstraintsView
+    parsed: ParsedView
+    taste_updated: bool
+    profile_version: int
+    degraded: bool
+    degraded_reason: str | None
+
+
+class ChatTurnView(ApiModel):
+    role: Literal["user", "assistant"]
+    text: str
+    movie_ids: list[int] = []
+    at: datetime
+
+
+class ChatSessionView(ApiModel):
+    session_id: str
+    user_id: str
+    constraints: ConstraintsView
+    turns: list[ChatTurnView]
+
+
+# ---- users -------------------------------------------------------------------------------
+
+class RatingView(ApiModel):
+    movie_id: int
+    rating: float
+    rated_at: datetime | None
+
+
+class ProfileView(ApiModel):
+    user_id: str
+    version: int
+    ratings: list[RatingView]
+    liked_movie_ids: list[int]
+    message_count: int
+    review_count: int
+    updated_at: datetime | None
+    vector: list[float]
+
+
+class WatchedRequest(RequestModel):
+    movie_id: MovieId
+
+
+class WatchedResponse(ApiModel):
+    movie_id: int
+    watched: bool
+
+
+class RadarPoint(ApiModel):
+    genre: str
+    affinity: float
+    count: int
+
+
+class TopMovie(ApiModel):
+    movie_id: int
+    title: str
+    year: int | None
+    rating: float | None
+
+
+class MapPoint(ApiModel):
+    kind: Literal["you", "average_viewer", "critic_consensus", "top_movie", "nearby"]
+    label: str
+    movie_id: int | None = None
+    x: float
+    y: float
+
+
+class TasteMapView(ApiModel):
+    method: str
+    index_version: str
+    explained_variance: list[float]
+    points: list[MapPoint]
+
+
+class TasteResponse(ApiModel):
+    user_id: str
+    ratings_count: int
+    radar: list[RadarPoint]
+    radar_source: Literal["ratings", "onboarding", "none"]
+    top_movies: list[TopMovie]
+    map: TasteMapView | None
+    map_unavailable_reason: str | None
+    summary: str

@@ -1,0 +1,112 @@
+// Home: the recommendation carousels. Reloads itself when a rating moves your taste and marks
+// the picks that are new since the previous load.
+
+import { getProfile, getRecommendations } from "../api.js";
+import { carousel, degradedNote } from "../components.js";
+import { errorBox, fill, h, spinner } from "../dom.js";
+import { getSession } from "../session.js";
+import { noteProfileVersion, store } from "../store.js";
+import { openMovieModal } from "./modal.js";
+
+function movieIdsOf(answer) {
+  return new Set((answer.carousels || []).flatMap((c) => (c.recommendations || []).map((r) => r.movieId)));
+}
+
+export function renderHome(view, params, { navigate }) {
+  const session = getSession();
+  const body = h("div", { class: "carousels", "data-testid": "carousels" });
+  const status = h("p", { class: "home-status muted", "data-testid": "home-status", "aria-live": "polite" });
+  const refresh = h("button", { class: "btn btn-ghost btn-small", type: "button", "data-testid": "refresh" }, "Refresh");
+  let previousIds = null;
+  let loading = false;
+  let loads = 0; // exposed as data-loads so tests (and curious people) can tell a reload happened
+
+  view.append(h("section", { class: "home" },
+    h("header", { class: "page-head row" },
+      h("div", {},
+        h("p", { class: "eyebrow" }, session.username ? `For ${session.username}` : "For you"),
+        h("h1", {}, "Tonight's picks"), status),
+      h("div", { class: "head-actions" },
+        refresh,
+        h("a", { class: "btn btn-small", href: "#/chat" }, "Ask for something specific"))),
+    body));
+
+  function show(answer, reason) {
+    noteProfileVersion(answer);
+    const ids = movieIdsOf(answer);
+    const fresh = previousIds ? [...ids].filter((id) => !previousIds.has(id)) : [];
+    body.replaceChildren();
+    const carousels = (answer.carousels || []).filter((c) => (c.recommendations || []).length);
+    if (answer.coldStart) {
+      body.append(h("div", { class: "panel cold-start", "data-testid": "cold-start" },
+        h("p", {}, "These are popular picks to start with. Tell movierec what you love to make them yours."),
+        h("a", { class: "btn btn-primary btn-small", href: "#/onboarding" }, "Personalize")));
+    }
+    if (!carousels.length) {
+      body.append(h("div", { class: "empty panel" },
+        h("h2", {}, "No picks yet"),
+        h("p", { class: "muted" }, "movierec needs a few movies you love to start."),
+        h("a", { class: "btn btn-primary", href: "#/onboarding" }, "Set up my taste")));
+    }
+    for (const section of carousels) {
+      const row = carousel(section.title, section.recommendations, (movie) => openMovieModal(movie, { navigate }), {
+        degraded: section.degraded ?? answer.degraded, degradedReason: section.degradedReason ?? answer.degradedReason,
+        subtitle: section.subtitle || "" });
+      row.dataset.kind = section.kind || "";
+      for (const card of row.querySelectorAll("[data-movie-id]")) {
+        if (fresh.includes(Number(card.dataset.movieId)) || fresh.includes(card.dataset.movieId)) {
+          card.classList.add("is-new");
+          card.querySelector(".card-poster").append(h("span", { class: "new-badge" }, "new"));
+        }
+      }
+      body.append(row);
+    }
+    const parts = [];
+    if (reason) parts.push(reason);
+    if (previousIds) parts.push(fresh.length ? `${fresh.length} new pick${fresh.length > 1 ? "s" : ""}` : "same picks as before");
+    fill(status, parts.join(" · "), degradedNote(answer.degraded, "answer", answer.degradedReason));
+    previousIds = ids;
+    status.dataset.loads = String(++loads);
+  }
+
+  async function load(reason = "") {
+    if (loading) return;
+    loading = true;
+    refresh.disabled = true;
+    if (!previousIds) body.replaceChildren(spinner("Finding your picks…"));
+    try {
+      const answer = await getRecommendations(session.userId, { numResults: 10 });
+      show(answer, reason);
+    } catch (error) {
+      const box = errorBox(error, () => load(reason));
+      if (error.status === 404 || error.status === 409) {
+        box.append(h("a", { class: "btn btn-primary btn-small", href: "#/onboarding" }, "Set up my taste"));
+      }
+      body.replaceChildren(box);
+      status.replaceChildren("Could not load your picks");
+      status.dataset.loads = String(++loads);
+    } finally {
+      loading = false;
+      refresh.disabled = false;
+    }
+  }
+
+  // The profile's version is the "taste version" badge: it rises as reviews and chats land.
+  getProfile(session.userId).then(noteProfileVersion).catch(() => {});
+
+  refresh.addEventListener("click", () => load("Refreshed"));
+  const onTasteChanged = (event) => {
+    const version = event.detail && event.detail.version;
+    load(version !== null && version !== undefined ? `Updated for taste v${version}` : "Updated after your rating");
+  };
+  window.addEventListener("movierec:taste-changed", onTasteChanged);
+
+  if (store.firstRecommendations) {
+    const first = store.firstRecommendations;
+    store.firstRecommendations = null;
+    show(first, "Fresh from onboarding");
+  } else {
+    load();
+  }
+  return () => window.removeEventListener("movierec:taste-changed", onTasteChanged);
+}

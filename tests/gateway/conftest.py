@@ -1,0 +1,159 @@
+"""Fixtures of the gateway tests: the whole system as real processes over a small real index.
+
+The index holds the 300 most-rated catalog movies plus the 20 most-rated French-language ones,
+embedded by the real index job with the packaged model (vectors are cached under the movierec
+cache, so only the first session pays for them). One stack — Redis, embedding, retrieval, profile,
+Celery worker, ranker, gateway — serves the whole session; tests that need a broken tier start an
+extra gateway (or tier) of their own with ``start_tier``.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import pyarrow.parquet as pq
+import pytest
+from gateway_helpers import JWT_SECRET
+
+from movierec_catalog.paths import default_catalog_dir
+from movierec_core.devstack import Managed, spawn, wait_port_file
+from movierec_core.paths import REPO_ROOT, cache_dir
+
+TOP_MOVIES = 300
+FRENCH_MOVIES = 20
+
+
+@pytest.fixture(scope="session")
+def catalog_dir() -> Path:
+    path = default_catalog_dir()
+    if not (path / "movies.parquet").exists():
+        pytest.fail(f"the gateway tests need the catalog at {path}: run `make catalog` first")
+    return path
+
+
+def _index_movie_ids(catalog_dir: Path) -> list[int]:
+    table = pq.read_table(catalog_dir / "movies.parquet",
+                          columns=["movie_id", "ml_rating_count", "original_language"]).to_pandas()
+    ranked = table.sort_values(["ml_rating_count", "movie_id"], ascending=[False, True])
+    french = ranked[ranked.original_language == "fr"].movie_id.head(FRENCH_MOVIES)
+    return sorted(set(ranked.movie_id.head(TOP_MOVIES)) | set(french))
+
+
+@pytest.fixture(scope="session")
+def index_dir(catalog_dir: Path) -> Path:
+    """A real index artifact (built once by the real index job, then reused from the cache)."""
+    root = cache_dir() / "test-artifacts" / "gateway-index"
+    root.mkdir(parents=True, exist_ok=True)
+    ids_file = root / "movie_ids.txt"
+    ids_file.write_text("\n".join(str(m) for m in _index_movie_ids(catalog_dir)) + "\n")
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "HF_HUB_OFFLINE": "1", "MOVIEREC_CATALOG_DIR": str(catalog_dir)}
+    done = subprocess.run([sys.executable, "-m", "embedding_service.index_job", "--movie-ids", f"@{ids_file}",
+                           "--out", str(root), "--no-progress"], env=env, cwd=REPO_ROOT, capture_output=True,
+                          text=True, timeout=900)
+    if done.returncode != 0:
+        pytest.fail(f"index job failed:\n{done.stderr[-3000:]}")
+    return (root / "current").resolve()
+
+
+@pytest.fixture(scope="session")
+def taste_map_dir(index_dir: Path, catalog_dir: Path, tmp_path_factory) -> Path:
+    """The offline taste-map job, run for real on the test index."""
+    out = tmp_path_factory.mktemp("taste-map")
+    env = {**os.environ, "MOVIEREC_CATALOG_DIR": str(catalog_dir)}
+    done = subprocess.run([sys.executable, "-m", "gateway_service.taste_map", "--index", str(index_dir),
+                           "--out", str(out)], env=env, cwd=REPO_ROOT, capture_output=True, text=True, timeout=300)
+    if done.returncode != 0:
+        pytest.fail(f"taste map job failed:\n{done.stderr[-3000:]}")
+    return out
+
+
+@dataclass
+class Stack:
+    """The session's running system: addresses of every tier and the gateway's base URL."""
+
+    redis_url: str
+    embedding: str
+    retrieval: str
+    profile: str
+    ranker: str
+    gateway: str
+    env: dict[str, str]
+
+    def gateway_env(self, **overrides: str) -> dict[str, str]:
+        """Environment for an extra gateway process (e.g. one pointing at a dead ranker)."""
+        return {**self.env, "EMBEDDING_ADDR": self.embedding, "RETRIEVAL_ADDR": self.retrieval,
+                "PROFILE_ADDR": self.profile, "RANKER_ADDR": self.ranker, **overrides}
+
+
+def _start(name: str, module: str, env: dict[str, str], root: Path, started: list[Managed],
+           timeout_s: float = 180.0) -> str:
+    port_file = root / f"{name}.port.json"
+    full = {**os.environ, **env, f"{name.upper()}_PORT": "0", "MOVIEREC_PORT_FILE": str(port_file),
+            "PYTHONUNBUFFERED": "1", "OMP_NUM_THREADS": "1", "HF_HUB_OFFLINE": "1"}
+    proc = spawn(name, [sys.executable, "-m", module], full, root / "logs")
+    started.append(proc)
+    info = wait_port_file(port_file, proc, timeout_s)
+    return f"127.0.0.1:{info['port']}"
+
+
+async def _wait_serving(addresses: dict[str, str], timeout_s: float = 180.0) -> None:
+    import asyncio
+    import time
+
+    from movierec_core.client import check_health
+
+    deadline = time.monotonic() + timeout_s
+    pending = dict(addresses)
+    while pending and time.monotonic() < deadline:
+        for name, addr in list(pending.items()):
+            if await check_health(addr) == "SERVING":
+                pending.pop(name)
+        await asyncio.sleep(0.2)
+    if pending:
+        raise TimeoutError(f"not SERVING after {timeout_s:.0f}s: {sorted(pending)}")
+
+
+@pytest.fixture(scope="session")
+def stack(redis_server, index_dir: Path, catalog_dir: Path, taste_map_dir: Path, tmp_path_factory) -> Iterator[Stack]:
+    import asyncio
+
+    root = tmp_path_factory.mktemp("stack")
+    started: list[Managed] = []
+    redis_url = redis_server.url.replace("/0", "/3")  # a database of its own: other tests flush db 0
+    common = {"REDIS_URL": redis_url, "MOVIEREC_CATALOG_DIR": str(catalog_dir)}
+    try:
+        embedding = _start("embedding", "embedding_service", common, root, started)
+        retrieval = _start("retrieval", "retrieval_service", {**common, "RETRIEVAL_INDEX_DIR": str(index_dir),
+                                                              "RETRIEVAL_CATALOG_DIR": str(catalog_dir)}, root, started)
+        ranker = _start("ranker", "ranker_service", {**common, "RANKER_INDEX_DIR": str(index_dir),
+                                                     "RANKER_CATALOG_DIR": str(catalog_dir)}, root, started)
+        profile_env = {**common, "EMBEDDING_ADDR": embedding, "RETRIEVAL_ADDR": retrieval,
+                       "PROFILE_INDEX_DIR": str(index_dir), "PROFILE_CATALOG_DIR": str(catalog_dir)}
+        profile = _start("profile", "profile_service", profile_env, root, started)
+        started.append(spawn("worker", [sys.executable, "-m", "profile_service.worker"],
+                             {**os.environ, **profile_env, "PROFILE_ADDR": profile, "PYTHONUNBUFFERED": "1",
+                              "OMP_NUM_THREADS": "1", "WORKER_CONCURRENCY": "1"}, root / "logs"))
+        asyncio.run(_wait_serving({"embedding": embedding, "retrieval": retrieval, "ranker": ranker,
+                                   "profile": profile}))
+        gateway_env = {**common, "GATEWAY_JWT_SECRET": JWT_SECRET, "GATEWAY_TASTE_MAP_DIR": str(taste_map_dir),
+                       "GATEWAY_AUTH_RATE_LIMIT": "5", "GATEWAY_AUTH_RATE_WINDOW_S": "60",
+                       "GATEWAY_REQUEST_TIMEOUT_S": "10", "GATEWAY_RPC_TIMEOUT_S": "5", "GATEWAY_RANK_TIMEOUT_S": "5"}
+        gateway = _start("gateway", "gateway_service", {**gateway_env, "EMBEDDING_ADDR": embedding,
+                                                        "RETRIEVAL_ADDR": retrieval, "PROFILE_ADDR": profile,
+                                                        "RANKER_ADDR": ranker}, root, started)
+        yield Stack(redis_url, embedding, retrieval, profile, ranker, f"http://{gateway}", gateway_env)
+    finally:
+        for proc in reversed(started):
+            proc.stop()
+
+
+@pytest.fixture
+def client(stack: Stack) -> Iterator[httpx.Client]:
+    with httpx.Client(base_url=stack.gateway, timeout=30.0) as http:
+        yield http

@@ -1,0 +1,169 @@
+"""Gateway building blocks without the tiers: tokens, rate limits (real Redis), filters, grounded reasons,
+posters, the taste-map projection and the error mapping."""
+
+from __future__ import annotations
+
+import time
+
+import grpc
+import numpy as np
+import pytest
+from redis.asyncio import Redis
+
+from gateway_service.auth import AuthUser, RateLimiter, TokenIssuer, UserStore
+from gateway_service.errors import ApiError, from_rpc_error
+from gateway_service.fallback import LovedMovie, grounded_reason
+from gateway_service.filters import HardFilter, admits, violations
+from gateway_service.movies import poster_svg
+from gateway_service.settings import ConfigError, jwt_secret_from_env
+from gateway_service.taste_map import fit_pca
+from movierec_catalog import load_catalog
+
+
+@pytest.fixture(scope="module")
+def catalog():
+    return load_catalog()
+
+
+# ---- tokens and accounts -------------------------------------------------------------------
+
+def test_tokens_round_trip_and_expire():
+    issuer = TokenIssuer("s" * 40, ttl_s=60)
+    token = issuer.issue(AuthUser("u_1", "alice"))
+    assert issuer.verify(token) == AuthUser("u_1", "alice")
+    stale = issuer.issue(AuthUser("u_1", "alice"), now=time.time() - 120)
+    with pytest.raises(ApiError) as error:
+        issuer.verify(stale)
+    assert error.value.status == 401 and "expired" in error.value.message
+    with pytest.raises(ApiError):
+        TokenIssuer("t" * 40, ttl_s=60).verify(token)  # signed with another secret
+
+
+def test_jwt_secret_is_required_outside_dev_mode(monkeypatch, tmp_path):
+    monkeypatch.delenv("GATEWAY_JWT_SECRET", raising=False)
+    with pytest.raises(ConfigError, match="GATEWAY_JWT_SECRET is required"):
+        jwt_secret_from_env(dev_mode=False)
+    monkeypatch.setenv("GATEWAY_JWT_SECRET", "short")
+    with pytest.raises(ConfigError, match="at least 32"):
+        jwt_secret_from_env(dev_mode=False)
+    monkeypatch.delenv("GATEWAY_JWT_SECRET")
+    monkeypatch.setenv("MOVIEREC_RUN_DIR", str(tmp_path))
+    first = jwt_secret_from_env(dev_mode=True)
+    assert first == jwt_secret_from_env(dev_mode=True), "the dev secret is kept across restarts"
+    assert (tmp_path / "gateway-jwt-secret").stat().st_mode & 0o077 == 0
+
+
+async def test_users_are_stored_hashed(redis_url):
+    redis = Redis.from_url(redis_url)
+    store = UserStore(redis)
+    user = await store.create("Alice", "correct horse battery")
+    assert user is not None and user.username == "alice"
+    assert await store.create("ALICE", "another password") is None
+    raw = (await redis.get("movierec:gw:user:alice")).decode()
+    assert "correct horse battery" not in raw and "$argon2id$" in raw
+    assert (await store.authenticate("alice", "correct horse battery")).user_id == user.user_id
+    assert await store.authenticate("alice", "wrong") is None
+    assert await store.authenticate("nobody", "whatever") is None
+    await redis.aclose()
+
+
+async def test_fixed_window_rate_limit(redis_url):
+    redis = Redis.from_url(redis_url)
+    limiter = RateLimiter(redis, limit=3, window_s=10)
+    now = 1_000_000.0  # the window [1_000_000, 1_000_010)
+    for _ in range(3):
+        await limiter.hit("login", "1.2.3.4", "alice", now=now)
+    with pytest.raises(ApiError) as error:
+        await limiter.hit("login", "1.2.3.4", "alice", now=now + 4)
+    assert error.value.status == 429 and error.value.headers["Retry-After"] == "6"
+    await limiter.hit("login", "1.2.3.4", "bob", now=now + 4)  # another username
+    await limiter.hit("login", "5.6.7.8", "alice", now=now + 4)  # another client
+    await limiter.hit("login", "1.2.3.4", "alice", now=now + 10)  # the next window
+    await redis.aclose()
+
+
+# ---- filters and grounded reasons --------------------------------------------------------
+
+def test_admits_follows_the_missing_metadata_rules(catalog):
+    godfather = catalog.get(858)
+    assert admits(godfather, HardFilter(min_year=1970, max_year=1979, include_genres=["Crime"]))
+    assert violations(godfather, HardFilter(max_certification="PG-13")) == ["certification R above PG-13"]
+    movie = first(catalog, lambda m: m.runtime_min is None)
+    assert not admits(movie, HardFilter(max_runtime_min=500))
+    assert admits(movie, HardFilter(max_runtime_min=500, lenient_runtime=True))
+    assert not admits(first(catalog, lambda m: m.certification is None), HardFilter(max_certification="NC-17"))
+    assert not admits(godfather, HardFilter(language="fr")) and admits(godfather, HardFilter(language="en"))
+
+
+def first(catalog, predicate):
+    return next(m for m in map(catalog.get, catalog.movies.index) if predicate(m))
+
+
+def test_filter_to_proto_keeps_every_field():
+    message = HardFilter(exclude_movie_ids={3, 1}, include_genres=["Comedy"], exclude_genres=["Horror"],
+                         min_year=1990, max_year=1999, max_runtime_min=119, max_certification="PG",
+                         lenient_runtime=True, language="fr").to_proto()
+    assert list(message.exclude_movie_ids) == [1, 3] and message.max_certification == 2
+    assert (message.min_year, message.max_year, message.max_runtime_min) == (1990, 1999, 119)
+    assert message.original_language == "fr" and message.lenient_runtime
+    assert not HardFilter().to_proto().HasField("min_year")
+
+
+def test_grounded_reason_cites_only_true_facts(catalog):
+    goodfellas, godfather, toy_story = catalog.get(1213), catalog.get(858), catalog.get(1)
+    loved = [LovedMovie(godfather, 5.0), LovedMovie(toy_story, None)]
+    text, factors = grounded_reason(goodfellas, loved, 0.7)
+    shared = [f.value for f in factors if f.kind == "genre"]
+    assert shared and set(shared) <= set(goodfellas.genres) & set(godfather.genres)
+    assert "The Godfather" in text and "5★" in text and "1990s" in text
+    text, factors = grounded_reason(catalog.get(2571), [], 0.42)  # nothing loved: only similarity and decade
+    assert text.startswith("Close to your taste profile (similarity 0.42)") and [f.kind for f in factors] == ["decade"]
+
+
+def test_poster_placeholder_is_escaped_svg(catalog):
+    svg = poster_svg(catalog.get(858))
+    assert svg.startswith("<svg") and "The Godfather" in svg and "1972" in svg
+    tricky = first(catalog, lambda m: "&" in m.title)
+    assert "&amp;" in poster_svg(tricky) and " & " not in poster_svg(tricky)
+
+
+# ---- taste map ---------------------------------------------------------------------------
+
+def test_pca_is_deterministic_and_finds_the_main_axis():
+    rng = np.random.default_rng(0)
+    data = rng.normal(size=(500, 6)) * np.array([10, 3, 1, 1, 1, 1])
+    _mean, components, ratio = fit_pca(data)
+    assert abs(components[0][0]) > 0.99 and abs(components[1][1]) > 0.99
+    assert ratio[0] > ratio[1] > 0
+    again = fit_pca(data[::-1])
+    assert np.allclose(components, again[1]), "signs are fixed, so reruns draw the same map"
+
+
+# ---- error mapping -----------------------------------------------------------------------
+
+class _FakeRpcError(grpc.RpcError):
+    """A stand-in for a failed call's exception object (only its code and details are read)."""
+
+    def __init__(self, code: grpc.StatusCode, details: str):
+        self._code, self._details = code, details
+
+    def code(self):
+        return self._code
+
+    def details(self):
+        return self._details
+
+    def trailing_metadata(self):
+        return ()
+
+
+@pytest.mark.parametrize(("code", "status"), [(grpc.StatusCode.INVALID_ARGUMENT, 400),
+                                              (grpc.StatusCode.NOT_FOUND, 404),
+                                              (grpc.StatusCode.UNAVAILABLE, 503),
+                                              (grpc.StatusCode.DEADLINE_EXCEEDED, 504),
+                                              (grpc.StatusCode.INTERNAL, 500)])
+def test_grpc_codes_map_to_http(code, status):
+    error = from_rpc_error(_FakeRpcError(code, "details"), "retrieval")
+    assert error.status == status
+    if status >= 503:
+        assert "retrieval" in error.message

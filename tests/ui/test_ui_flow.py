@@ -1,0 +1,322 @@
+"""The whole product in a real browser: Debian's Chromium, driven by Playwright, against every real
+process (Redis, the four gRPC tiers, a Celery worker, the gateway) on a real subset of the catalog.
+
+One person's journey, in order: sign up → onboard (search, pick, vibes, free text) → watch the
+Personalizing stages → carousels → rate a movie → the taste vector (profile version) and the picks
+change → mark a movie watched → "chat about this" → chat with a constraint → every pick respects it
+(checked against the catalog) → Taste Wrapped → small screen → a wrong password → the ranker goes
+down (picks flagged "simplified") → retrieval goes down (a 503 in words). A screenshot of each page
+lands in reports/ui/.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import secrets
+
+import pytest
+from ui_helpers import ONBOARDING_PICKS, open_page, screenshot
+
+pytestmark = pytest.mark.slow
+
+CERTIFICATION_ORDER = ["G", "PG", "PG-13", "R", "NC-17"]
+CHAT_MESSAGE = "something from the 90s, nothing too scary"
+TIMEOUT_MS = 60_000
+
+
+# ---- helpers ------------------------------------------------------------------------------------
+
+def api(page, method: str, path: str, body=None):
+    """Call the gateway from inside the page with the signed-in user's token: (status, json)."""
+    return page.evaluate("""async ([method, path, body]) => {
+        const session = JSON.parse(localStorage.getItem("movierec.session"));
+        const response = await fetch(path, {method, headers: {"Content-Type": "application/json",
+            Authorization: `Bearer ${session.token}`}, body: body === null ? undefined : JSON.stringify(body)});
+        return [response.status, await response.json().catch(() => null)];
+    }""", [method, path, body])
+
+
+def signed_in_user_id(page) -> str:
+    return page.evaluate('JSON.parse(localStorage.getItem("movierec.session")).userId')
+
+
+def profile(page) -> dict:
+    status, body = api(page, "GET", f"/api/users/{signed_in_user_id(page)}/profile")
+    assert status == 200, body
+    return body
+
+
+def card_ids(page) -> list[int]:
+    ids = page.eval_on_selector_all("[data-testid=movie-card]", "cards => cards.map(c => c.dataset.movieId)")
+    return [int(x) for x in ids]
+
+
+def cosine(a: list[float], b: list[float]) -> float:
+    dot = sum(x * y for x, y in zip(a, b, strict=True))
+    return dot / (math.sqrt(sum(x * x for x in a)) * math.sqrt(sum(y * y for y in b)))
+
+
+def refresh_home(page) -> None:
+    """Click Refresh and wait until the home view has shown the new answer (or its error)."""
+    loads = int(page.get_attribute("[data-testid=home-status]", "data-loads") or 0)
+    page.click("[data-testid=refresh]")
+    page.wait_for_function("(before) => +document.querySelector('[data-testid=home-status]').dataset.loads > before",
+                           arg=loads, timeout=TIMEOUT_MS)
+
+
+def wait_home_status(page, pattern: str) -> None:
+    page.wait_for_function("""(pattern) => new RegExp(pattern).test(
+        document.querySelector('[data-testid=home-status]')?.textContent || '')""", arg=pattern, timeout=TIMEOUT_MS)
+
+
+def violations(movie, constraints: dict) -> list[str]:
+    """Why a catalog movie breaks the chat's active constraints (empty when it respects them)."""
+    problems = []
+    if constraints.get("minYear") and (movie.year is None or movie.year < constraints["minYear"]):
+        problems.append(f"year {movie.year} < {constraints['minYear']}")
+    if constraints.get("maxYear") and (movie.year is None or movie.year > constraints["maxYear"]):
+        problems.append(f"year {movie.year} > {constraints['maxYear']}")
+    excluded = set(constraints.get("excludeGenres") or [])
+    if excluded & set(movie.genres):
+        problems.append(f"genres {sorted(excluded & set(movie.genres))} excluded")
+    limit = constraints.get("maxCertification")
+    if limit:
+        # unknown is not safe (DESIGN §3): a maturity limit never admits an unknown certification
+        if movie.certification not in CERTIFICATION_ORDER:
+            problems.append(f"certification {movie.certification!r} unknown under a {limit} limit")
+        elif CERTIFICATION_ORDER.index(movie.certification) > CERTIFICATION_ORDER.index(limit):
+            problems.append(f"certification {movie.certification} above {limit}")
+    runtime = constraints.get("maxRuntimeMin")
+    if runtime and movie.runtime_min is not None and movie.runtime_min > runtime:
+        problems.append(f"runtime {movie.runtime_min} > {runtime}")
+    if runtime and movie.runtime_min is None and not constraints.get("lenientRuntime"):
+        problems.append("runtime unknown under a strict runtime limit")
+    return problems
+
+
+# ---- the steps ------------------------------------------------------------------------------------
+
+def sign_up(page, username: str, password: str) -> None:
+    page.goto("/")
+    page.wait_for_selector("[data-testid=signup-form]")
+    screenshot(page, "01-signup")
+    page.fill("[data-testid=username]", username)
+    page.fill("[data-testid=password]", password)
+    page.click("[data-testid=auth-submit]")
+    page.wait_for_url(re.compile(r"#/onboarding$"), timeout=TIMEOUT_MS)
+
+
+def onboard(page) -> None:
+    search = page.locator("[data-testid=movie-search]")
+    for movie_id, query in ONBOARDING_PICKS.items():
+        search.fill(query)
+        result = page.locator(f"[data-testid=search-result][data-movie-id='{movie_id}']")
+        result.wait_for(timeout=TIMEOUT_MS)
+        result.click()
+        assert result.get_attribute("aria-pressed") == "true"
+    assert page.locator("[data-testid=picked-item]").count() == len(ONBOARDING_PICKS)
+    vibes = page.locator("[data-testid=vibe]")
+    vibes.first.wait_for(timeout=TIMEOUT_MS)
+    vibes.first.click()
+    assert vibes.first.get_attribute("aria-pressed") == "true"
+    page.fill("[data-testid=free-text]", "warm, funny adventures with heart")
+    screenshot(page, "02-onboarding", full_page=True)
+    assert page.locator("[data-testid=onboard-submit]").is_enabled()
+    with page.expect_response(lambda r: r.url.endswith("/api/embeddings/generate"), timeout=TIMEOUT_MS) as generated:
+        page.click("[data-testid=onboard-submit]")
+    # the stages arrive as server-sent events, one as each completes (not all at the end)
+    assert generated.value.status == 200
+    assert "text/event-stream" in generated.value.headers["content-type"]
+
+
+def personalizing_shows_real_stages(page) -> None:
+    page.wait_for_selector("[data-testid=see-picks]", timeout=TIMEOUT_MS)
+    done = page.locator("[data-testid=stage][data-state=done]")
+    assert done.count() >= 3, page.inner_text("[data-testid=stages]")
+    assert page.locator("[data-testid=stage][data-state=failed]").count() == 0
+    assert all(re.search(r"\d", t) for t in done.locator(".stage-time").all_inner_texts()), "each stage has its time"
+    assert page.locator("[data-testid=vector-strip]").count() == 1
+    screenshot(page, "03-personalizing")
+
+
+def home_shows_explained_carousels(page) -> list[int]:
+    page.wait_for_url(re.compile(r"#/home$"), timeout=TIMEOUT_MS)
+    page.wait_for_selector("[data-testid=movie-card]", timeout=TIMEOUT_MS)
+    assert page.locator("[data-testid=carousel]").count() >= 1
+    cards = page.locator("[data-testid=movie-card]")
+    assert cards.count() >= 3
+    for index in range(3):
+        card = cards.nth(index)
+        assert re.fullmatch(r"\d{1,3}% match", card.locator("[data-testid=match]").inner_text())
+        assert card.locator("[data-testid=explanation]").inner_text().strip()
+        assert card.locator("[data-testid=factors] .chip").count() >= 1
+    picks = card_ids(page)
+    assert not set(picks) & set(ONBOARDING_PICKS), "onboarding picks are not recommended back"
+    assert len(picks) == len(set(picks)), "a movie appears in at most one carousel"
+    # every poster shows an image: the remote poster, else a generated or local placeholder
+    page.wait_for_function("""() => [...document.querySelectorAll('[data-testid=movie-card] img')]
+        .slice(0, 6).every((img) => img.complete && img.naturalWidth > 0)""", timeout=TIMEOUT_MS)
+    page.wait_for_selector("[data-testid=taste-version]:not([hidden])", timeout=TIMEOUT_MS)
+    assert page.locator("[data-testid=home-status] [data-testid=degraded]").count() == 0
+    screenshot(page, "04-home")
+    return picks
+
+
+def rate_in_modal(page, catalog, movie_id: int) -> None:
+    page.click(f"[data-testid=movie-card][data-movie-id='{movie_id}']")
+    modal = page.locator("#movie-modal")
+    modal.locator("[data-testid=why]").wait_for(timeout=TIMEOUT_MS)
+    assert modal.locator("h2").inner_text() == catalog.get(movie_id).title
+    # the catalog details (GET /api/movies/{id}) fill in the modal after it opens
+    modal.locator("[data-testid=movie-facts] dt", has_text="Director").wait_for(timeout=TIMEOUT_MS)
+    screenshot(page, "05-movie-modal")
+    modal.locator("[data-testid='star-5']").click()
+    assert modal.locator("[data-testid=star-value]").inner_text() == "5.0 / 5"
+    modal.locator("[data-testid=save-rating]").click()
+    modal.locator("[data-testid=review-applied]").wait_for(timeout=TIMEOUT_MS)
+    assert "your taste is now v" in modal.locator("[data-testid=review-applied]").inner_text()
+    modal.locator("[data-testid=modal-close]").click()
+
+
+def mark_watched(page, movie_id: int) -> None:
+    page.click(f"[data-testid=movie-card][data-movie-id='{movie_id}']")
+    modal = page.locator("#movie-modal")
+    button = modal.locator("[data-testid=mark-watched]")
+    button.click()
+    page.wait_for_function("""() => document.querySelector('[data-testid=mark-watched]').textContent
+        .includes('Watched')""", timeout=TIMEOUT_MS)
+    modal.locator("[data-testid=modal-close]").click()
+    refresh_home(page)
+    assert movie_id not in card_ids(page), "a watched movie is not recommended again"
+
+
+def chat_about(page, catalog, movie_id: int) -> None:
+    """The modal's "Chat about this" opens the chat with the question prefilled."""
+    page.click(f"[data-testid=movie-card][data-movie-id='{movie_id}']")
+    page.locator("#movie-modal [data-testid=chat-about]").click()
+    page.wait_for_url(re.compile(r"#/chat\?"), timeout=TIMEOUT_MS)
+    assert page.input_value("[data-testid=chat-input]") == f"More like {catalog.get(movie_id).title}"
+
+
+def chat_respects_constraints(page, catalog, never: set[int]) -> None:
+    page.fill("[data-testid=chat-input]", CHAT_MESSAGE)
+    with page.expect_response(lambda r: r.url.endswith("/api/chat") and r.request.method == "POST",
+                              timeout=TIMEOUT_MS) as answer_info:
+        page.click("[data-testid=chat-send]")
+    assert answer_info.value.status == 200, answer_info.value.text()
+    answer = answer_info.value.json()
+    page.wait_for_selector("[data-testid=msg-bot]", timeout=TIMEOUT_MS)
+    constraints = answer["constraints"]
+    # what the person asked for must be what the gateway understood …
+    assert constraints["minYear"] == 1990 and constraints["maxYear"] == 1999, constraints
+    assert "Horror" in (constraints.get("excludeGenres") or []) or constraints.get("maxCertification"), constraints
+    assert page.locator("[data-testid=constraints] .chip").count() >= 2, "parsed constraints are shown back"
+    # … and every pick shown must respect it, by the catalog's own facts
+    shown = page.eval_on_selector_all("[data-testid=chat-rec]", "rows => rows.map(r => +r.dataset.movieId)")
+    assert 3 <= len(shown) <= 5, answer["reply"]
+    assert shown == [r["movieId"] for r in answer["recommendations"]]
+    for movie_id in shown:
+        movie = catalog.get(movie_id)
+        assert not violations(movie, constraints), f"{movie.title}: {violations(movie, constraints)}"
+        assert movie_id not in never, f"{movie.title} was rated, watched or picked at onboarding"
+    assert page.locator("[data-testid=msg-bot] .reply").inner_text().strip()
+    assert page.locator("[data-testid=chat-rec] .card-why").count() == len(shown), "each pick has its reason"
+    screenshot(page, "07-chat")
+
+
+def taste_wrapped(page) -> None:
+    page.click("nav a[data-route=taste]")
+    page.wait_for_selector("[data-testid=genre-radar]", timeout=TIMEOUT_MS)
+    page.wait_for_selector("[data-testid=taste-map]")
+    kinds = set(page.eval_on_selector_all("[data-testid=taste-map] .map-point",
+                                          "points => points.map(p => p.dataset.kind)"))
+    assert {"you", "average", "critic", "top", "nearby"} <= kinds, kinds
+    assert page.inner_text("[data-testid=taste-summary]").strip()
+    assert page.locator("[data-testid=genre-radar] .radar-label").count() >= 3
+    screenshot(page, "08-taste-wrapped", full_page=True)
+
+
+def small_screen(page) -> None:
+    page.set_viewport_size({"width": 390, "height": 844})
+    page.click("a.brand")
+    page.wait_for_selector("[data-testid=movie-card]", timeout=TIMEOUT_MS)
+    assert page.evaluate("document.scrollingElement.scrollWidth - window.innerWidth") <= 0
+    screenshot(page, "09-home-mobile")
+    page.set_viewport_size({"width": 1366, "height": 900})
+
+
+def wrong_password_is_explained(page, username: str, password: str) -> None:
+    page.click("#logout")
+    page.wait_for_selector("[data-testid=login-form]")
+    page.fill("[data-testid=username]", username)
+    page.fill("[data-testid=password]", password + "x")
+    page.click("[data-testid=auth-submit]")
+    error = page.locator("[data-testid=error-box]")
+    error.wait_for(timeout=TIMEOUT_MS)
+    assert error.inner_text().strip()
+    screenshot(page, "10-login-error")
+    page.fill("[data-testid=password]", password)
+    page.click("[data-testid=auth-submit]")
+    page.wait_for_url(re.compile(r"#/home$"), timeout=TIMEOUT_MS)  # an onboarded user lands home
+    page.wait_for_selector("[data-testid=movie-card]", timeout=TIMEOUT_MS)
+
+
+def tier_faults_are_shown(page, stack) -> None:
+    """Stop real processes: ranker down → picks flagged "simplified"; retrieval down → a 503 in words."""
+    stack.procs["ranker"].stop()
+    refresh_home(page)
+    page.locator("[data-testid=home-status] [data-testid=degraded]").wait_for(timeout=TIMEOUT_MS)
+    assert page.locator("[data-testid=carousel] [data-testid=degraded]").count() >= 1
+    assert page.locator("[data-testid=movie-card] [data-testid=explanation]").count() >= 3, "grounded reasons remain"
+    screenshot(page, "11-home-degraded")
+    stack.procs["retrieval"].stop()
+    refresh_home(page)
+    error = page.locator("[data-testid=error-box]")
+    error.wait_for(timeout=TIMEOUT_MS)
+    assert "unavailable" in error.inner_text().lower() or "took too long" in error.inner_text().lower()
+    assert error.locator("button", has_text="Try again").count() == 1
+    screenshot(page, "12-home-error")
+
+
+def test_the_whole_journey(browser, system, ui_artifacts):
+    catalog = ui_artifacts.catalog
+    context, page, watch = open_page(browser, system.url)
+    try:
+        username = f"ui_{secrets.token_hex(4)}"
+        password = secrets.token_urlsafe(12)
+        sign_up(page, username, password)
+        onboard(page)
+        personalizing_shows_real_stages(page)
+        picks_before = home_shows_explained_carousels(page)
+
+        before = profile(page)
+        rated_id = picks_before[0]
+        rate_in_modal(page, catalog, rated_id)
+        wait_home_status(page, r"Updated for taste v\d+")
+        page.wait_for_selector("[data-testid=movie-card]")
+        picks_after = card_ids(page)
+        after = profile(page)
+        assert after["version"] > before["version"]
+        assert cosine(after["vector"], before["vector"]) < 0.99999, "a 5★ rating moves the taste vector"
+        assert any(r["movieId"] == rated_id and r["rating"] == 5.0 for r in after["ratings"])
+        assert int(page.get_attribute("[data-testid=taste-version]", "data-version")) == after["version"]
+        assert rated_id not in picks_after, "a rated movie is not recommended again"
+        assert picks_after != picks_before
+        screenshot(page, "06-home-after-rating")
+
+        watched_id = picks_after[0]
+        mark_watched(page, watched_id)
+        chat_about(page, catalog, card_ids(page)[0])
+        chat_respects_constraints(page, catalog, never={rated_id, watched_id, *ONBOARDING_PICKS})
+        taste_wrapped(page)
+        small_screen(page)
+        wrong_password_is_explained(page, username, password)
+        tier_faults_are_shown(page, system.stack)
+
+        assert not watch.page_errors, watch.page_errors
+        host = system.url.split("//")[1]
+        foreign = [u for u, kind in watch.requests if kind in {"script", "stylesheet", "font"} and host not in u]
+        assert not foreign, foreign
+    finally:
+        context.close()

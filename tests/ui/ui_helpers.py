@@ -1,0 +1,44 @@
+"""Helpers shared by the UI tests: where things are, how Chromium starts, and page utilities."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[2]
+STATIC_DIR = REPO / "services" / "gateway" / "gateway_service" / "static"
+SCREENSHOTS = REPO / "reports" / "ui"
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+
+# The index subset: the most-rated movies of the catalog (many 1990s titles with a known
+# certification, so a "90s, nothing too scary" chat has real candidates) plus the onboarding picks.
+SUBSET_MOST_RATED = 400
+ONBOARDING_PICKS = {1: "toy story", 588: "aladdin", 364: "lion king", 356: "forrest gump"}
+
+
+@dataclass
+class PageWatch:
+    """What a page did: uncaught errors, console errors and every request URL with its type."""
+
+    page_errors: list[str]
+    console_errors: list[str]
+    requests: list[tuple[str, str]]
+
+
+def open_page(browser, base_url: str, *, viewport=(1366, 900)) -> tuple:
+    context = browser.new_context(base_url=base_url, viewport={"width": viewport[0], "height": viewport[1]})
+    page = context.new_page()
+    watch = PageWatch([], [], [])
+    page.on("pageerror", lambda error: watch.page_errors.append(str(error)))
+    page.on("console", lambda msg: watch.console_errors.append(msg.text) if msg.type == "error" else None)
+    page.on("request", lambda request: watch.requests.append((request.url, request.resource_type)))
+    return context, page, watch
+
+
+def screenshot(page, name: str, *, full_page: bool = False) -> Path:
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    path = SCREENSHOTS / f"{name}.png"
+    page.screenshot(path=str(path), full_page=full_page)
+    return path
