@@ -1,0 +1,54 @@
+"""What the person has told us: ratings, favourites and the request, as the explainer and verifier see it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from functools import cached_property
+
+from ranker_service.scoring import LIKED_RATING
+from ranker_service.text import request_terms
+
+LOVED_RATING = 4.5
+
+
+@dataclass(frozen=True)
+class UserHistory:
+    """A person's own history; every "because you…" claim must be checkable against it."""
+
+    ratings: dict[int, float] = field(default_factory=dict)
+    picked: frozenset[int] = frozenset()
+    query: str = ""
+
+    @cached_property
+    def query_terms(self) -> tuple[str, ...]:
+        return tuple(request_terms(self.query))
+
+    def is_liked(self, movie_id: int) -> bool:
+        rating = self.ratings.get(movie_id)
+        if rating is not None:
+            return rating >= LIKED_RATING
+        return movie_id in self.picked
+
+    def is_seen(self, movie_id: int) -> bool:
+        return movie_id in self.ratings or movie_id in self.picked
+
+    def liked_ids(self) -> list[int]:
+        """Liked movies, best-rated first (favourites without a rating count as liked)."""
+        return list(self._liked)
+
+    @cached_property
+    def _liked(self) -> tuple[int, ...]:
+        rated = sorted((m for m, r in self.ratings.items() if r >= LIKED_RATING), key=lambda m: -self.ratings[m])
+        picked = sorted(m for m in self.picked if m not in self.ratings)
+        return (*rated, *picked)
+
+    def affection(self, movie_id: int) -> str:
+        """The verb that is true of this movie: "loved" (≥ 4.5 stars), else "liked"."""
+        rating = self.ratings.get(movie_id)
+        return "loved" if rating is not None and rating >= LOVED_RATING else "liked"
+
+    def fold_in_ratings(self, picked_rating: float) -> dict[int, float]:
+        ratings = dict(self.ratings)
+        for movie_id in self.picked:
+            ratings.setdefault(movie_id, picked_rating)
+        return ratings

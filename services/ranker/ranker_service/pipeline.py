@@ -1,0 +1,167 @@
+"""One Rank call: hard constraints → numeric scores → MMR (or the LLM's order) → verified explanations.
+
+The numeric ranking is always computed first (a few milliseconds), so when the LLM is off,
+slow, failing or wrong, the answer is ready inside the caller's deadline; the response then
+says ``degraded`` with the reason and the fallback is counted.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+import prometheus_client
+
+from movierec_core.deadlines import downstream_timeout
+from movierec_core.errors import ServiceError, failed_precondition
+from movierec_core.logs import log_fields
+from ranker_service.constraints import Constraints
+from ranker_service.diversity import mmr_order
+from ranker_service.explain import liked_neighbours, propose_claims, render
+from ranker_service.history import UserHistory
+from ranker_service.llm import LlmBackend, LlmCandidate, LlmFailure, LlmPick, PromptContext
+from ranker_service.movies import MovieStore
+from ranker_service.scoring import PICKED_RATING, NumericScorer, Scores
+from ranker_service.verify import Claim, verify_claims
+
+log = logging.getLogger("movierec.ranker")
+
+FALLBACKS = prometheus_client.Counter(
+    "movierec_ranker_fallbacks_total", "Rank calls answered by the numeric ranker because the LLM failed.",
+    ("reason",))
+DROPPED_CANDIDATES = prometheus_client.Counter(
+    "movierec_ranker_dropped_candidates_total",
+    "Candidates removed before ranking (already rated/picked, or failing a constraint).", ("reason",))
+
+# Time kept back from the LLM call for cancelling it and sending the (ready) fallback answer.
+FALLBACK_RESERVE_S = 0.05
+
+
+@dataclass(frozen=True)
+class RankInput:
+    history: UserHistory
+    vector: np.ndarray | None
+    candidates: list[tuple[int, float]]
+    top_n: int
+    constraints: Constraints = field(default_factory=Constraints)
+    recent_turns: list[tuple[str, str]] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class RankedPick:
+    movie_id: int
+    match_score: float
+    explanation: str
+    factors: list[Claim]
+    because_movie_ids: list[int]
+
+
+@dataclass(frozen=True)
+class RankOutput:
+    picks: list[RankedPick]
+    ranker: str
+    degraded: bool = False
+    degraded_reason: str = ""
+
+
+class Ranker:
+    def __init__(self, store: MovieStore, scorer: NumericScorer, mmr_lambda: float,
+                 llm: LlmBackend | None = None, llm_max_candidates: int = 20):
+        self.store = store
+        self.scorer = scorer
+        self.mmr_lambda = mmr_lambda
+        self.llm = llm
+        self.llm_max_candidates = llm_max_candidates
+
+    async def rank(self, request: RankInput) -> RankOutput:
+        eligible = self._eligible(request)
+        scores = self._score(request, eligible)
+        # The numeric answer is complete before the LLM is asked, so a fallback costs no extra time.
+        numeric = self._explain(request, scores, self._numeric_order(scores, request.top_n), {})
+        if self.llm is None:
+            return RankOutput(numeric, self.scorer.name)
+        try:
+            picks = await self._llm_order(request, eligible, scores)
+        except LlmFailure as failure:
+            return self._fallback(numeric, failure)
+        except Exception as error:  # an unexpected reply shape must cost the LLM's vote, not the request
+            log.exception("llm path failed")
+            return self._fallback(numeric, LlmFailure("internal", type(error).__name__))
+        order = [scores.movie_ids.index(p.movie_id) for p in picks]
+        llm_claims = {p.movie_id: p.claims for p in picks}
+        return RankOutput(self._explain(request, scores, order, llm_claims), self.llm.name)
+
+    def _fallback(self, numeric: list[RankedPick], failure: LlmFailure) -> RankOutput:
+        FALLBACKS.labels(failure.reason).inc()
+        log.warning("llm fallback", extra=log_fields(reason=failure.reason, detail=failure.detail))
+        return RankOutput(numeric, self.scorer.name, True, f"llm {failure.reason}: {failure.detail}".strip(": "))
+
+    def _eligible(self, request: RankInput) -> list[tuple[int, float]]:
+        """Candidates that are unseen and pass every constraint; raise when none is left."""
+        eligible, dropped = [], {}
+        for movie_id, retrieval_score in request.candidates:
+            if request.history.is_seen(movie_id):
+                why = "already_rated"
+            else:
+                why = request.constraints.violation(self.store.get(movie_id))
+            if why is None:
+                eligible.append((movie_id, retrieval_score))
+            else:
+                dropped[why] = dropped.get(why, 0) + 1
+                DROPPED_CANDIDATES.labels(why).inc()
+        if not eligible:
+            summary = ", ".join(f"{count} {why}" for why, count in sorted(dropped.items()))
+            raise failed_precondition(
+                f"none of the {len(request.candidates)} candidates can be recommended ({summary})",
+                reason="NO_ELIGIBLE_CANDIDATES")
+        return eligible
+
+    def _score(self, request: RankInput, eligible: list[tuple[int, float]]) -> Scores:
+        history = request.history
+        taste = self.scorer.taste_vector(request.vector, history.liked_ids())
+        return self.scorer.score([m for m, _ in eligible], taste, history.fold_in_ratings(PICKED_RATING),
+                                 np.array([s for _, s in eligible], dtype=np.float64))
+
+    def _numeric_order(self, scores: Scores, top_n: int) -> list[int]:
+        """MMR chooses which movies; they are then shown best match first."""
+        vectors = self.store.vectors_of(scores.movie_ids)
+        chosen = mmr_order(scores.final, vectors, top_n, self.mmr_lambda)
+        return sorted(chosen, key=lambda i: -scores.final[i])
+
+    async def _llm_order(self, request: RankInput, eligible: list[tuple[int, float]],
+                         scores: Scores) -> list[LlmPick]:
+        try:
+            timeout = downstream_timeout(self.llm.settings.timeout_s) - FALLBACK_RESERVE_S
+        except ServiceError:
+            raise LlmFailure("deadline", "the caller's deadline has passed") from None
+        pool = np.argsort(-scores.final, kind="stable")[:max(self.llm_max_candidates, request.top_n)]
+        retrieval = dict(eligible)
+        candidates = [LlmCandidate(self.store.get(scores.movie_ids[i]), retrieval[scores.movie_ids[i]],
+                                   float(scores.final[i])) for i in pool]
+        context = PromptContext(request.history, request.recent_turns, request.history.query)
+        started = time.perf_counter()
+        picks = await self.llm.rank(context, self.store, candidates, request.top_n, timeout)
+        log.debug("llm ranked", extra=log_fields(ms=round((time.perf_counter() - started) * 1e3, 1)))
+        return picks
+
+    def _explain(self, request: RankInput, scores: Scores, order: list[int],
+                 llm_claims: dict[int, list[Claim]]) -> list[RankedPick]:
+        history = request.history
+        picked_ids = [scores.movie_ids[i] for i in order]
+        neighbours = liked_neighbours(self.store, picked_ids, history.liked_ids())
+        picks = []
+        for position, movie_id, near in zip(order, picked_ids, neighbours, strict=True):
+            movie = self.store.get(movie_id)
+            claims = verify_claims(propose_claims(movie, history, self.store, near), movie, history,
+                                   self.store, origin="grounded")
+            if movie_id in llm_claims:
+                extra = verify_claims(llm_claims[movie_id], movie, history, self.store, origin="llm")
+                known = {(c.kind, c.value.lower()) for c in claims}
+                claims += [c for c in extra if (c.kind, c.value.lower()) not in known]
+            because = list(dict.fromkeys(c.source_movie_id for c in claims if c.source_movie_id))
+            picks.append(RankedPick(movie_id, float(scores.match[position]),
+                                    render(movie, claims, history, self.store, request.constraints),
+                                    claims, because))
+        return picks
