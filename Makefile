@@ -55,6 +55,10 @@ index: proto catalog ## Embed the catalog and build the FAISS index (artifacts/i
 train: $(STAMP) ## Train the collaborative rating predictor (artifacts/collab/current)
 	$(PY) -m ranker_service.train
 
+.PHONY: calibrate-ranker
+calibrate-ranker: index train ## Refit the ranker's match-score calibration (services/ranker/ranker_service/calibration.json)
+	$(PY) -m ranker_service.calibrate --write
+
 .PHONY: taste-map
 taste-map: index ## Fit the 2-D taste-map projection on the movie vectors (artifacts/taste_map/)
 	$(PY) -m gateway_service.taste_map
@@ -94,6 +98,10 @@ bench-ranker: proto artifacts ## Rank latency → reports/bench-ranker.json
 .PHONY: bench-events
 bench-events: proto artifacts ## Review events/s and review→vector latency → reports/bench-events.json
 	$(PY) bench/bench_events.py
+
+.PHONY: eval
+eval: proto artifacts ## Offline evaluation (top-N, ratings, embeddings, faithfulness, INSPIRED, constraints) → reports/eval.{json,md}, eval_*.png
+	PYTHONPATH=eval $(PY) -m movierec_eval
 
 .PHONY: finetune-data
 finetune-data: catalog ## OpenAI fine-tuning JSONL from ratings → artifacts/finetune/

@@ -1,0 +1,173 @@
+"""Shared facts for the deployment tests: rendered overlays, the processes they run, the code they run.
+
+Rendering uses the machine's ``kubectl kustomize`` (the Debian package ``kubectl``); nothing talks to a
+cluster or a Docker engine.
+"""
+
+from __future__ import annotations
+
+import base64
+import functools
+import shutil
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+import yaml
+from codescan import REPO, Closure, EnvRead, env_reads, find_module, import_closure
+
+K8S = REPO / "deploy" / "k8s"
+OVERLAYS = ("dev", "prod")
+FIRST_PARTY = {"movierec", "movierec_core", "movierec_catalog", "embedding_service", "retrieval_service",
+               "profile_service", "ranker_service", "gateway_service"}
+
+# Deployment name → the module its container runs (`python -m …`), as `make up` starts it.
+PROCESSES = {
+    "embedding": "embedding_service",
+    "retrieval": "retrieval_service",
+    "profile": "profile_service",
+    "ranker": "ranker_service",
+    "gateway": "gateway_service",
+    "worker": "profile_service.worker",
+}
+GRPC_TIERS = {"embedding": 50051, "retrieval": 50052, "profile": 50053, "ranker": 50054}
+GATEWAY_PORT = 8080
+METRICS_PORT = 9090
+POD_USER = 10001
+
+# Variables a process reads that the manifests leave unset on purpose (documented in deploy/README.md).
+PORT_FILE_REASON = "a `make up` handshake for port 0; pods listen on fixed ports"
+UNSET_ON_PURPOSE = {
+    "embedding": {
+        "MOVIEREC_PORT_FILE": PORT_FILE_REASON,
+        "EMBEDDING_QUERY_PREFIX": "unset = the model's own prefix; an empty value would mean no prefix",
+        "EMBEDDING_DOCUMENT_PREFIX": "unset = the model's own prefix; an empty value would mean no prefix",
+    },
+    "retrieval": {"MOVIEREC_PORT_FILE": PORT_FILE_REASON},
+    "profile": {"MOVIEREC_PORT_FILE": PORT_FILE_REASON},
+    "ranker": {"MOVIEREC_PORT_FILE": PORT_FILE_REASON},
+    "gateway": {"MOVIEREC_PORT_FILE": PORT_FILE_REASON},
+    "worker": {},
+}
+
+
+# ---- rendering ----------------------------------------------------------------------------------
+
+def kubectl() -> str:
+    path = shutil.which("kubectl")
+    if path is None:
+        pytest.fail("kubectl is not on PATH: it is part of the machine image (Debian package `kubectl`, "
+                    "/usr/bin/kubectl); install it to render the kustomize overlays")
+    return path
+
+
+@functools.cache
+def render_text(target: str) -> str:
+    """``kubectl kustomize`` of a folder under deploy/k8s (e.g. "overlays/prod")."""
+    done = subprocess.run([kubectl(), "kustomize", str(K8S / target)], capture_output=True, text=True,
+                          timeout=60)
+    if done.returncode != 0:
+        pytest.fail(f"kubectl kustomize deploy/k8s/{target} failed:\n{done.stderr}")
+    return done.stdout
+
+
+@functools.cache
+def _render(target: str) -> tuple[dict, ...]:
+    return tuple(doc for doc in yaml.safe_load_all(render_text(target)) if doc)
+
+
+def render(target: str) -> list[dict]:
+    return list(_render(target))
+
+
+def of_kind(docs: list[dict], kind: str) -> list[dict]:
+    return [doc for doc in docs if doc["kind"] == kind]
+
+
+def named(docs: list[dict], kind: str, name: str) -> dict:
+    found = [doc for doc in of_kind(docs, kind) if doc["metadata"]["name"] == name]
+    assert len(found) == 1, f"expected one {kind} named {name}, found {len(found)}"
+    return found[0]
+
+
+def workloads(docs: list[dict]) -> list[dict]:
+    return [doc for doc in docs if doc["kind"] in ("Deployment", "StatefulSet")]
+
+
+def pod_spec(workload: dict) -> dict:
+    return workload["spec"]["template"]["spec"]
+
+
+def all_containers(workload: dict) -> list[dict]:
+    spec = pod_spec(workload)
+    return [*spec.get("initContainers", []), *spec["containers"]]
+
+
+def main_container(deployment: dict) -> dict:
+    name = deployment["metadata"]["name"]
+    found = [c for c in pod_spec(deployment)["containers"] if c["name"] == name]
+    assert len(found) == 1, f"Deployment {name} has no container named {name}"
+    return found[0]
+
+
+# ---- environment of a container -----------------------------------------------------------------
+
+@dataclass(frozen=True)
+class SecretRef:
+    secret: str
+    key: str
+    optional: bool
+
+
+def container_env(docs: list[dict], deployment_name: str) -> dict[str, str | SecretRef]:
+    """Every variable the main container gets: its ConfigMaps (envFrom) overlaid by its env entries."""
+    container = main_container(named(docs, "Deployment", deployment_name))
+    env: dict[str, str | SecretRef] = {}
+    for source in container.get("envFrom", []):
+        assert set(source) == {"configMapRef"}, f"{deployment_name}: only ConfigMaps may feed envFrom: {source}"
+        env.update(named(docs, "ConfigMap", source["configMapRef"]["name"]).get("data", {}))
+    for entry in container.get("env", []):
+        if "value" in entry:
+            env[entry["name"]] = entry["value"]
+        else:
+            ref = entry["valueFrom"]["secretKeyRef"]
+            env[entry["name"]] = SecretRef(ref["name"], ref["key"], ref.get("optional", False))
+    return env
+
+
+def secret_value(docs: list[dict], ref: SecretRef) -> str | None:
+    """The value a SecretRef resolves to in this render (None when the Secret is not in it)."""
+    secrets = [s for s in of_kind(docs, "Secret") if s["metadata"]["name"] == ref.secret]
+    if not secrets:
+        return None
+    data = secrets[0].get("data", {})
+    return base64.b64decode(data[ref.key]).decode() if ref.key in data else None
+
+
+# ---- the code -----------------------------------------------------------------------------------
+
+def entry_module(process: str) -> str:
+    """The module ``python -m`` runs: a package's ``__main__``, else the module itself."""
+    module = PROCESSES[process]
+    path = find_module(module)
+    assert path is not None, f"{process}: module {module} does not exist"
+    return f"{module}.__main__" if path.name == "__init__.py" else module
+
+
+@functools.cache
+def closure(process: str) -> Closure:
+    return import_closure(entry_module(process), FIRST_PARTY)
+
+
+@functools.cache
+def reads(process: str) -> dict[str, list[EnvRead]]:
+    return env_reads(closure(process))
+
+
+def where(read_list: list[EnvRead]) -> str:
+    return ", ".join(sorted({r.where for r in read_list}))
+
+
+def repo_path(path: Path) -> str:
+    return str(path.relative_to(REPO))
