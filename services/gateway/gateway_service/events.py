@@ -16,15 +16,18 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import contextvars
+import functools
 import json
 import threading
 import time
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 
 import redis
 from celery import Celery
 
-from movierec_core.config import env_str
+from movierec_core.config import env_int, env_str
 
 REVIEW_TASK = "profile.apply_review"
 INTERACTION_TASK = "profile.record_interaction"
@@ -35,6 +38,10 @@ _RETRY_POLICY = {"max_retries": 2, "interval_start": 0.05, "interval_step": 0.1,
 _apps: dict[str, Celery] = {}
 _ledgers: dict[str, redis.Redis] = {}
 _lock = threading.Lock()
+# Publishing is blocking I/O (two Redis round trips); its own pool keeps a burst of reviews from
+# queueing behind the event loop's small default executor (min(32, cores + 4) threads).
+_executor = ThreadPoolExecutor(max_workers=env_int("GATEWAY_PUBLISH_THREADS", 16, minimum=1),
+                               thread_name_prefix="publish")
 
 
 class PublishError(Exception):
@@ -88,12 +95,18 @@ def _forget(ledger: redis.Redis, prefix: str, event_id: str) -> None:
             .zrem(f"{prefix}pending:due", event_id).execute()
 
 
+async def _run(function, *args) -> None:
+    loop = asyncio.get_running_loop()
+    context = contextvars.copy_context()  # request id and deadline follow, as with asyncio.to_thread
+    await loop.run_in_executor(_executor, functools.partial(context.run, function, *args))
+
+
 async def publish_review(broker_url: str, *, user_id: str, movie_id: int, rating: float, text: str = "",
                          event_id: str | None = None, created_at_ms: int | None = None) -> str:
     """Enqueue one review event and return its ``event_id`` (generated unless given)."""
     event = {"event_id": event_id or uuid.uuid4().hex, "user_id": user_id, "movie_id": int(movie_id),
              "rating": float(rating), "text": text, "created_at_ms": created_at_ms or int(time.time() * 1000)}
-    await asyncio.to_thread(_send, broker_url, REVIEW_TASK, event)
+    await _run(_send, broker_url, REVIEW_TASK, event)
     return event["event_id"]
 
 
@@ -102,5 +115,5 @@ async def publish_interaction(broker_url: str, *, user_id: str, movie_id: int, k
     """Enqueue a watch or click (recent-interest signal) and return its ``event_id``."""
     event = {"event_id": event_id or uuid.uuid4().hex, "user_id": user_id, "movie_id": int(movie_id),
              "kind": kind, "created_at_ms": created_at_ms or int(time.time() * 1000)}
-    await asyncio.to_thread(_send, broker_url, INTERACTION_TASK, event)
+    await _run(_send, broker_url, INTERACTION_TASK, event)
     return event["event_id"]
