@@ -113,7 +113,7 @@ load: proto artifacts ## gRPC + REST load tests → reports/load.{json,md}
 
 # ---- quality ---------------------------------------------------------------------------------
 .PHONY: test
-test: install proto ## Install what is missing and run the test suite
+test: install proto catalog ## Install what is missing, build the catalog if missing, run the test suite
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 .PHONY: ci

@@ -104,3 +104,58 @@ def start_tier(tmp_path) -> Iterator:
     yield start
     for proc in reversed(started):
         proc.stop()
+
+
+# ---- real artifacts for whole-system tests ------------------------------------------------------
+
+def run_job(argv: list[str], env: dict[str, str], what: str, timeout_s: float = 900) -> None:
+    """Run one of the project's own offline commands; fail the test with its output if it fails."""
+    done = subprocess.run([sys.executable, *argv], env={**os.environ, **env}, cwd=REPO, capture_output=True,
+                          text=True, timeout=timeout_s)
+    if done.returncode != 0:
+        pytest.fail(f"{what} failed ({done.returncode}):\n{done.stdout[-2000:]}\n{done.stderr[-3000:]}")
+
+
+@pytest.fixture(scope="session")
+def catalog_dir() -> Path:
+    """The real catalog (``make test`` builds it first; it is content-hashed and cached)."""
+    from movierec_catalog.paths import default_catalog_dir
+
+    path = default_catalog_dir().resolve()
+    if not (path / "movies.parquet").exists():
+        run_job(["-m", "movierec_catalog.build"], {}, "catalog build")
+        path = default_catalog_dir().resolve()
+    return path
+
+
+@pytest.fixture(scope="session")
+def small_index_dir(catalog_dir: Path) -> Path:
+    """A real index over the 300 most-rated movies (+ 20 French ones), built by the real index job.
+
+    Vectors are cached per text under the movierec cache, so only a machine's first session embeds.
+    """
+    import pyarrow.parquet as pq
+
+    from movierec_core.paths import cache_dir
+
+    movies = pq.read_table(catalog_dir / "movies.parquet",
+                           columns=["movie_id", "ml_rating_count", "original_language"]).to_pandas()
+    ranked = movies.sort_values(["ml_rating_count", "movie_id"], ascending=[False, True])
+    french = ranked[ranked.original_language == "fr"].movie_id.head(20)
+    ids = sorted(set(ranked.movie_id.head(300)) | set(french))
+    root = cache_dir() / "test-artifacts" / "small-index"
+    root.mkdir(parents=True, exist_ok=True)
+    ids_file = root / "movie_ids.txt"
+    ids_file.write_text("\n".join(map(str, ids)) + "\n")
+    run_job(["-m", "embedding_service.index_job", "--movie-ids", f"@{ids_file}", "--out", str(root),
+             "--no-progress"], {"OMP_NUM_THREADS": "1", "MOVIEREC_CATALOG_DIR": str(catalog_dir)}, "index job")
+    return (root / "current").resolve()
+
+
+@pytest.fixture(scope="session")
+def system_env(catalog_dir: Path, small_index_dir: Path) -> dict[str, str]:
+    """Environment for ``movierec_core.devstack.Stack`` over the small real index."""
+    return {**os.environ, "OMP_NUM_THREADS": "1", "HF_HUB_OFFLINE": "1",
+            "MOVIEREC_CATALOG_DIR": str(catalog_dir), "MOVIEREC_INDEX_DIR": str(small_index_dir),
+            "RETRIEVAL_INDEX_DIR": str(small_index_dir), "RETRIEVAL_CATALOG_DIR": str(catalog_dir.parent),
+            "WORKER_CONCURRENCY": "1"}
