@@ -9,7 +9,8 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 SITE_PTH = $(shell $(PY) -c 'import sysconfig; print(sysconfig.get_path("purelib"))')/movierec.pth
-SOURCE_DIRS := gen libs services/embedding services/retrieval services/profile services/ranker services/gateway
+SOURCE_DIRS := gen libs services/embedding services/retrieval services/profile services/ranker services/gateway \
+	eval loadtest
 
 PROTOS := $(shell find protos -name '*.proto')
 PROTO_PY := $(patsubst protos/%.proto,gen/%_pb2.py,$(PROTOS))
@@ -23,14 +24,15 @@ help: ## List the targets
 $(STAMP): requirements.txt
 	@test -x $(PY) || $(PYTHON_BIN) -m venv $(VENV)
 	$(PY) -m pip install -q --disable-pip-version-check -r requirements.txt
-	@printf '%s\n' $(addprefix $(CURDIR)/,$(SOURCE_DIRS)) > $(SITE_PTH)
 	@touch $@
 
 .PHONY: install
 install: $(STAMP) ## Create .venv and install the pinned requirements (no-op when unchanged)
+	@# The source folders go on sys.path through a .pth file (cheap to rewrite every time).
+	@printf '%s\n' $(addprefix $(CURDIR)/,$(SOURCE_DIRS)) > $(SITE_PTH)
 
 # ---- contracts -----------------------------------------------------------------------------
-gen/%_pb2.py: protos/%.proto $(STAMP)
+gen/%_pb2.py: protos/%.proto | install
 	@mkdir -p gen
 	$(PY) -m grpc_tools.protoc -Iprotos --python_out=gen --pyi_out=gen --grpc_python_out=gen $<
 
@@ -38,13 +40,13 @@ gen/%_pb2.py: protos/%.proto $(STAMP)
 proto: $(PROTO_PY) ## Generate Python code (+ .pyi stubs) from protos/ into gen/
 
 .PHONY: lint
-lint: $(STAMP) ## ruff + buf lint (STANDARD rules)
-	$(VENV)/bin/ruff check libs services tests bench
+lint: install ## ruff + buf lint (STANDARD rules)
+	$(VENV)/bin/ruff check libs services tests bench eval loadtest
 	cd protos && ../$(VENV)/bin/buf lint
 
 # ---- offline artifacts ------------------------------------------------------------------
 .PHONY: catalog
-catalog: $(STAMP) ## Build the normalized movie catalog (artifacts/catalog/current)
+catalog: install ## Build the normalized movie catalog (artifacts/catalog/current)
 	$(PY) -m movierec_catalog.build
 
 .PHONY: index
@@ -52,7 +54,7 @@ index: proto catalog ## Embed the catalog and build the FAISS index (artifacts/i
 	$(PY) -m embedding_service.index_job
 
 .PHONY: train
-train: $(STAMP) ## Train the collaborative rating predictor (artifacts/collab/current)
+train: install ## Train the collaborative rating predictor (artifacts/collab/current)
 	$(PY) -m ranker_service.train
 
 .PHONY: calibrate-ranker
@@ -101,7 +103,7 @@ bench-events: proto artifacts ## Review events/s and review→vector latency →
 
 .PHONY: eval
 eval: proto artifacts ## Offline evaluation (top-N, ratings, embeddings, faithfulness, INSPIRED, constraints) → reports/eval.{json,md}, eval_*.png
-	PYTHONPATH=eval $(PY) -m movierec_eval
+	$(PY) -m movierec_eval
 
 .PHONY: finetune-data
 finetune-data: catalog ## OpenAI fine-tuning JSONL from ratings → artifacts/finetune/

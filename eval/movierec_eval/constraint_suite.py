@@ -1,0 +1,232 @@
+"""Section 6: natural-language requests with checkable constraints, through the chat path's own code.
+
+Path (in-process composition of the real modules, the same calls the gateway's chat turn makes):
+``gateway_service.constraints.parse_message`` + ``merge`` → ``gateway_service.chat.hard_filter`` (the
+person's rated movies are excluded) → query vector = the person's profile vector blended with the
+embedded residual message (``blend``, 0.5) and the "more like X" seed (0.75), as ``chat_turn`` does →
+retrieval's own filter and search (``retrieval_service.filters.parse_filter`` + ``LoadedIndex``) →
+the gateway's ``admits`` re-check → ``ranker_service`` ``Ranker.rank`` with the same Filter
+(``constraints_from_proto``) and the message as query → the gateway's ``admits`` again on the picks.
+
+Each request carries its **expected** constraints, written by hand from what the words mean (and the
+parser's documented decisions: "short" < 100 min, "nothing too scary" = no Horror/Thriller, "family
+friendly" = PG or milder and no Horror). Every pick is checked against them on the catalog's facts
+by code written here, so a request the parser misreads counts as violated. Unknown certification
+fails a maturity limit, unknown runtime fails a runtime limit unless the request allows it, unknown
+year fails a year bound (DESIGN §3).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass, field
+
+import numpy as np
+
+CERTS = ("G", "PG", "PG-13", "R", "NC-17")
+PICKS = 5
+MESSAGE_WEIGHT = 0.5
+SEED_WEIGHT = 0.75
+
+
+@dataclass(frozen=True)
+class Expect:
+    max_runtime: int | None = None
+    lenient_runtime: bool = False
+    max_cert: str | None = None
+    exclude_genres: tuple[str, ...] = ()
+    include_genres: tuple[str, ...] = ()
+    min_year: int | None = None
+    max_year: int | None = None
+    exclude_titles: tuple[str, ...] = ()
+    language: str | None = None
+
+
+@dataclass(frozen=True)
+class Request:
+    user: int
+    message: str
+    expect: Expect = field(default_factory=Expect)
+
+
+E = Expect
+SCARY = ("Horror", "Thriller")
+REQUESTS: tuple[Request, ...] = (
+    Request(1, "something under 90 minutes", E(max_runtime=89)),
+    Request(1, "a movie no longer than 100 minutes", E(max_runtime=100)),
+    Request(1, "something short", E(max_runtime=99)),
+    Request(1, "a comedy under 2 hours", E(max_runtime=119, include_genres=("Comedy",))),
+    Request(1, "not too long please, and nothing too scary", E(max_runtime=120, exclude_genres=SCARY)),
+    Request(1, "family friendly movie for tonight", E(max_cert="PG", exclude_genres=("Horror",))),
+    Request(1, "something for the kids", E(max_cert="PG", exclude_genres=("Horror",))),
+    Request(1, "no R-rated movies", E(max_cert="PG-13")),
+    Request(1, "PG-13 or below, a thriller", E(max_cert="PG-13", include_genres=("Thriller",))),
+    Request(1, "a G-rated animated film", E(max_cert="G", include_genres=("Animation",))),
+    Request(1, "nothing too scary", E(exclude_genres=SCARY)),
+    Request(1, "I scare easily, something fun", E(exclude_genres=SCARY)),
+    Request(1, "no horror", E(exclude_genres=("Horror",))),
+    Request(1, "no romance and no musicals", E(exclude_genres=("Romance", "Musical"))),
+    Request(1, "something from the 90s", E(min_year=1990, max_year=1999)),
+    Request(1, "a crime movie from the 1970s", E(min_year=1970, max_year=1979, include_genres=("Crime",))),
+    Request(1, "movies from the eighties, no horror", E(min_year=1980, max_year=1989, exclude_genres=("Horror",))),
+    Request(1, "something released after 2010", E(min_year=2011)),
+    Request(1, "an old movie from before 1960", E(max_year=1959)),
+    Request(1, "a film between 1995 and 2005", E(min_year=1995, max_year=2005)),
+    Request(1, "a sci-fi movie but not The Matrix", E(include_genres=("Sci-Fi",), exclude_titles=("The Matrix",))),
+    Request(1, "something like Toy Story but not Toy Story 2", E(exclude_titles=("Toy Story", "Toy Story 2"))),
+    Request(1, "I've already seen Inception, give me a mind-bending thriller",
+            E(include_genres=("Thriller",), exclude_titles=("Inception",))),
+    Request(1, "more like Alien, no horror", E(exclude_genres=("Horror",), exclude_titles=("Alien",))),
+    Request(414, "a drama under 100 minutes from the 2000s",
+            E(max_runtime=99, include_genres=("Drama",), min_year=2000, max_year=2009)),
+    Request(414, "family friendly and under 90 minutes",
+            E(max_runtime=89, max_cert="PG", exclude_genres=("Horror",))),
+    Request(414, "no R-rated, nothing too scary, from the 90s",
+            E(max_cert="PG-13", exclude_genres=SCARY, min_year=1990, max_year=1999)),
+    Request(414, "a western", E(include_genres=("Western",))),
+    Request(414, "a documentary", E(include_genres=("Documentary",))),
+    Request(414, "a war movie from before 1980", E(include_genres=("War",), max_year=1979)),
+    Request(414, "something in French", E(language="fr")),
+    Request(414, "an animated Japanese film", E(language="ja", include_genres=("Animation",))),
+    Request(414, "something like The Godfather but shorter than 2 hours",
+            E(max_runtime=119, exclude_titles=("The Godfather",))),
+    Request(414, "under 90 minutes, unknown runtime is ok", E(max_runtime=89, lenient_runtime=True)),
+    Request(414, "a romantic comedy, nothing rated R", E(include_genres=("Comedy", "Romance"), max_cert="PG-13")),
+    Request(414, "not Titanic, not Avatar, something epic", E(exclude_titles=("Titanic", "Avatar"))),
+    Request(610, "a horror movie from the 80s", E(include_genres=("Horror",), min_year=1980, max_year=1989)),
+    Request(610, "an action movie under 100 minutes", E(include_genres=("Action",), max_runtime=99)),
+    Request(610, "something from the late 90s, no comedy",
+            E(min_year=1996, max_year=1999, exclude_genres=("Comedy",))),
+    Request(610, "a mystery, PG-13 at most", E(include_genres=("Mystery",), max_cert="PG-13")),
+    Request(610, "anything but Pulp Fiction, nothing too scary",
+            E(exclude_titles=("Pulp Fiction",), exclude_genres=SCARY)),
+    Request(610, "a fantasy film for the whole family", E(include_genres=("Fantasy",), max_cert="PG",
+                                                          exclude_genres=("Horror",))),
+    Request(610, "sci-fi from the 2000s, not too long", E(include_genres=("Sci-Fi",), min_year=2000, max_year=2009,
+                                                          max_runtime=120)),
+    Request(610, "a film noir", E(include_genres=("Film-Noir",))),
+    Request(610, "no thrillers, no horror, and no action", E(exclude_genres=("Thriller", "Horror", "Action"))),
+    Request(610, "a quick comedy from the 2010s", E(max_runtime=99, include_genres=("Comedy",), min_year=2010,
+                                                    max_year=2019)),
+)
+
+
+def violations(movie, expect: Expect, seen: set[int], excluded_ids: set[int]) -> list[str]:
+    """Which expected constraints ``movie`` (a catalog Movie) breaks, by the catalog's facts."""
+    out = []
+    if movie.movie_id in seen:
+        out.append("already rated by the person")
+    if movie.movie_id in excluded_ids:
+        out.append("a movie the request excluded")
+    genres = set(movie.genres)
+    if expect.include_genres and not genres & set(expect.include_genres):
+        out.append(f"none of the asked genres {list(expect.include_genres)}")
+    if genres & set(expect.exclude_genres):
+        out.append(f"has excluded genre(s) {sorted(genres & set(expect.exclude_genres))}")
+    if expect.min_year is not None and (movie.year is None or movie.year < expect.min_year):
+        out.append(f"year {movie.year} before {expect.min_year}")
+    if expect.max_year is not None and (movie.year is None or movie.year > expect.max_year):
+        out.append(f"year {movie.year} after {expect.max_year}")
+    if expect.max_runtime is not None:
+        if movie.runtime_min is None and not expect.lenient_runtime:
+            out.append("runtime unknown")
+        elif movie.runtime_min is not None and movie.runtime_min > expect.max_runtime:
+            out.append(f"runtime {movie.runtime_min} > {expect.max_runtime}")
+    if expect.max_cert is not None:
+        if movie.certification not in CERTS:
+            out.append("certification unknown")
+        elif CERTS.index(movie.certification) > CERTS.index(expect.max_cert):
+            out.append(f"certification {movie.certification} above {expect.max_cert}")
+    if expect.language is not None and movie.original_language != expect.language:
+        out.append(f"language {movie.original_language} is not {expect.language}")
+    return out
+
+
+class ChatPath:
+    """The chat turn's composition, in process, with the real parser, filters, index and ranker."""
+
+    def __init__(self, catalog, retrieval_index, ranker, encoder, candidates: int):
+        from gateway_service.titles import catalog_resolver
+
+        self.catalog = catalog
+        self.index = retrieval_index
+        self.ranker = ranker
+        self.encoder = encoder
+        self.candidates = candidates
+        self.resolve = catalog_resolver(catalog)
+        years = catalog.movies["year"].dropna()
+        self.latest_year = int(years.max())
+
+    def turn(self, message: str, ratings: dict[int, float], taste: np.ndarray):
+        from gateway_service.chat import hard_filter
+        from gateway_service.constraints import Constraints, has_content, merge, parse_message
+        from gateway_service.filters import admits
+        from gateway_service.recommend import blend
+        from ranker_service.constraints import constraints_from_proto
+        from ranker_service.history import UserHistory
+        from ranker_service.pipeline import RankInput
+        from retrieval_service.filters import parse_filter
+
+        parsed = parse_message(message, resolve_title=self.resolve, latest_year=self.latest_year)
+        active = merge(Constraints(), parsed)
+        query = np.asarray(taste, dtype=np.float64)
+        if has_content(parsed.residual):
+            query = blend(query, self.encoder.encode([parsed.residual])[0], MESSAGE_WEIGHT)
+        if active.more_like is not None:
+            query = blend(query, self.index.vectors[self.index.row_of(active.more_like.movie_id)], SEED_WEIGHT)
+        hard = hard_filter(active, set(ratings))
+        proto = hard.to_proto()
+        spec, excluded = parse_filter(proto, self.index.attributes)
+        hits = self.index.search(query.astype(np.float32), self.candidates, self.index.allowed(spec, excluded))
+        found = [(int(self.index.movie_ids[r]), float(s)) for r, s in zip(hits.rows, hits.scores, strict=True)]
+        admitted = [(m, s) for m, s in found if admits(self.catalog.get(m), hard)]
+        history = UserHistory(ratings=ratings, query=message)
+        picks, output = [], None
+        if admitted:
+            request = RankInput(history, query.astype(np.float32), admitted, min(PICKS, len(admitted)),
+                                constraints_from_proto(proto, self.ranker.store.genres, self.ranker.store.languages))
+            output = asyncio.run(self.ranker.rank(request))
+            picks = [p.movie_id for p in output.picks if admits(self.catalog.get(p.movie_id), hard)]
+        return parsed, active, hard, found, picks, output
+
+
+def expected_exclusions(expect: Expect, resolve) -> set[int]:
+    """Movie ids of the titles the request excludes (the same exact-title resolution as the chat)."""
+    ids = set()
+    for title in expect.exclude_titles:
+        match = resolve(title)
+        if match is None:
+            raise ValueError(f"constraint suite: {title!r} is not a catalog title")
+        ids.add(match.movie_id)
+    return ids
+
+
+def run(path: ChatPath, profiles: dict[int, tuple[dict[int, float], np.ndarray]]) -> tuple[dict, list]:
+    """Every request through the chat path; returns (report, ranker outputs for the faithfulness check)."""
+    rows, outputs = [], []
+    total_violations = empty = 0
+    for number, request in enumerate(REQUESTS, start=1):
+        ratings, taste = profiles[request.user]
+        parsed, _active, _hard, found, picks, output = path.turn(request.message, ratings, taste)
+        excluded = expected_exclusions(request.expect, path.resolve)
+        picked = []
+        for movie_id in picks:
+            movie = path.catalog.get(movie_id)
+            problems = violations(movie, request.expect, set(ratings), excluded)
+            total_violations += len(problems)
+            picked.append({"movie_id": movie_id, "title": movie.title, "year": movie.year,
+                           "runtime_min": movie.runtime_min, "certification": movie.certification,
+                           "genres": list(movie.genres), "language": movie.original_language,
+                           "violations": problems})
+        empty += not picks
+        if output is not None:
+            outputs.append((f"suite#{number}/user{request.user}", output, ratings, request.message))
+        rows.append({"n": number, "user": request.user, "message": request.message,
+                     "expected": {k: v for k, v in request.expect.__dict__.items() if v not in (None, (), False)},
+                     "parsed": parsed.descriptions, "unresolved": parsed.unresolved,
+                     "retrieved": len(found), "picks": picked,
+                     "violations": sum(len(p["violations"]) for p in picked)})
+    report = {"requests": len(rows), "picks": sum(len(r["picks"]) for r in rows), "violations": total_violations,
+              "requests_with_violations": sum(1 for r in rows if r["violations"]),
+              "requests_without_picks": empty, "detail": rows}
+    return report, outputs

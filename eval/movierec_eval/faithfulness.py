@@ -1,0 +1,281 @@
+"""Section 4: explanation faithfulness — is every factor the ranker returned true?
+
+Each returned factor ``(kind, value, source_movie_id)`` is checked twice:
+
+1. by the ranker's own verifier (``ranker_service.verify.unsupported_reason``), re-run on the output;
+2. by an **independent checker** written here against the raw catalog rows (``movierec_catalog.Movie``,
+   not the ranker's ``MovieFacts``) and the person's ratings: the value must be literally true of the
+   recommended movie, a cited source movie must be rated ≥ 4 by the person and share the value, a
+   request word must occur in the request and in the movie's catalog entry.
+
+The explanation sentence is checked too: every movie title it names must be the recommendation or a
+movie the person liked, "loved" must mean a rating ≥ 4.5, and every cited source must be listed in
+``because_movie_ids``. Finally, the share of *proposed* factors the verifier drops (what would have
+been shown without it — ReelReason's ~8%) is measured by re-running the explainer.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+from dataclasses import dataclass
+
+LIKED = 4.0
+LOVED = 4.5
+
+
+@dataclass(frozen=True)
+class Sample:
+    """One recommendation as the ranker returned it, with what it was asked."""
+
+    user: str
+    movie_id: int
+    explanation: str
+    factors: list  # ranker_service.verify.Claim
+    because: list[int]
+    ratings: dict[int, float]
+    picked: frozenset[int]
+    query: str
+
+
+def _liked(sample: Sample, movie_id: int) -> bool:
+    rating = sample.ratings.get(movie_id)
+    return rating >= LIKED if rating is not None else movie_id in sample.picked
+
+
+def _words(text: str) -> set[str]:
+    return set(re.findall(r"[a-z0-9]+", text.lower()))
+
+
+def _true_of(kind: str, value: str, movie) -> bool:
+    lowered = value.lower()
+    if kind == "FACTOR_KIND_GENRE":
+        return lowered in {g.lower() for g in movie.genres}
+    if kind == "FACTOR_KIND_KEYWORD":
+        return lowered in {k.lower() for k in movie.keywords}
+    if kind == "FACTOR_KIND_TAG":
+        return lowered in {t.lower() for t in movie.tags}
+    if kind == "FACTOR_KIND_CAST":
+        return lowered in {c.lower() for c in movie.cast}
+    if kind == "FACTOR_KIND_DIRECTOR":
+        return movie.director is not None and movie.director.lower() == lowered
+    if kind == "FACTOR_KIND_DECADE":
+        match = re.fullmatch(r"(\d{4})s", value)
+        return bool(match) and movie.year is not None and movie.year // 10 * 10 == int(match.group(1))
+    if kind == "FACTOR_KIND_RUNTIME":
+        match = re.fullmatch(r"(\d+) min", value)
+        return bool(match) and movie.runtime_min == int(match.group(1))
+    if kind == "FACTOR_KIND_CERTIFICATION":
+        return movie.certification == value
+    return False
+
+
+# Written here, not imported from the ranker: request words that name a genre or a decade indirectly.
+_GENRE_SYNONYMS = {
+    "animated": "Animation", "cartoon": "Animation", "cartoons": "Animation", "funny": "Comedy",
+    "comedic": "Comedy", "comedies": "Comedy", "hilarious": "Comedy", "scary": "Horror", "romantic": "Romance",
+    "dramatic": "Drama", "dramas": "Drama", "kid": "Children", "kids": "Children", "child": "Children",
+    "children": "Children", "adventurous": "Adventure", "noir": "Film-Noir", "scifi": "Sci-Fi",
+    "sci-fi": "Sci-Fi", "thrillers": "Thriller", "westerns": "Western", "documentaries": "Documentary",
+}
+_DECADE_WORDS = {"twenties": 1920, "thirties": 1930, "forties": 1940, "fifties": 1950, "sixties": 1960,
+                 "seventies": 1970, "eighties": 1980, "nineties": 1990}
+
+
+def _decade(term: str) -> int | None:
+    term = term.strip("'")
+    if term in _DECADE_WORDS:
+        return _DECADE_WORDS[term]
+    match = re.fullmatch(r"(19|20)?(\d)0'?s", term)
+    if not match:
+        return None
+    if match.group(1):
+        return int(match.group(1)) * 100 + int(match.group(2)) * 10
+    return (2000 if int(match.group(2)) <= 2 else 1900) + int(match.group(2)) * 10
+
+
+def _query_term_found(term: str, movie) -> bool:
+    """The request word is true of the movie: its decade or year, a genre it names, or a word of the
+    movie's title, genres, keywords, tags or overview (plural endings ignored)."""
+    term = term.lower()
+    decade = _decade(term)
+    if decade is not None:
+        return movie.year is not None and movie.year // 10 * 10 == decade
+    if term.isdigit():
+        return movie.year == int(term)
+    if _GENRE_SYNONYMS.get(term) in movie.genres:
+        return True
+    text = " ".join([movie.title, " ".join(movie.genres), " ".join(movie.keywords), " ".join(movie.tags),
+                     movie.overview or ""]).lower()
+    wanted = _stem(term)
+    return any(_stem(w) == wanted for w in re.findall(r"[a-z0-9]+(?:[-'][a-z0-9]+)*", text))
+
+
+def _stem(word: str) -> str:
+    word = word.strip("'-")
+    word = word.removesuffix("'s")
+    if len(word) > 4 and word.endswith("ies"):
+        return word[:-3] + "y"
+    if len(word) > 3 and word.endswith("s") and not word.endswith("ss"):
+        return word[:-1]
+    return word
+
+
+def independent_reason(kind: str, value: str, source_id: int, sample: Sample, catalog) -> str | None:
+    """Why the factor is unsupported by the raw catalog and the person's ratings, or None."""
+    movie = catalog.get(sample.movie_id)
+    if movie is None:
+        return "recommended movie is not in the catalog"
+    if not value.strip():
+        return "empty value"
+    source = None
+    if source_id:
+        source = catalog.get(source_id)
+        if source is None:
+            return f"source {source_id} is not in the catalog"
+        if not _liked(sample, source_id):
+            return f"source {source_id} is not a movie the person liked"
+        if source_id == sample.movie_id:
+            return "cites the recommendation itself"
+    if kind == "FACTOR_KIND_SIMILAR_TO_LIKED":
+        if source is None:
+            return "similar-to-liked without a source"
+        return None if value == source.title else f"{value!r} is not the title of source {source_id}"
+    if kind == "FACTOR_KIND_QUERY_TERM":
+        if value.lower() not in _words(sample.query) and value.lower() not in sample.query.lower():
+            return f"{value!r} is not in the request"
+        return None if _query_term_found(value, movie) else f"{value!r} is not in the movie's catalog entry"
+    if not _true_of(kind, value, movie):
+        return f"{kind} {value!r} is not true of movie {sample.movie_id}"
+    if source is not None and not _true_of(kind, value, source):
+        return f"{kind} {value!r} is not true of source movie {source_id}"
+    return None
+
+
+_CITES = (("Because you loved ", LOVED), ("Because you liked ", LIKED), ("who also made ", LIKED),
+          ("also in ", LIKED))
+
+
+def text_problems(sample: Sample, catalog) -> list[str]:
+    """Claims the explanation sentence makes beyond its factors: every movie it cites after "Because you
+    liked/loved", "who also made" or "also in" must be one the person rated that well."""
+    problems = []
+    text = sample.explanation
+    for trigger, threshold in _CITES:
+        for match in re.finditer(re.escape(trigger), text):
+            rest = text[match.end():]
+            rated = [m for m, r in sample.ratings.items() if r >= threshold and catalog.get(m)]
+            rated += [m for m in sample.picked if threshold == LIKED and catalog.get(m)]
+            if not any(rest.startswith(catalog.get(m).title) for m in rated):
+                problems.append(f"{trigger.strip()!r} cites {rest[:40]!r}, not a movie rated ≥ {threshold}")
+    cited = {c.source_movie_id for c in sample.factors if c.source_movie_id}
+    if not cited <= set(sample.because):
+        problems.append(f"sources {sorted(cited - set(sample.because))} missing from because_movie_ids")
+    return problems
+
+
+def evaluate(samples: list[Sample], catalog, store, proposed_dropped: tuple[int, int]) -> dict:
+    """Share of returned factors that both checkers ground, with every failure listed."""
+    from movierec.ranker.v1 import ranker_pb2
+    from ranker_service.history import UserHistory
+    from ranker_service.verify import unsupported_reason
+
+    failures, kinds = [], Counter()
+    factors = grounded = 0
+    text_failures = []
+    for sample in samples:
+        history = UserHistory(ratings=sample.ratings, picked=sample.picked, query=sample.query)
+        movie = store.get(sample.movie_id)
+        for claim in sample.factors:
+            factors += 1
+            kind = ranker_pb2.FactorKind.Name(claim.kind)
+            kinds[kind] += 1
+            ranker_reason = unsupported_reason(claim, movie, history, store)
+            own_reason = independent_reason(kind, claim.value, claim.source_movie_id, sample, catalog)
+            if ranker_reason is None and own_reason is None:
+                grounded += 1
+            else:
+                failures.append({"user": sample.user, "movie_id": sample.movie_id, "kind": kind, "value": claim.value,
+                                 "source_movie_id": claim.source_movie_id, "verifier": ranker_reason,
+                                 "independent_check": own_reason})
+        for problem in text_problems(sample, catalog):
+            text_failures.append({"user": sample.user, "movie_id": sample.movie_id, "problem": problem,
+                                  "explanation": sample.explanation})
+    proposed, dropped = proposed_dropped
+    return {
+        "recommendations": len(samples), "factors": factors, "grounded": grounded,
+        "grounded_share": round(grounded / factors, 6) if factors else None,
+        "factor_kinds": dict(sorted(kinds.items())), "failures": failures,
+        "explanation_text_failures": text_failures,
+        "with_query": sum(1 for s in samples if s.query),
+        "proposed_factors": proposed, "proposed_dropped_by_verifier": dropped,
+        "proposed_dropped_share": round(dropped / proposed, 4) if proposed else None,
+    }
+
+
+def proposed_claim_counts(samples: list[Sample], store) -> tuple[int, int]:
+    """Re-run the grounded explainer on each pick: (factors proposed, factors the verifier drops)."""
+    from ranker_service.explain import liked_neighbours, propose_claims
+    from ranker_service.history import UserHistory
+    from ranker_service.verify import unsupported_reason
+
+    proposed = dropped = 0
+    for sample in samples:
+        history = UserHistory(ratings=sample.ratings, picked=sample.picked, query=sample.query)
+        near = liked_neighbours(store, [sample.movie_id], history.liked_ids())[0]
+        movie = store.get(sample.movie_id)
+        for claim in propose_claims(movie, history, store, near):
+            proposed += 1
+            dropped += unsupported_reason(claim, movie, history, store) is not None
+    return proposed, dropped
+
+
+def samples_from_outputs(user: str, output, ratings: dict[int, float], query: str = "",
+                         picked: frozenset[int] = frozenset()) -> list[Sample]:
+    return [Sample(user, p.movie_id, p.explanation, list(p.factors), list(p.because_movie_ids), ratings, picked, query)
+            for p in output.picks]
+
+
+def injected_false_claims(samples: list[Sample], catalog, store, seed: int, limit: int = 600) -> dict:
+    """What an unreliable explainer (an LLM) might say, fed to the ranker's verifier: per sampled pick, a
+    genre, director, decade, runtime and certification the movie does not have, a "similar to" citing a
+    movie the person did not like, and a request word the person never wrote. Each claim is first
+    confirmed false by the independent checker; the verifier must drop every one (target: 0 survive)."""
+    import numpy as np
+
+    from movierec.ranker.v1 import ranker_pb2
+    from ranker_service.history import UserHistory
+    from ranker_service.verify import Claim, verify_claims
+
+    kinds = ranker_pb2.FactorKind
+    rng = np.random.default_rng(seed)
+    chosen = [samples[i] for i in sorted(rng.choice(len(samples), min(limit, len(samples)), replace=False))]
+    genres = sorted(store.genres)
+    directors = sorted({m.director for m in store.facts.values() if m.director})
+    injected, survived, by_kind = 0, [], Counter()
+    for sample in chosen:
+        movie = catalog.get(sample.movie_id)
+        history = UserHistory(ratings=sample.ratings, picked=sample.picked, query=sample.query)
+        disliked = [m for m, r in sample.ratings.items() if r < LIKED and catalog.get(m)]
+        candidates = [
+            ("FACTOR_KIND_GENRE", next(g for g in rng.permutation(genres) if g not in movie.genres), 0),
+            ("FACTOR_KIND_DIRECTOR", str(rng.choice(directors)), 0),
+            ("FACTOR_KIND_DECADE", f"{(movie.year or 2000) // 10 * 10 - 30}s", 0),
+            ("FACTOR_KIND_RUNTIME", f"{(movie.runtime_min or 100) + 7} min", 0),
+            ("FACTOR_KIND_CERTIFICATION", "NC-17" if movie.certification != "NC-17" else "G", 0),
+            ("FACTOR_KIND_QUERY_TERM", "zombie", 0),
+        ]
+        if disliked:
+            source = int(rng.choice(disliked))
+            candidates.append(("FACTOR_KIND_SIMILAR_TO_LIKED", catalog.get(source).title, source))
+        for kind, value, source_id in candidates:
+            if independent_reason(kind, value, source_id, sample, catalog) is None:
+                continue  # accidentally true: not a false claim
+            injected += 1
+            by_kind[kind] += 1
+            claim = Claim(kinds.Value(kind), value, source_id)
+            if verify_claims([claim], store.get(sample.movie_id), history, store, origin="eval-injected"):
+                survived.append({"user": sample.user, "movie_id": sample.movie_id, "kind": kind, "value": value,
+                                 "source_movie_id": source_id})
+    return {"picks": len(chosen), "injected": injected, "by_kind": dict(sorted(by_kind.items())),
+            "survived_verifier": len(survived), "survivors": survived}
