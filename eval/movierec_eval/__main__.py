@@ -99,7 +99,6 @@ class Resources:
 
 def run_topn(res: Resources, variants: list[str], state: dict) -> dict:
     from movierec_eval import topn
-
     from ranker_service.scoring import ScoringParams
 
     try:
@@ -132,6 +131,7 @@ def run_topn(res: Resources, variants: list[str], state: dict) -> dict:
 
 def run_constraints(res: Resources, state: dict) -> dict:
     import numpy as np
+
     from movierec_eval import constraint_suite
     from movierec_eval.content import ItemVectors, profile_vector
 
@@ -227,9 +227,8 @@ def run_section(section: str, res: Resources, args: argparse.Namespace, state: d
     if section == "constraints":
         return run_constraints(res, state)
     if section == "conversational":
-        from movierec_eval import conversational
-
         from gateway_service.chat import MESSAGE_WEIGHT
+        from movierec_eval import conversational
 
         return conversational.evaluate(data_dir(), res.catalog, res.index, res.encoder, res.cold_start, res.taste,
                                        MESSAGE_WEIGHT)

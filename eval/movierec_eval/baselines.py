@@ -22,6 +22,7 @@ from dataclasses import dataclass
 import numpy as np
 import scipy.linalg
 import scipy.sparse as sp
+
 from movierec_eval.data import Histories
 
 DAY_S = 86_400.0

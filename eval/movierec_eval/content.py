@@ -19,8 +19,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from movierec_eval.data import Histories
 
+from movierec_eval.data import Histories
 from profile_service.settings import TasteConstants
 from profile_service.taste import (
     ema_step,

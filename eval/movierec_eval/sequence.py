@@ -20,6 +20,7 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 import scipy.sparse as sp
+
 from movierec_eval.baselines import SequenceSpec, SupportedEase, window_matrix
 from movierec_eval.data import Histories, Universe
 

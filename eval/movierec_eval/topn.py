@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
+
 from movierec_eval import baselines as B
 from movierec_eval import metrics
 from movierec_eval.content import ItemVectors, content_scores, taste_matrix

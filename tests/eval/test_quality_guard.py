@@ -77,7 +77,6 @@ def test_pipeline_beats_popularity_by_a_margin(topn_run):
 def test_real_ranker_reproduces_the_pipeline_and_grounds_every_factor(topn_run, artifacts):
     from movierec_eval import faithfulness, topn
     from movierec_eval.sequence import SeqEaseCollab
-
     from ranker_service.app import load_store
     from ranker_service.scoring import ScoringParams
     from ranker_service.settings import RankerSettings
