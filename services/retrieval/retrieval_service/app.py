@@ -1,20 +1,27 @@
-"""Wires the retrieval tier's servicer into the shared gRPC runtime."""
+"""Wires the retrieval tier: settings, the index holder (load + hot swap) and the servicer."""
 
 from __future__ import annotations
+
+import faiss
 
 from movierec.retrieval.v1 import retrieval_pb2, retrieval_pb2_grpc
 from movierec_core.config import GrpcServerSettings
 from movierec_core.server import serve
+from retrieval_service.holder import IndexHolder
+from retrieval_service.servicer import RetrievalServicer
+from retrieval_service.settings import RetrievalSettings
 
 SERVICE_NAME = retrieval_pb2.DESCRIPTOR.services_by_name["RetrievalService"].full_name
 DEFAULT_PORT = 50052
 
 
-class RetrievalService(retrieval_pb2_grpc.RetrievalServiceServicer):
-    """RPCs not built yet answer UNIMPLEMENTED (inherited), never placeholder data."""
-
-
 async def main() -> None:
-    settings = GrpcServerSettings.from_env("retrieval", DEFAULT_PORT)
-    servicer = RetrievalService()
-    await serve(settings, [(retrieval_pb2_grpc.add_RetrievalServiceServicer_to_server, servicer, SERVICE_NAME)])
+    server_settings = GrpcServerSettings.from_env("retrieval", DEFAULT_PORT)
+    settings = RetrievalSettings.from_env()
+    # One search is far below the cost of waking a thread pool; scale with processes instead.
+    faiss.omp_set_num_threads(settings.faiss_threads)
+    holder = IndexHolder(settings)
+    servicer = RetrievalServicer(holder, settings)
+    await serve(server_settings,
+                [(retrieval_pb2_grpc.add_RetrievalServiceServicer_to_server, servicer, SERVICE_NAME)],
+                load=holder.start)
