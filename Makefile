@@ -54,7 +54,7 @@ index: proto catalog ## Embed the catalog and build the FAISS index (artifacts/i
 	$(PY) -m embedding_service.index_job
 
 .PHONY: train
-train: install ## Train the collaborative rating predictor (artifacts/collab/current)
+train: install ## Train the rating predictor and SeqEASE (artifacts/collab/current, artifacts/seqease/current)
 	$(PY) -m ranker_service.train
 
 .PHONY: calibrate-ranker
@@ -115,7 +115,7 @@ load: proto artifacts ## gRPC + REST load tests → reports/load.{json,md}
 
 # ---- quality ---------------------------------------------------------------------------------
 .PHONY: test
-test: install proto catalog ## Install what is missing, build the catalog if missing, run the test suite
+test: install proto catalog index ## Install what is missing, build catalog + index if missing (cached), run the tests
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 .PHONY: ci

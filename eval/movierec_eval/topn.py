@@ -21,7 +21,7 @@ from movierec_eval import baselines as B
 from movierec_eval import metrics
 from movierec_eval.content import ItemVectors, content_scores, taste_matrix
 from movierec_eval.data import LeaveLastOut, k_core, leave_last_out
-from movierec_eval.sequence import SeqEase, SeqEaseCollab, SeqEaseParams, scale_to_unit
+from movierec_eval.sequence import SeqEase, SeqEaseParams, scale_to_unit
 
 log = logging.getLogger("movierec.eval.topn")
 
@@ -213,23 +213,24 @@ def pipeline_system(ctx: Context, name: str, protocol: str, tastes: dict[str, np
 
 # ---- the ranker's real code on the chosen configuration ---------------------------------------
 
-def run_real_ranker(ctx: Context, store, collab, alpha: float, tastes: np.ndarray, mask: np.ndarray,
+def run_real_ranker(ctx: Context, store, sequence, alpha: float, tastes: np.ndarray, mask: np.ndarray,
                     mmr_lambda: float, calibration_params, users: np.ndarray | None = None):
-    """Rank each user's candidates with ranker_service's Ranker (numeric path, no LLM): returns
-    (top-10 movie ids per user, outputs, histories)."""
+    """Rank each user's content candidates (``mask``) with ranker_service's Ranker (numeric path, no LLM),
+    ŷ = SeqEASE (``sequence``, fitted on this split) and the ranker's own hybrid candidates (it adds
+    SeqEASE's top ``HYBRID_SPLIT`` unrated movies): returns (top-10 movie ids per user, outputs)."""
     from ranker_service.constraints import Constraints
     from ranker_service.history import UserHistory
     from ranker_service.pipeline import Ranker, RankInput
     from ranker_service.scoring import NumericScorer
 
-    scorer = NumericScorer(store, calibration_params, collab, alpha=alpha)
-    ranker = Ranker(store, scorer, mmr_lambda)
+    scorer = NumericScorer(store, calibration_params, None, alpha=alpha, sequence=sequence)
+    ranker = Ranker(store, scorer, mmr_lambda, collab_candidates=HYBRID_SPLIT)
     history = ctx.split.history("test")
     item_ids = ctx.split.universe.item_ids
     users = np.arange(ctx.split.universe.n_users) if users is None else users
 
     async def one(user: int):
-        ids = item_ids[history.items[user]]
+        ids = item_ids[history.items[user]]  # chronological, as the gateway sends them
         ratings = {int(m): float(r) for m, r in zip(ids, history.ratings[user], strict=True)}
         candidates = [(int(item_ids[i]), float(tastes[user] @ ctx.vectors.matrix[i]))
                       for i in np.flatnonzero(mask[user])]
@@ -241,6 +242,14 @@ def run_real_ranker(ctx: Context, store, collab, alpha: float, tastes: np.ndarra
 
     outputs = asyncio.run(all_users())
     return [np.array([p.movie_id for p in out.picks]) for out, _ in outputs], outputs
+
+
+def content_top(ctx: Context, phase: str, cos: np.ndarray, k: int) -> np.ndarray:
+    """Each user's top-``k`` unseen items by cosine (what retrieval passes the ranker)."""
+    cos = np.where(ctx.seen[phase], -np.inf, cos)
+    mask = np.zeros(cos.shape, dtype=bool)
+    mask[np.arange(len(cos))[:, None], np.argpartition(-cos, k, axis=1)[:, :k]] = True
+    return mask
 
 
 # ---- the section ---------------------------------------------------------------------------------
@@ -309,31 +318,34 @@ def rating_model_pipeline(ctx: Context, tastes, fit, ratings: pd.DataFrame, grid
 
 def check_real_ranker(ctx: Context, ranker_parts, seq_model: SeqEase, full: SystemResult, tastes: np.ndarray,
                       seq_scaled: np.ndarray, seed: int, mmr: bool):
-    """Re-rank the test users with ranker_service's own Ranker (ŷ = SeqEaseCollab) and compare with the
-    vectorized numbers; also measure what the service's MMR default costs in accuracy."""
+    """Re-rank the test users through the service's code path — ranker_service's Ranker with ŷ = its
+    SeqEASE and its own hybrid candidates, given content top-100 as retrieval would pass — and compare
+    with the vectorized numbers; also measure what the service's MMR default costs in accuracy."""
     store, params, mmr_default = ranker_parts
     alpha = full.chosen["a"]
     cos = content_scores(tastes, ctx.vectors)
     mask = candidate_mask(ctx, "test", cos, seq_scaled)
-    collab = SeqEaseCollab(seq_model)
+    content = content_top(ctx, "test", cos, HYBRID_SPLIT)
+    collab = seq_model.model
     item_ids = ctx.split.universe.item_ids
     targets = item_ids[ctx.split.targets("test")]
     started = time.perf_counter()
-    lists, outputs = run_real_ranker(ctx, store, collab, alpha, tastes, mask, 1.0, params)
+    lists, outputs = run_real_ranker(ctx, store, collab, alpha, tastes, content, 1.0, params)
     seconds = time.perf_counter() - started
     ranks = metrics.ranks_from_lists(lists, targets)
     vector_top = np.argsort(-np.where(mask, alpha * cos + (1 - alpha) * seq_scaled, -np.inf), axis=1)[:, :10]
     same = float(np.mean([set(item_ids[v]) == set(r) for v, r in zip(vector_top, lists, strict=True)]))
     result = {
         "protocol": "ranker_service.pipeline.Ranker (numeric path, no LLM) with NumericScorer(alpha=a, "
-                    "collab=SeqEaseCollab), per test user, candidates as in the hybrid pipeline",
+                    "sequence=ranker_service SeqEASE fitted on the split), per test user; given content top-100, "
+                    "the Ranker adds SeqEASE's top-100 unrated movies itself (hybrid candidates, no fill to 200)",
         "alpha": alpha, "users": len(lists), "seconds": round(seconds, 1),
         "ms_per_rank_call": round(1000 * seconds / max(1, len(lists)), 2),
         "top10_same_as_vectorized": round(same, 4),
         "mmr_lambda_1.0": metrics.summarize(ranks, seed, ("hr@10", "ndcg@10")),
     }
     if mmr and mmr_default < 1.0:
-        mmr_lists, _ = run_real_ranker(ctx, store, collab, alpha, tastes, mask, mmr_default, params)
+        mmr_lists, _ = run_real_ranker(ctx, store, collab, alpha, tastes, content, mmr_default, params)
         result[f"mmr_lambda_{mmr_default}"] = metrics.summarize(metrics.ranks_from_lists(mmr_lists, targets), seed,
                                                                 ("hr@10", "ndcg@10"))
     users = ctx.split.universe.user_ids

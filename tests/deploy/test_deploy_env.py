@@ -183,6 +183,6 @@ def test_worker_probe_and_worker_read_the_broker_from_the_same_variable():
     for overlay in OVERLAYS:
         docs = render(f"overlays/{overlay}")
         probe = " ".join(main_container(named(docs, "Deployment", "worker"))["livenessProbe"]["exec"]["command"])
-        assert 'os.environ["CELERY_BROKER_URL"]' in probe
-        assert "CELERY_BROKER_URL" in container_env(docs, "worker")
+        assert 'os.environ["REDIS_URL"]' in probe
+        assert "REDIS_URL" in container_env(docs, "worker")
 

@@ -147,13 +147,15 @@ def test_grpc_tiers_use_native_grpc_probes_on_their_port(overlay, tier):
 def test_gateway_probes_an_http_route_on_its_port(overlay):
     docs = docs_of(overlay)
     container = main_container(named(docs, "Deployment", "gateway"))
-    assert {p["name"]: p["containerPort"] for p in container["ports"]} == {"http": GATEWAY_PORT}
+    assert {p["name"]: p["containerPort"] for p in container["ports"]} == {"http": GATEWAY_PORT,
+                                                                          "http-metrics": METRICS_PORT}
     for probe in ("startupProbe", "readinessProbe", "livenessProbe"):
         assert container[probe]["httpGet"]["port"] == "http"
 
 
-def test_gateway_probe_path_is_answered_by_the_app_without_other_tiers(monkeypatch):
-    """The probe path must be a real route that needs no downstream tier (no lifespan, no gRPC)."""
+def test_gateway_probe_paths_are_real_routes_that_need_no_other_tier(monkeypatch):
+    """Liveness/startup: /livez answers with nothing loaded. Readiness: /readyz is a real route that
+    answers 503 until the gateway's own start-up (catalog, Redis) has run — never a 404."""
     from fastapi.testclient import TestClient
 
     from gateway_service.app import create_app
@@ -165,9 +167,10 @@ def test_gateway_probe_path_is_answered_by_the_app_without_other_tiers(monkeypat
     client = TestClient(create_app(GatewaySettings.from_env()))  # no `with`: start-up does not run
     paths = {main_container(named(docs, "Deployment", "gateway"))[probe]["httpGet"]["path"]
              for probe in ("startupProbe", "readinessProbe", "livenessProbe")}
-    for path in paths:
-        response = client.get(path)
-        assert response.status_code == 200, f"gateway probe {path} answered {response.status_code}"
+    assert paths == {"/livez", "/readyz"}
+    assert client.get("/livez").status_code == 200
+    not_ready = client.get("/readyz")
+    assert not_ready.status_code == 503 and not_ready.json(), "readyz must say why it is not ready"
     assert client.get("/definitely-not-a-route").status_code == 404
 
 

@@ -68,6 +68,34 @@ def collab_model(catalog):
 
 
 @pytest.fixture(scope="session")
+def fixture_ratings(catalog):
+    """The real ml-latest-small ratings of the fixture movies (user_id, movie_id, rating, timestamp)."""
+    from movierec_catalog import load_ratings
+
+    ratings = load_ratings()
+    return ratings[ratings.movie_id.isin(FIXTURE_MOVIE_IDS)].reset_index(drop=True)
+
+
+def chronological(ratings) -> dict[int, list[int]]:
+    """Each person's movie ids by (timestamp, movieId) — the order the gateway sends ratings in."""
+    ordered = ratings.sort_values(["user_id", "timestamp", "movie_id"], kind="mergesort")
+    return {int(u): g.astype(int).tolist() for u, g in ordered.groupby("user_id").movie_id}
+
+
+@pytest.fixture(scope="session")
+def sequence_model(fixture_ratings):
+    """The real SeqEASE fitted on the fixture movies' ratings (the served window/stride/decay)."""
+    from ranker_service.sequence_model import SeqEaseParams, SequenceModel
+
+    return SequenceModel.fit(list(chronological(fixture_ratings).values()), SeqEaseParams(lam=100.0))
+
+
+@pytest.fixture(scope="session")
+def sequence_dir(sequence_model, tmp_path_factory) -> Path:
+    return sequence_model.save(tmp_path_factory.mktemp("seqease") / "current")
+
+
+@pytest.fixture(scope="session")
 def scoring_params() -> ScoringParams:
     return ScoringParams.load()
 
@@ -75,7 +103,8 @@ def scoring_params() -> ScoringParams:
 @pytest.fixture
 def neutral_params() -> ScoringParams:
     """A plain monotone calibration, for tests about order rather than the fitted numbers."""
-    return ScoringParams(alpha=0.5, calibrations={"numeric": Calibration(4.0, -2.0),
+    return ScoringParams(alpha=0.5, calibrations={"numeric-seq": Calibration(4.0, -2.0),
+                                                  "numeric": Calibration(4.0, -2.0),
                                                   "numeric-content": Calibration(4.0, -2.0)})
 
 

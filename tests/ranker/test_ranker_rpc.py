@@ -39,8 +39,9 @@ async def wait_serving(address: str, timeout_s: float = 60) -> None:
 
 
 @pytest.fixture(scope="module")
-def ranker_env(fixture_index_dir, collab_dir) -> dict[str, str]:
-    return {"RANKER_INDEX_DIR": str(fixture_index_dir), "RANKER_COLLAB_DIR": str(collab_dir)}
+def ranker_env(fixture_index_dir, collab_dir, sequence_dir) -> dict[str, str]:
+    return {"RANKER_INDEX_DIR": str(fixture_index_dir), "RANKER_COLLAB_DIR": str(collab_dir),
+            "RANKER_SEQUENCE_DIR": str(sequence_dir)}
 
 
 @pytest.fixture(scope="module")
@@ -63,7 +64,7 @@ async def test_rank_end_to_end(shared_ranker):
     async with grpc.aio.insecure_channel(address) as channel:
         stub = ranker_pb2_grpc.RankerServiceStub(channel)
         response = await stub.Rank(rank_request(), timeout=5)
-        assert response.ranker == "numeric" and not response.degraded
+        assert response.ranker == "numeric-seq" and not response.degraded
         assert len(response.recommendations) == 5
         ids = [r.movie_id for r in response.recommendations]
         assert HEAT not in ids and 1 not in ids and len(set(ids)) == 5
@@ -86,7 +87,9 @@ async def test_rank_end_to_end(shared_ranker):
     ({"constraints": common_pb2.Filter(include_genres=["Space Opera"])}, grpc.StatusCode.INVALID_ARGUMENT,
      "Space Opera"),
     ({"constraints": common_pb2.Filter(original_language="qq")}, grpc.StatusCode.INVALID_ARGUMENT, "'qq'"),
-    ({"candidates": [HEAT]}, grpc.StatusCode.FAILED_PRECONDITION, "already_rated"),
+    # the ranker's own SeqEASE candidates would rescue a rated-only list; none of them is from 1800
+    ({"candidates": [HEAT], "constraints": common_pb2.Filter(min_year=1800, max_year=1801)},
+     grpc.StatusCode.FAILED_PRECONDITION, "already_rated"),
 ])
 async def test_bad_requests_are_rejected_with_clear_errors(shared_ranker, request_fields, code, message):
     address = shared_ranker
@@ -126,7 +129,7 @@ async def test_slow_llm_falls_back_within_the_rpc_deadline(start_tier, ranker_en
             elapsed = time.perf_counter() - started
             assert elapsed < 0.8
             assert response.degraded and response.degraded_reason.startswith("llm timeout")
-            assert response.ranker == "numeric" and len(response.recommendations) == 5
+            assert response.ranker == "numeric-seq" and len(response.recommendations) == 5
             llm.script.delay_s = 0.0
             response = await stub.Rank(rank_request(), timeout=5)
             assert response.ranker == "llm:fake" and not response.degraded

@@ -1,4 +1,4 @@
-"""Wires the ranker tier: settings → catalog + vectors + collaborative model → gRPC runtime."""
+"""Wires the ranker tier: settings → catalog + vectors + collaborative models → gRPC runtime."""
 
 from __future__ import annotations
 
@@ -49,15 +49,31 @@ def load_collab(settings: RankerSettings):
     return CollaborativeModel.load(settings.collab_dir)
 
 
+def load_sequence(settings: RankerSettings):
+    """The SeqEASE model, or None (ŷ = the rating predictor, no hybrid candidates) when its artifact is absent."""
+    if not settings.sequence_dir.exists():
+        if settings.require_collab:
+            raise FileNotFoundError(f"no SeqEASE model at {settings.sequence_dir}; run `make train`")
+        log.warning("no SeqEASE model; ŷ is the rating predictor and no hybrid candidates are added",
+                    extra=log_fields(sequence_dir=str(settings.sequence_dir)))
+        return None
+    from ranker_service.sequence_model import SequenceModel
+
+    return SequenceModel.load(settings.sequence_dir)
+
+
 def build_ranker(settings: RankerSettings) -> Ranker:
     store = load_store(settings)
     collab = load_collab(settings)
-    scorer = NumericScorer(store, ScoringParams.load(), collab, alpha=settings.alpha)
+    sequence = load_sequence(settings)
+    scorer = NumericScorer(store, ScoringParams.load(), collab, alpha=settings.alpha, sequence=sequence)
     llm = LlmBackend(settings.llm) if settings.llm.enabled else None
     log.info("ranker ready", extra=log_fields(ranker=scorer.name, alpha=scorer.alpha,
                                               mmr_lambda=settings.mmr_lambda,
+                                              collab_candidates=settings.added_candidates,
+                                              sequence_items=sequence.n_items if sequence else 0,
                                               llm=llm.name if llm else "off"))
-    return Ranker(store, scorer, settings.mmr_lambda, llm, settings.llm.max_candidates)
+    return Ranker(store, scorer, settings.mmr_lambda, llm, settings.llm.max_candidates, settings.added_candidates)
 
 
 async def main() -> None:

@@ -4,18 +4,22 @@
 
 **Alpha (leave-last-out).** Items with at least 5 ratings that have a vector. Each user's ratings
 are ordered by (timestamp, movieId); the last one is the test item (never looked at here), the
-one before it the validation item, the rest the training history. The collaborative model is
-fitted on the training histories only. Per user: taste vector = EMA (0.8 old / 0.2 new, as the
-profile tier does) over the liked (≥ 4 stars) training movies in time order (mean of all
-training movies when none is liked); candidates = the top 100 unseen items by cosine (the
-retrieval stage); each ``a`` in the grid reranks them by ``a·cos + (1−a)·ŷ``. ``a`` maximizes
-NDCG@10 of the validation item (HR@10 reported too, with a bootstrap interval over users and the
-paired difference against ``a = 1``, content only).
+one before it the validation item, the rest the training history. SeqEASE (the served model's
+window/stride/λ/decay, from ``artifacts/seqease/current`` when present) is fitted on the training
+histories only. Per user: taste vector = EMA (0.8 old / 0.2 new, as the profile tier does) over the
+liked (≥ 4 stars) training movies in time order (mean of all training movies when none is liked);
+candidates = the ranker's hybrid set: the top 100 unseen items by cosine (the retrieval stage) ∪
+SeqEASE's top 100 unseen items; each ``a`` in the grid reranks them by ``a·cos + (1−a)·ŷ`` with
+ŷ = SeqEASE. ``a`` maximizes NDCG@10 of the validation item (HR@10 reported too, with a bootstrap
+interval over users and the paired difference against ``a = 1``, content only).
 
-**Calibration (per-user temporal 80/20).** The last 20 % of each user's ratings are held out,
-the model is refitted on the first 80 %, and ``P(rating ≥ 4)`` is fitted by logistic regression
-on ``final`` (for "numeric") and on ``cos`` alone (for "numeric-content"). Brier score, log loss,
-expected calibration error and a reliability table are reported.
+**Calibration (per-user temporal 80/20).** The last 20 % of each user's ratings are held out, the
+models are refitted on the first 80 %, and ``P(rating ≥ 4)`` of each held-out movie is fitted by
+logistic regression on the ordering score: ``final`` with ŷ = SeqEASE ("numeric-seq", the path of
+every person with ratings), ``final`` with ŷ = the rating predictor ("numeric", the fallback for
+people without ratings), and ``cos`` alone ("numeric-content"). So the match score is the chance
+that the person rates the movie 4 stars or more if they watch it. Brier score, log loss, expected
+calibration error and a reliability table are reported.
 
 Writes ``reports/ranker-alpha.json``; ``--write`` also updates ``ranker_service/calibration.json``.
 """
@@ -37,6 +41,8 @@ import pandas as pd
 from movierec_core.index_artifact import load_index_artifact
 from movierec_core.paths import REPO_ROOT
 from ranker_service.scoring import CALIBRATION_FILE, LIKED_RATING, Calibration, ScoringParams
+from ranker_service.sequence_model import CODE_VERSION as SEQUENCE_CODE_VERSION
+from ranker_service.sequence_model import SeqEaseParams, SequenceModel
 
 log = logging.getLogger("movierec.ranker.calibrate")
 
@@ -45,6 +51,8 @@ EMA_KEEP = 0.8
 MIN_ITEM_RATINGS = 5
 TOP_K = 10
 REPORT = REPO_ROOT / "reports" / "ranker-alpha.json"
+SERVED_SEQUENCE = REPO_ROOT / "artifacts" / "seqease" / "current"
+COLLAB_CANDIDATES = 100
 
 
 @dataclass
@@ -88,10 +96,28 @@ def fold_in_scores(model, history: pd.DataFrame, movie_ids: list[int]) -> np.nda
     return np.asarray(model.predict_scaled(state, movie_ids), dtype=np.float64)
 
 
-def select_alpha(ratings: pd.DataFrame, vectors: Vectors, fit, candidates: int, seed: int) -> dict:
+def served_sequence_params(directory: Path = SERVED_SEQUENCE) -> SeqEaseParams:
+    """The window/stride/λ/decay the served SeqEASE was fitted with (the defaults when there is none)."""
+    manifest = directory / "manifest.json"
+    return SeqEaseParams(**json.loads(manifest.read_text())["params"]) if manifest.is_file() else SeqEaseParams()
+
+
+def fit_sequence(ratings: pd.DataFrame, params: SeqEaseParams) -> SequenceModel:
+    ordered = ratings.sort_values(["user_id", "timestamp", "movie_id"], kind="mergesort")
+    return SequenceModel.fit([g.to_numpy() for _, g in ordered.groupby("user_id").movie_id], params)
+
+
+def sequence_scores(model: SequenceModel, history: pd.DataFrame, movie_ids) -> tuple[np.ndarray, object]:
+    """ŷ for ``movie_ids`` from the history in time order (``history`` is already chronological)."""
+    state = model.fold_in(history.movie_id.astype(int).tolist())
+    return model.predict_scaled(state, movie_ids), state
+
+
+def select_alpha(ratings: pd.DataFrame, vectors: Vectors, params: SeqEaseParams, candidates: int,
+                 seed: int) -> dict:
     train, validation = leave_last_out(ratings)
     started = time.perf_counter()
-    model = fit(train)
+    model = fit_sequence(train, params)
     fit_s = time.perf_counter() - started
     item_rows = np.array(sorted({vectors.row_of[m] for m in ratings.movie_id.unique()}))
     item_ids = vectors.ids[item_rows]
@@ -103,16 +129,19 @@ def select_alpha(ratings: pd.DataFrame, vectors: Vectors, fit, candidates: int, 
         history = by_user[user_id]
         taste = ema_taste(history, vectors)
         cos = vectors.matrix[item_rows] @ taste
-        cos[np.isin(item_ids, history.movie_id.to_numpy())] = -np.inf
-        pool = np.argpartition(-cos, candidates)[:candidates]
+        unseen = ~np.isin(item_ids, history.movie_id.to_numpy())
+        cos[~unseen] = -np.inf
+        yhat, state = sequence_scores(model, history, item_ids.tolist())
+        collab = set(model.ranked_unseen(state, candidates))
+        pool = np.union1d(np.argpartition(-cos, candidates)[:candidates],
+                          np.flatnonzero(np.isin(item_ids, list(collab)) & unseen))
         pool_ids = item_ids[pool]
         if target not in set(pool_ids.tolist()):
             continue
         recalled += 1
-        yhat = fold_in_scores(model, history, pool_ids.tolist())
         is_target = pool_ids == target
         for a, alpha in enumerate(ALPHAS):
-            final = alpha * cos[pool] + (1 - alpha) * yhat
+            final = alpha * cos[pool] + (1 - alpha) * yhat[pool]
             rank = int((final > final[is_target][0]).sum())
             if rank < TOP_K:
                 gains[u, a] = 1.0 / np.log2(rank + 2)
@@ -124,11 +153,12 @@ def select_alpha(ratings: pd.DataFrame, vectors: Vectors, fit, candidates: int, 
     diff = gains[:, best] - gains[:, content_only]
     return {
         "alpha": float(ALPHAS[best]),
+        "yhat": "SeqEASE " + json.dumps(params.describe()),
         "users": len(validation),
         "items": len(item_rows),
-        "candidates": candidates,
+        "candidates": f"content top-{candidates} ∪ SeqEASE top-{candidates} (the ranker's hybrid candidates)",
         "recall_at_candidates": round(recalled / len(validation), 4),
-        "collab_fit_s": round(fit_s, 2),
+        "sequence_fit_s": round(fit_s, 2),
         "grid": [{"alpha": float(alpha), "ndcg@10": round(float(gains[:, a].mean()), 5),
                   "hr@10": round(float(hits[:, a].mean()), 5)} for a, alpha in enumerate(ALPHAS)],
         "best_ndcg@10_ci95": _interval(gains[:, best], samples),
@@ -143,22 +173,26 @@ def _interval(values: np.ndarray, samples: np.ndarray) -> list[float]:
     return [round(float(np.percentile(means, 2.5)), 5), round(float(np.percentile(means, 97.5)), 5)]
 
 
-def fit_calibration(ratings: pd.DataFrame, vectors: Vectors, fit, alpha: float) -> tuple[dict, dict]:
+def fit_calibration(ratings: pd.DataFrame, vectors: Vectors, fit, params: SeqEaseParams,
+                    alpha: float) -> tuple[dict, dict]:
     history_rows, held_out = temporal_split(ratings)
     model = fit(history_rows)
+    sequence = fit_sequence(history_rows, params)
     by_user = dict(tuple(history_rows.groupby("user_id")))
-    cos_all, yhat_all, liked_all = [], [], []
+    cos_all, yhat_all, seq_all, liked_all = [], [], [], []
     for user_id, future in held_out.groupby("user_id"):
         history = by_user[user_id]
         taste = ema_taste(history, vectors)
         movie_ids = future.movie_id.astype(int).tolist()
         cos_all.append(vectors.matrix[[vectors.row_of[m] for m in movie_ids]] @ taste)
         yhat_all.append(fold_in_scores(model, history, movie_ids))
+        seq_all.append(sequence_scores(sequence, history, movie_ids)[0])
         liked_all.append(future.rating.to_numpy() >= LIKED_RATING)
     cos, yhat, liked = np.concatenate(cos_all), np.concatenate(yhat_all), np.concatenate(liked_all)
-    final = alpha * cos + (1 - alpha) * yhat
+    seq = np.concatenate(seq_all)
     calibrations, evidence = {}, {"pairs": len(liked), "base_rate": round(float(liked.mean()), 4)}
-    for name, score in (("numeric", final), ("numeric-content", cos)):
+    for name, score in (("numeric-seq", alpha * cos + (1 - alpha) * seq), ("numeric", alpha * cos + (1 - alpha) * yhat),
+                        ("numeric-content", cos)):
         calibration = Calibration.fit(score, liked)
         calibrations[name] = calibration
         evidence[name] = calibration_quality(calibration.apply(score), liked) | {
@@ -206,7 +240,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--index", type=Path, default=None, help="index artifact dir (default: current)")
     parser.add_argument("--catalog", type=Path, default=None, help="catalog dir (default: current)")
-    parser.add_argument("--candidates", type=int, default=100)
+    parser.add_argument("--candidates", type=int, default=COLLAB_CANDIDATES)
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--report", type=Path, default=REPORT)
     parser.add_argument("--write", action="store_true", help=f"update {CALIBRATION_FILE.name}")
@@ -217,11 +251,13 @@ def main(argv: list[str] | None = None) -> int:
     ratings, vectors, index_version = load_inputs(args.index, args.catalog)
     log.info("ratings: %d from %d users on %d items", len(ratings), ratings.user_id.nunique(),
              ratings.movie_id.nunique())
-    alpha = select_alpha(ratings, vectors, fit, args.candidates, args.seed)
+    params = served_sequence_params()
+    alpha = select_alpha(ratings, vectors, params, args.candidates, args.seed)
     log.info("alpha = %.2f (NDCG@10 %s)", alpha["alpha"],
              next(g["ndcg@10"] for g in alpha["grid"] if g["alpha"] == alpha["alpha"]))
-    calibrations, evidence = fit_calibration(ratings, vectors, fit, alpha["alpha"])
+    calibrations, evidence = fit_calibration(ratings, vectors, fit, params, alpha["alpha"])
     fitted_on = {"index_version": index_version, "collab_code_version": CODE_VERSION,
+                 "sequence_code_version": SEQUENCE_CODE_VERSION, "sequence_params": params.describe(),
                  "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
                  "evidence": str(args.report.relative_to(REPO_ROOT) if args.report.is_relative_to(REPO_ROOT)
                                  else args.report)}

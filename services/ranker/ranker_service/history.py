@@ -13,7 +13,11 @@ LOVED_RATING = 4.5
 
 @dataclass(frozen=True)
 class UserHistory:
-    """A person's own history; every "because you…" claim must be checkable against it."""
+    """A person's own history; every "because you…" claim must be checkable against it.
+
+    ``ratings`` is in chronological order, oldest first (the servicer orders the request's ratings by
+    ``rated_at``): SeqEASE weights each rating by how many steps before the latest it came.
+    """
 
     ratings: dict[int, float] = field(default_factory=dict)
     picked: frozenset[int] = frozenset()
@@ -48,7 +52,8 @@ class UserHistory:
         return "loved" if rating is not None and rating >= LOVED_RATING else "liked"
 
     def fold_in_ratings(self, picked_rating: float) -> dict[int, float]:
-        ratings = dict(self.ratings)
-        for movie_id in self.picked:
-            ratings.setdefault(movie_id, picked_rating)
+        """Ratings plus unrated favourites (as ``picked_rating``), oldest first: favourites come from
+        onboarding, so they count as the oldest interactions (by movie id among themselves)."""
+        ratings = {movie_id: picked_rating for movie_id in sorted(self.picked) if movie_id not in self.ratings}
+        ratings.update(self.ratings)
         return ratings

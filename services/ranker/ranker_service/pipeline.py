@@ -1,4 +1,13 @@
-"""One Rank call: hard constraints → numeric scores → MMR (or the LLM's order) → verified explanations.
+"""One Rank call: hard constraints → hybrid candidates → numeric scores → MMR (or the LLM's order) →
+verified explanations.
+
+**Hybrid candidates.** A reranker can only surface what it is given, and content retrieval passes
+few of the movies a person watches next. So when SeqEASE has something to say about the person, the
+ranker adds its own top ``collab_candidates`` (``RANKER_COLLAB_CANDIDATES``) unrated movies to the
+received ones — in SeqEASE order, each re-checked against the request's constraints exactly like the
+received candidates, and only movies with catalog facts *and* a vector (the explainer's "similar to a
+movie you liked" is the closest liked movie by vector). ``collab_candidates = 0`` (or
+``RANKER_HYBRID_CANDIDATES=false``) ranks the received candidates only.
 
 The numeric ranking is always computed first (a few milliseconds), so when the LLM is off,
 slow, failing or wrong, the answer is ready inside the caller's deadline; the response then
@@ -24,6 +33,7 @@ from ranker_service.history import UserHistory
 from ranker_service.llm import LlmBackend, LlmCandidate, LlmFailure, LlmPick, PromptContext
 from ranker_service.movies import MovieStore
 from ranker_service.scoring import PICKED_RATING, NumericScorer, Scores
+from ranker_service.sequence_model import SequenceState
 from ranker_service.verify import Claim, verify_claims
 
 log = logging.getLogger("movierec.ranker")
@@ -34,6 +44,12 @@ FALLBACKS = prometheus_client.Counter(
 DROPPED_CANDIDATES = prometheus_client.Counter(
     "movierec_ranker_dropped_candidates_total",
     "Candidates removed before ranking (already rated/picked, or failing a constraint).", ("reason",))
+ADDED_CANDIDATES = prometheus_client.Counter(
+    "movierec_ranker_collab_candidates_total",
+    "Hybrid candidates the ranker added from SeqEASE (unrated, within the constraints).")
+
+# How far down SeqEASE's order the ranker looks for collab candidates that pass the constraints.
+COLLAB_SCAN_FACTOR = 10
 
 # Time kept back from the LLM call for cancelling it and sending the (ready) fallback answer.
 FALLBACK_RESERVE_S = 0.05
@@ -68,38 +84,67 @@ class RankOutput:
 
 class Ranker:
     def __init__(self, store: MovieStore, scorer: NumericScorer, mmr_lambda: float,
-                 llm: LlmBackend | None = None, llm_max_candidates: int = 20):
+                 llm: LlmBackend | None = None, llm_max_candidates: int = 20, collab_candidates: int = 0):
         self.store = store
         self.scorer = scorer
         self.mmr_lambda = mmr_lambda
         self.llm = llm
         self.llm_max_candidates = llm_max_candidates
+        self.collab_candidates = collab_candidates
 
     async def rank(self, request: RankInput) -> RankOutput:
-        eligible = self._eligible(request)
-        scores = self._score(request, eligible)
+        history = request.history
+        fold_in = history.fold_in_ratings(PICKED_RATING)
+        sequence = self.scorer.sequence_state(fold_in)
+        taste = self.scorer.taste_vector(request.vector, history.liked_ids())
+        eligible = self._eligible(request) + self._collab_candidates(request, sequence, taste)
+        if not eligible:
+            raise self._nothing_eligible(request)
+        scores = self.scorer.score([m for m, _ in eligible], taste, fold_in,
+                                   np.array([s for _, s in eligible], dtype=np.float64), sequence)
         # The numeric answer is complete before the LLM is asked, so a fallback costs no extra time.
         numeric = self._explain(request, scores, self._numeric_order(scores, request.top_n), {})
         if self.llm is None:
-            return RankOutput(numeric, self.scorer.name)
+            return RankOutput(numeric, scores.ranker)
         try:
             picks = await self._llm_order(request, eligible, scores)
         except LlmFailure as failure:
-            return self._fallback(numeric, failure)
+            return self._fallback(numeric, scores.ranker, failure)
         except Exception as error:  # an unexpected reply shape must cost the LLM's vote, not the request
             log.exception("llm path failed")
-            return self._fallback(numeric, LlmFailure("internal", type(error).__name__))
+            return self._fallback(numeric, scores.ranker, LlmFailure("internal", type(error).__name__))
         order = [scores.movie_ids.index(p.movie_id) for p in picks]
         llm_claims = {p.movie_id: p.claims for p in picks}
         return RankOutput(self._explain(request, scores, order, llm_claims), self.llm.name)
 
-    def _fallback(self, numeric: list[RankedPick], failure: LlmFailure) -> RankOutput:
+    def _fallback(self, numeric: list[RankedPick], ranker: str, failure: LlmFailure) -> RankOutput:
         FALLBACKS.labels(failure.reason).inc()
         log.warning("llm fallback", extra=log_fields(reason=failure.reason, detail=failure.detail))
-        return RankOutput(numeric, self.scorer.name, True, f"llm {failure.reason}: {failure.detail}".strip(": "))
+        return RankOutput(numeric, ranker, True, f"llm {failure.reason}: {failure.detail}".strip(": "))
+
+    def _collab_candidates(self, request: RankInput, sequence: SequenceState | None,
+                           taste: np.ndarray | None) -> list[tuple[int, float]]:
+        """SeqEASE's best unrated movies that retrieval did not pass, within the constraints (see module doc)."""
+        if sequence is None or self.collab_candidates <= 0:
+            return []
+        received = {movie_id for movie_id, _ in request.candidates}
+        added = []
+        for movie_id in self.scorer.sequence.ranked_unseen(sequence, COLLAB_SCAN_FACTOR * self.collab_candidates):
+            if movie_id in received or movie_id not in self.store.row_of or request.history.is_seen(movie_id):
+                continue
+            movie = self.store.get(movie_id)
+            if movie is None or request.constraints.violation(movie) is not None:
+                continue
+            added.append(movie_id)
+            if len(added) == self.collab_candidates:
+                break
+        ADDED_CANDIDATES.inc(len(added))
+        # Their "retrieval score" is what retrieval would have said: the cosine to the taste vector.
+        similarity = self.store.vectors_of(added) @ taste if taste is not None else np.zeros(len(added))
+        return [(m, float(s)) for m, s in zip(added, similarity, strict=True)]
 
     def _eligible(self, request: RankInput) -> list[tuple[int, float]]:
-        """Candidates that are unseen and pass every constraint; raise when none is left."""
+        """Received candidates that are unseen and pass every constraint."""
         eligible, dropped = [], {}
         for movie_id, retrieval_score in request.candidates:
             if request.history.is_seen(movie_id):
@@ -111,18 +156,17 @@ class Ranker:
             else:
                 dropped[why] = dropped.get(why, 0) + 1
                 DROPPED_CANDIDATES.labels(why).inc()
-        if not eligible:
-            summary = ", ".join(f"{count} {why}" for why, count in sorted(dropped.items()))
-            raise failed_precondition(
-                f"none of the {len(request.candidates)} candidates can be recommended ({summary})",
-                reason="NO_ELIGIBLE_CANDIDATES")
         return eligible
 
-    def _score(self, request: RankInput, eligible: list[tuple[int, float]]) -> Scores:
-        history = request.history
-        taste = self.scorer.taste_vector(request.vector, history.liked_ids())
-        return self.scorer.score([m for m, _ in eligible], taste, history.fold_in_ratings(PICKED_RATING),
-                                 np.array([s for _, s in eligible], dtype=np.float64))
+    def _nothing_eligible(self, request: RankInput) -> ServiceError:
+        dropped: dict[str, int] = {}
+        for movie_id, _ in request.candidates:
+            why = ("already_rated" if request.history.is_seen(movie_id)
+                   else request.constraints.violation(self.store.get(movie_id)))
+            dropped[why] = dropped.get(why, 0) + 1
+        summary = ", ".join(f"{count} {why}" for why, count in sorted(dropped.items()))
+        return failed_precondition(f"none of the {len(request.candidates)} candidates can be recommended ({summary})",
+                                   reason="NO_ELIGIBLE_CANDIDATES")
 
     def _numeric_order(self, scores: Scores, top_n: int) -> list[int]:
         """MMR chooses which movies; they are then shown best match first."""

@@ -1,14 +1,21 @@
 """Numeric scoring: ``final = a·cos(u, m) + (1−a)·ŷ(u, m)``, then a calibrated match score.
 
 * ``cos``: the user's taste vector against the movie vector (both L2-normalized).
-* ``ŷ``: the collaborative model's predicted rating for the user (folded in from their own
-  ratings), scaled to [0, 1]. Without a collaborative model the score is ``cos`` alone and the
-  ranker calls itself ``numeric-content``.
-* ``match_score = sigmoid(slope·final + intercept)``: a monotone (Platt) mapping fitted on
-  held-out ratings of ml-latest-small, so that it estimates the chance that the person rates the
-  movie 4 stars or more if they watch it. ``python -m ranker_service.calibrate`` fits ``a``, the
-  slope and the intercept and writes them, with the evidence, to ``calibration.json`` beside this
-  file and to ``reports/ranker-alpha.json``.
+* ``ŷ`` — the first of these that has something to say about the person:
+
+  1. **SeqEASE** (``sequence_model.py``, ranker name ``numeric-seq``): "what goes next" from the
+     person's ratings in chronological order (the 0.7^(steps before the latest) recency input), scaled
+     to [0, 1] by the person's best unrated movie. Used whenever at least one of their rated or picked
+     movies is known to the model;
+  2. **the rating predictor** (``collaborative.py``, ``numeric``): the predicted rating scaled to
+     [0, 1] — for a person without ratings that is the global mean plus the movie's bias;
+  3. none (``numeric-content``): ``final = cos``.
+
+* ``match_score = sigmoid(slope·final + intercept)``, one Platt mapping per ranker name, fitted on
+  held-out ml-latest-small ratings: it estimates the chance that the person rates the movie 4 stars or
+  more if they watch it. ``python -m ranker_service.calibrate`` chooses ``a`` and fits the mappings
+  and writes them, with the evidence, to ``calibration.json`` beside this file and to
+  ``reports/ranker-alpha.json``.
 """
 
 from __future__ import annotations
@@ -21,6 +28,7 @@ from typing import Protocol
 import numpy as np
 
 from ranker_service.movies import MovieStore
+from ranker_service.sequence_model import SequenceModel, SequenceState
 
 CALIBRATION_FILE = Path(__file__).with_name("calibration.json")
 LIKED_RATING = 4.0
@@ -65,7 +73,7 @@ class Calibration:
 
 @dataclass(frozen=True)
 class ScoringParams:
-    """The blend weight ``a`` and one calibration per ranker name ("numeric", "numeric-content")."""
+    """The blend weight ``a`` and one calibration per ranker name ("numeric-seq", "numeric", "numeric-content")."""
 
     alpha: float
     calibrations: dict[str, Calibration]
@@ -95,21 +103,30 @@ class Scores:
     yhat: np.ndarray | None
     final: np.ndarray
     match: np.ndarray
+    ranker: str = "numeric-content"
 
 
 class NumericScorer:
-    """Blends content similarity with the collaborative prediction and calibrates the result."""
+    """Blends content similarity with the collaborative signal and calibrates the result."""
 
     def __init__(self, store: MovieStore, params: ScoringParams, collab: CollaborativePredictor | None = None,
-                 alpha: float | None = None):
+                 alpha: float | None = None, sequence: SequenceModel | None = None):
         self.store = store
         self.collab = collab
+        self.sequence = sequence
         self.alpha = params.alpha if alpha is None else alpha
-        self.name = "numeric" if collab is not None else "numeric-content"
-        if self.name not in params.calibrations:
-            raise ValueError(f"calibration.json has no calibration for {self.name!r}; "
-                             "run `python -m ranker_service.calibrate`")
-        self.calibration = params.calibrations[self.name]
+        self.fallback_name = "numeric" if collab is not None else "numeric-content"
+        self.name = "numeric-seq" if sequence is not None else self.fallback_name
+        needed = {self.name, self.fallback_name}
+        missing = sorted(needed - set(params.calibrations))
+        if missing:
+            raise ValueError(f"calibration.json has no calibration for {missing}; "
+                             "run `python -m ranker_service.calibrate --write`")
+        self.calibrations = {name: params.calibrations[name] for name in needed}
+
+    @property
+    def calibration(self) -> Calibration:
+        return self.calibrations[self.name]
 
     def taste_vector(self, vector: np.ndarray | None, liked_ids: list[int]) -> np.ndarray | None:
         """The profile's vector; else the mean of the liked movies' vectors; else None."""
@@ -122,17 +139,34 @@ class NumericScorer:
         norm = np.linalg.norm(mean)
         return mean / norm if norm > 0 else None
 
+    def sequence_state(self, ordered_ids) -> SequenceState | None:
+        """SeqEASE folded in from the person's movies, oldest first; None when it has nothing to say."""
+        if self.sequence is None:
+            return None
+        state = self.sequence.fold_in(ordered_ids)
+        return state if state.has_evidence else None
+
     def score(self, movie_ids: list[int], taste: np.ndarray | None, fold_in_ratings: dict[int, float],
-              retrieval_scores: np.ndarray) -> Scores:
-        """Score candidates. Without any taste signal the retrieval score (a cosine too) stands in for cos."""
+              retrieval_scores: np.ndarray, sequence_state: SequenceState | None = None) -> Scores:
+        """Score candidates. Without any taste signal the retrieval score (a cosine too) stands in for cos.
+
+        ``sequence_state`` (from :meth:`sequence_state`) selects SeqEASE as ŷ; without it the rating
+        predictor (folded in from ``fold_in_ratings``) is ŷ, and without that ``final = cos``.
+        """
         vectors = self.store.vectors_of(movie_ids)
         cos = vectors @ taste if taste is not None else np.clip(retrieval_scores, -1.0, 1.0)
         cos = cos.astype(np.float64)
         yhat = None
         final = cos
-        if self.collab is not None:
+        name = "numeric-content"
+        if sequence_state is not None:
+            yhat = self.sequence.predict_scaled(sequence_state, movie_ids)
+            name = "numeric-seq"
+        elif self.collab is not None:
             state = self.collab.fold_in(fold_in_ratings)
             yhat = np.asarray(self.collab.predict_scaled(state, movie_ids), dtype=np.float64)
+            name = "numeric"
+        if yhat is not None:
             final = self.alpha * cos + (1.0 - self.alpha) * yhat
-        match = np.clip(self.calibration.apply(final), 0.0, 1.0)
-        return Scores(list(movie_ids), cos, yhat, final, match)
+        match = np.clip(self.calibrations[name].apply(final), 0.0, 1.0)
+        return Scores(list(movie_ids), cos, yhat, final, match, name)

@@ -88,6 +88,8 @@ def _candidates(request: ranker_pb2.RankRequest, store, max_candidates: int) -> 
 
 
 def _ratings(user: ranker_pb2.UserContext) -> dict[int, float]:
+    """The ratings oldest first: by (rated_at, movie_id) when every rating carries ``rated_at`` (the
+    eval's tie rule), else in the request's order (taken as chronological)."""
     if len(user.ratings) > MAX_RATINGS:
         raise invalid_argument(f"user.ratings holds more than {MAX_RATINGS} ratings",
                                field_violations=[("user.ratings", "too many")])
@@ -100,6 +102,9 @@ def _ratings(user: ranker_pb2.UserContext) -> dict[int, float]:
             raise invalid_argument(f"movie {rating.movie_id} is rated twice in user.ratings",
                                    field_violations=[("user.ratings.movie_id", f"{rating.movie_id} repeated")])
         ratings[rating.movie_id] = float(rating.rating)
+    if ratings and all(r.HasField("rated_at") for r in user.ratings):
+        order = sorted(user.ratings, key=lambda r: (r.rated_at.seconds, r.rated_at.nanos, r.movie_id))
+        return {r.movie_id: ratings[r.movie_id] for r in order}
     return ratings
 
 

@@ -51,11 +51,19 @@ class RankerSettings:
     catalog_dir: Path
     index_dir: Path
     collab_dir: Path
+    sequence_dir: Path
     require_collab: bool
     alpha: float | None
     mmr_lambda: float
     max_candidates: int
     llm: LlmSettings
+    hybrid_candidates: bool = True
+    collab_candidates: int = 100
+
+    @property
+    def added_candidates(self) -> int:
+        """How many SeqEASE candidates the ranker may add per request (0 when hybrid candidates are off)."""
+        return self.collab_candidates if self.hybrid_candidates else 0
 
     @classmethod
     def from_env(cls) -> RankerSettings:
@@ -64,10 +72,13 @@ class RankerSettings:
             catalog_dir=Path(env_str("RANKER_CATALOG_DIR", str(default_catalog_dir()))),
             index_dir=Path(env_str("RANKER_INDEX_DIR", str(current_index_dir()))),
             collab_dir=Path(env_str("RANKER_COLLAB_DIR", str(artifacts_dir() / "collab" / "current"))),
+            sequence_dir=Path(env_str("RANKER_SEQUENCE_DIR", str(artifacts_dir() / "seqease" / "current"))),
             require_collab=env_bool("RANKER_REQUIRE_COLLAB", False),
             alpha=None if alpha is None else env_float("RANKER_ALPHA", minimum=0, maximum=1),
             mmr_lambda=env_float("RANKER_MMR_LAMBDA", 0.7, minimum=0, maximum=1),
             max_candidates=env_int("RANKER_MAX_CANDIDATES", MAX_CANDIDATES_LIMIT, minimum=1,
                                    maximum=MAX_CANDIDATES_LIMIT),
             llm=LlmSettings.from_env(),
+            hybrid_candidates=env_bool("RANKER_HYBRID_CANDIDATES", True),
+            collab_candidates=env_int("RANKER_COLLAB_CANDIDATES", 100, minimum=0, maximum=MAX_CANDIDATES_LIMIT),
         )

@@ -17,6 +17,10 @@ Steps:
    ``$MOVIEREC_CACHE_DIR/collab/<key>``) already exists nothing is recomputed: ``current`` is
    repointed and the stored evaluation is written to the report again.
 
+4. **SeqEASE** (the ranker's top-N signal, ``sequence_train.py``): λ and the input decay chosen
+   on a leave-last-out validation item, then fitted on ALL ratings → ``<seqease-out>/<key>/`` +
+   ``current`` (default ``artifacts/seqease``), cached in ``$MOVIEREC_CACHE_DIR/seqease`` the same way.
+
 Every number in the report carries the protocol that produced it.
 """
 
@@ -44,6 +48,7 @@ from typing import Any  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
+from ranker_service import sequence_train  # noqa: E402
 from ranker_service.collaborative import (  # noqa: E402
     CODE_VERSION,
     CollaborativeModel,
@@ -110,6 +115,10 @@ def default_out_dir() -> Path:
 
 def cache_root() -> Path:
     return Path(os.environ.get("MOVIEREC_CACHE_DIR", Path.home() / ".cache" / "movierec")) / "collab"
+
+
+def default_seqease_dir() -> Path:
+    return Path(os.environ.get("MOVIEREC_ARTIFACTS_DIR", REPO_ROOT / "artifacts")) / "seqease"
 
 
 def load_ratings(path: Path) -> pd.DataFrame:
@@ -500,6 +509,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--tune", action="store_true", help="choose hyperparameters on the validation split first")
     parser.add_argument("--set", dest="overrides", type=parse_override, action="append", default=[],
                         metavar="NAME=VALUE", help="override a hyperparameter (repeatable), e.g. --set factors=30")
+    parser.add_argument("--seqease-out", type=Path, default=None,
+                        help="SeqEASE artifact root (default: $MOVIEREC_ARTIFACTS_DIR/seqease, else artifacts/seqease)")
     parser.add_argument("--force", action="store_true", help="recompute even when the artifact exists")
     parser.add_argument("--no-cache", action="store_true", help="do not read or write $MOVIEREC_CACHE_DIR/collab")
     args = parser.parse_args(argv)
@@ -531,6 +542,17 @@ def main(argv: list[str] | None = None) -> int:
 
     def finish(target: Path, report: dict[str, Any]) -> int:
         point_current(out, target.name)
+        seq_cache = None if args.no_cache else cache_root().parent / "seqease"
+        try:
+            seq_dir = sequence_train.build(df, ratings_sha, (args.seqease_out or default_seqease_dir()).resolve(),
+                                           seq_cache, args.force)
+        except ValueError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 2
+        seq_manifest = json.loads((seq_dir / "manifest.json").read_text())
+        report = {**report, "seqease": {key: seq_manifest.get(key) for key in (
+            "method", "protocol", "chosen", "validation_grid", "n_items", "fit_seconds", "key")}
+            | {"artifact": str(seq_dir)}}
         write_json(args.report, report)
         print_table(report, target)
         return 0
