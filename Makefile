@@ -93,6 +93,10 @@ bench-embed: proto index ## Embedding throughput and Embed RPC latency → repor
 bench-retrieval: proto index ## In-process FAISS vs Search RPC → reports/bench-retrieval.json
 	$(PY) bench/bench_retrieval.py
 
+.PHONY: bench-scale
+bench-scale: proto index ## Synthetic 1M-vector IVF-PQ run: memory, build time, latency, recall → reports/bench-scale.json
+	$(PY) bench/bench_scale.py
+
 .PHONY: bench-ranker
 bench-ranker: proto artifacts ## Rank latency → reports/bench-ranker.json
 	$(PY) bench/bench_ranker.py
