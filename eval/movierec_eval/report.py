@@ -187,22 +187,19 @@ def _topn(section: dict, plots: list[str]) -> list[str]:
     return lines
 
 
-_ADOPT = """### What the ranker should adopt (measured above)
+_ADOPT = """### What the ranker serves (adopted from this evaluation)
 
-1. **ŷ for top-N = SeqEASE** (`eval/movierec_eval/sequence.py`): EASE fitted on windows of 10 consecutive
-   ratings (stride 5) of every training user, items with ≥ 2 training ratings; at request time the
-   person's ratings in chronological order weighted 0.7^(steps before the latest), times the EASE
-   weights, divided by the person's maximum over unrated movies and clipped to [0, 1]. The rating
-   predictor stays the right ŷ for *rating* prediction (section 2) but ranks poorly for "what next".
-   API change needed: `fold_in` must know the order of the ratings — pass `UserContext.ratings` oldest
-   first (or use their `rated_at`), which `SeqEaseCollab.fold_in` relies on.
-2. **Hybrid candidates**: the ranker adds the collaborative model's top-100 unrated movies that pass
-   the request's constraints (`Constraints.violation`) to retrieval's candidates (content top-100);
-   with content-only candidates the pipeline is capped by content Recall@200 (see the tables).
-3. **Blend weight a** as chosen on validation (the `chosen` column; `RANKER_ALPHA`), MMR λ = 1 for the
-   accuracy-first carousel (λ = 0.7 costs the accuracy shown in the real-ranker line). On the full
-   catalog the validation grid is flat between a = 0 and a = 0.6 (see `grid` in eval.json), so a = 0.5
-   serves both variants and keeps the content term that chat requests need.
+1. **ŷ for top-N = SeqEASE** (`services/ranker/ranker_service/sequence_model.py`, trained by `make train`):
+   EASE fitted on windows of 10 consecutive ratings (stride 5), items with ≥ 2 ratings; at request time
+   the person's ratings oldest first (the gateway sends them with `rated_at`) weighted 0.7^(steps before
+   the latest), times the EASE weights, divided by the person's maximum over unrated movies. The rating
+   predictor stays ŷ for *rating* prediction (section 2) and for users with no ratings.
+2. **Hybrid candidates**: the ranker adds SeqEASE's top-100 unrated movies that pass the request's
+   constraints to retrieval's candidates (`RANKER_HYBRID_CANDIDATES`, `RANKER_COLLAB_CANDIDATES`); with
+   content-only candidates the pipeline is capped by content Recall@200 (see the tables).
+3. **Blend weight a** chosen on validation (`reports/ranker-alpha.json`). MMR λ = 1 is the accuracy-first
+   setting measured in the headline rows; the service default λ = 0.7 trades some HR@10 for less similar
+   picks (the real-ranker line shows its cost).
 
 Explored on validation and not adopted (selection rule: validation NDCG@10): a transition component
 (SLIT-style, EASE from the preceding ≤ 5 ratings to the next one, mixed 50/50 with SeqEASE) raised

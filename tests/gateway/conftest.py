@@ -9,6 +9,7 @@ extra gateway (or tier) of their own with ``start_tier``.
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -157,3 +158,60 @@ def stack(redis_server, index_dir: Path, catalog_dir: Path, taste_map_dir: Path,
 def client(stack: Stack) -> Iterator[httpx.Client]:
     with httpx.Client(base_url=stack.gateway, timeout=30.0) as http:
         yield http
+
+
+# ---- extra gateway processes ----------------------------------------------------------------
+
+@dataclass
+class GatewayProcess:
+    """A gateway started by a test: its base URL, what it wrote to its port file, and the process."""
+
+    url: str
+    info: dict
+    proc: Managed
+
+    def log_lines(self) -> list[dict]:
+        """The JSON log lines written so far (the gateway logs one JSON object per line)."""
+        lines = []
+        for raw in self.proc.log_path.read_text(errors="replace").splitlines():
+            if raw.startswith("{"):
+                lines.append(json.loads(raw))
+        return lines
+
+
+def _gateway_launcher(stack: Stack, root: Path, started: list[Managed]):
+    def start(**overrides: str) -> GatewayProcess:
+        name = f"gateway-{len(started)}"
+        port_file = root / f"{name}.port.json"
+        env = {**os.environ, **stack.gateway_env(**overrides), "GATEWAY_PORT": "0",
+               "MOVIEREC_PORT_FILE": str(port_file), "PYTHONUNBUFFERED": "1"}
+        proc = spawn(name, [sys.executable, "-m", "gateway_service"], env, root / "logs")
+        started.append(proc)
+        info = wait_port_file(port_file, proc, 120)
+        return GatewayProcess(f"http://127.0.0.1:{info['port']}", info, proc)
+
+    return start
+
+
+@pytest.fixture
+def start_gateway(stack: Stack, tmp_path: Path) -> Iterator:
+    """``start_gateway(RETRIEVAL_ADDR=..., ...)``: a real gateway process over the session's tiers, with
+    these environment overrides; stopped after the test."""
+    started: list[Managed] = []
+    yield _gateway_launcher(stack, tmp_path, started)
+    for proc in reversed(started):
+        proc.stop()
+
+
+@pytest.fixture(scope="module")
+def configured_gateway(stack: Stack, tmp_path_factory) -> Iterator[GatewayProcess]:
+    """A gateway configured as in a cluster: /metrics on its own port, X-Forwarded-For trusted from the
+    (loopback) proxy only, and Server-Timing headers on."""
+    started: list[Managed] = []
+    start = _gateway_launcher(stack, tmp_path_factory.mktemp("configured-gateway"), started)
+    try:
+        yield start(GATEWAY_METRICS_PORT="0", GATEWAY_FORWARDED_ALLOW_IPS="127.0.0.1", GATEWAY_SERVER_TIMING="true",
+                    GATEWAY_AUTH_RATE_WINDOW_S="3600")
+    finally:
+        for proc in reversed(started):
+            proc.stop()

@@ -23,6 +23,7 @@ from gateway_helpers import (
     profile_version,
     signup,
     wait_for,
+    within_one_window,
 )
 
 from gateway_service.filters import CERT_RANK
@@ -84,6 +85,7 @@ def test_user_scoped_routes_refuse_other_users(client):
 
 def test_auth_routes_are_rate_limited_per_client_and_username(client):
     user = signup(client, "limited")
+    within_one_window(60)
     statuses = [client.post("/api/auth/login", json={"username": user.username, "password": "wrong password"})
                 for _ in range(6)]
     assert [r.status_code for r in statuses[:5]] == [401] * 5

@@ -10,14 +10,24 @@ import numpy as np
 import pytest
 from redis.asyncio import Redis
 
+from gateway_service import timing
+from gateway_service.__main__ import uvicorn_config
 from gateway_service.auth import AuthUser, RateLimiter, TokenIssuer, UserStore
 from gateway_service.errors import ApiError, from_rpc_error
 from gateway_service.fallback import LovedMovie, grounded_reason
 from gateway_service.filters import HardFilter, admits, violations
 from gateway_service.movies import poster_svg
-from gateway_service.settings import ConfigError, jwt_secret_from_env
+from gateway_service.settings import (
+    ConfigError,
+    GatewaySettings,
+    forwarded_allow_ips_from_env,
+    jwt_secret_from_env,
+    metrics_port_from_env,
+)
 from gateway_service.taste_map import fit_pca
+from gateway_service.titles import TitleSearch
 from movierec_catalog import load_catalog
+from movierec_core.logs import request_id_var
 
 
 @pytest.fixture(scope="module")
@@ -167,3 +177,123 @@ def test_grpc_codes_map_to_http(code, status):
     assert error.status == status
     if status >= 503:
         assert "retrieval" in error.message
+
+
+GRPC_DEBUG = ("failed to connect to all addresses; last error: UNKNOWN: ipv4:127.0.0.1:50123: "
+              "Failed to connect to remote host: Connection refused")
+
+
+@pytest.mark.parametrize(("code", "status", "message"), [
+    (grpc.StatusCode.UNAVAILABLE, 503, "the retrieval service is unavailable; try again shortly"),
+    (grpc.StatusCode.RESOURCE_EXHAUSTED, 503, "the retrieval service is unavailable; try again shortly"),
+    (grpc.StatusCode.DEADLINE_EXCEEDED, 504, "the retrieval service did not answer in time; try again shortly"),
+    (grpc.StatusCode.INTERNAL, 500, "the retrieval service failed (logged with the request id)"),
+])
+def test_dependency_failures_say_which_tier_and_nothing_internal(code, status, message):
+    error = from_rpc_error(_FakeRpcError(code, GRPC_DEBUG), "retrieval")
+    assert (error.status, error.message) == (status, message)
+    assert "127.0.0.1" not in str(error.body()) and "refused" not in str(error.body())
+
+
+def test_client_errors_keep_the_tiers_own_message():
+    error = from_rpc_error(_FakeRpcError(grpc.StatusCode.INVALID_ARGUMENT, "k must be between 1 and 500"),
+                           "retrieval")
+    assert (error.status, error.message) == (400, "k must be between 1 and 500")
+
+
+def test_error_bodies_carry_the_request_id():
+    token = request_id_var.set("req-123")
+    try:
+        assert ApiError(503, "UNAVAILABLE", "x").body()["error"]["requestId"] == "req-123"
+    finally:
+        request_id_var.reset(token)
+    assert ApiError(503, "UNAVAILABLE", "x").body()["error"]["requestId"] is None
+
+
+# ---- configuration -------------------------------------------------------------------------
+
+@pytest.mark.parametrize(("value", "parsed"), [(None, None), ("127.0.0.1", "127.0.0.1"),
+                                               ("10.0.0.0/8, 192.168.1.5 ,::1", "10.0.0.0/8,192.168.1.5,::1"),
+                                               ("*", "*")])
+def test_forwarded_allow_ips_accepts_addresses_and_networks(monkeypatch, value, parsed):
+    if value is None:
+        monkeypatch.delenv("GATEWAY_FORWARDED_ALLOW_IPS", raising=False)
+    else:
+        monkeypatch.setenv("GATEWAY_FORWARDED_ALLOW_IPS", value)
+    assert forwarded_allow_ips_from_env() == parsed
+
+
+@pytest.mark.parametrize("value", ["proxy.internal", "10.0.0.1/8", "300.1.1.1"])
+def test_forwarded_allow_ips_rejects_what_uvicorn_would_silently_misread(monkeypatch, value):
+    monkeypatch.setenv("GATEWAY_FORWARDED_ALLOW_IPS", value)
+    with pytest.raises(ConfigError, match="GATEWAY_FORWARDED_ALLOW_IPS"):
+        forwarded_allow_ips_from_env()
+
+
+def test_metrics_port_is_optional_and_must_differ_from_the_api_port(monkeypatch):
+    monkeypatch.delenv("GATEWAY_METRICS_PORT", raising=False)
+    assert metrics_port_from_env() is None
+    monkeypatch.setenv("GATEWAY_METRICS_PORT", "9090")
+    monkeypatch.setenv("GATEWAY_PORT", "8080")
+    assert metrics_port_from_env() == 9090
+    monkeypatch.setenv("GATEWAY_METRICS_PORT", "8080")
+    with pytest.raises(ConfigError, match="API port"):
+        metrics_port_from_env()
+    monkeypatch.setenv("GATEWAY_METRICS_PORT", "http")
+    with pytest.raises(ConfigError, match="not an integer"):
+        metrics_port_from_env()
+
+
+def test_uvicorn_trusts_proxy_headers_only_when_configured(monkeypatch):
+    monkeypatch.setenv("REDIS_URL", "redis://127.0.0.1:1/0")
+    for tier in ("EMBEDDING", "RETRIEVAL", "PROFILE", "RANKER"):
+        monkeypatch.setenv(f"{tier}_ADDR", "127.0.0.1:1")
+    monkeypatch.setenv("GATEWAY_JWT_SECRET", "s" * 40)
+    monkeypatch.delenv("GATEWAY_FORWARDED_ALLOW_IPS", raising=False)
+    assert uvicorn_config(GatewaySettings.from_env()).proxy_headers is False
+    monkeypatch.setenv("GATEWAY_FORWARDED_ALLOW_IPS", "10.0.0.0/8")
+    config = uvicorn_config(GatewaySettings.from_env())
+    assert config.proxy_headers is True and config.forwarded_allow_ips == "10.0.0.0/8"
+
+
+# ---- stage timings -------------------------------------------------------------------------
+
+def test_stage_timings_accumulate_per_request_and_format_as_server_timing():
+    with timing.stage("outside"):  # no request: nothing is recorded, nothing fails
+        pass
+    assert timing.current() == {}
+    token = timing.begin_request()
+    try:
+        with timing.stage("retrieve"):
+            time.sleep(0.01)
+        with timing.stage("retrieve"):
+            time.sleep(0.01)
+        recorded = timing.current()
+    finally:
+        timing.end_request(token)
+    assert set(recorded) == {"retrieve"} and recorded["retrieve"] >= 20.0
+    assert timing.server_timing({"profile": 1.234, "rank": 5.0}, 9.5) == "profile;dur=1.23, rank;dur=5.00, app;dur=9.50"
+
+
+def test_a_remembered_token_still_expires():
+    issuer = TokenIssuer("s" * 40, ttl_s=60)
+    token = issuer.issue(AuthUser("u_1", "alice"), now=time.time() - 59)  # expires in about a second
+    assert issuer.verify(token) == AuthUser("u_1", "alice")
+    assert issuer.verify(token) == AuthUser("u_1", "alice")  # answered from memory
+    time.sleep(1.2)
+    with pytest.raises(ApiError) as error:
+        issuer.verify(token)
+    assert error.value.status == 401 and "expired" in error.value.message
+    tampered = issuer.issue(AuthUser("u_1", "alice"))[:-2] + "xx"
+    with pytest.raises(ApiError):
+        issuer.verify(tampered)  # a different string: never taken for a remembered one
+
+
+async def test_title_search_answers_as_the_catalog_and_remembers(catalog):
+    search = TitleSearch(catalog, max_entries=2)
+    for query in ("matrix", "The  MATRIX", "godfather 1972", "a"):
+        assert [m.movie_id for m in await search.search(query, 10)] == \
+            [m.movie_id for m in catalog.search_titles(query, 10)]
+    assert len(search._answers) == 2  # bounded: the oldest answers were dropped
+    first = await search.search("a", 10)
+    assert [m.movie_id for m in first] == [m.movie_id for m in await search.search("A", 10)]

@@ -83,6 +83,16 @@ async def test_hybrid_candidates_switch_off(store, neutral_params, sequence_mode
     assert {p.movie_id for p in output.picks} <= set(received)
 
 
+async def test_candidates_only_request_gets_no_additions(store, neutral_params, sequence_model, real_history):
+    from dataclasses import replace
+
+    received = [m for m in STAR_WARS if m not in real_history][:3]
+    ranker = seq_ranker(store, neutral_params, sequence_model, collab_candidates=50)
+    request = replace(rank_input(store, received, ratings=real_history, top_n=3), candidates_only=True)
+    output = await ranker.rank(request)
+    assert {p.movie_id for p in output.picks} == set(received)
+
+
 async def test_hybrid_candidates_rescue_a_request_whose_candidates_all_fail(store, neutral_params, sequence_model,
                                                                             real_history):
     rated = list(real_history)[:3]  # every received candidate is already rated

@@ -9,6 +9,7 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 
 import prometheus_client
+import redis.exceptions
 from fastapi import Depends, FastAPI, Request, Response
 from fastapi.responses import JSONResponse
 from fastapi.staticfiles import StaticFiles
@@ -25,10 +26,10 @@ from gateway_service import (
 from gateway_service.deps import CurrentUser, build_services, ensure_owner
 from gateway_service.errors import install_error_handlers
 from gateway_service.middleware import RequestContextMiddleware
-from gateway_service.schemas import ErrorBody
+from gateway_service.schemas import ErrorBody, ProbeResponse
 from gateway_service.settings import GatewaySettings
 from gateway_service.taste_map import TasteMapStore, taste_map_root
-from gateway_service.titles import catalog_resolver
+from gateway_service.titles import TitleSearch, catalog_resolver
 from movierec_catalog import load_catalog
 from movierec_core.client import check_health
 from movierec_core.logs import log_fields
@@ -59,6 +60,7 @@ def create_app(settings: GatewaySettings) -> FastAPI:
         services = build_services(settings, catalog)
         services.extras["taste_maps"] = TasteMapStore(taste_map_root(settings.taste_map_root))
         services.extras["resolve_title"] = catalog_resolver(catalog)
+        services.extras["title_search"] = TitleSearch(catalog)
         years = catalog.movies["year"].dropna()
         services.extras["latest_year"] = int(years.max()) if len(years) else None
         app.state.services = services
@@ -70,10 +72,11 @@ def create_app(settings: GatewaySettings) -> FastAPI:
 
     app = FastAPI(title="movierec", version="0.1.0", lifespan=lifespan,
                   description="Explainable, conversational movie recommendations. Errors share one body: "
-                              "`{\"error\": {status, code, message, fields[]}}`.")
+                              "`{\"error\": {status, code, message, fields[], requestId}}`.")
     app.state.settings = settings
     install_error_handlers(app)
-    app.add_middleware(RequestContextMiddleware, request_timeout_s=settings.request_timeout_s)
+    app.add_middleware(RequestContextMiddleware, request_timeout_s=settings.request_timeout_s,
+                       server_timing=settings.server_timing)
 
     for module in (routes_auth, routes_movies, routes_onboarding, routes_recommendations, routes_chat,
                    routes_users):
@@ -86,10 +89,31 @@ def create_app(settings: GatewaySettings) -> FastAPI:
     return app
 
 
+READY_REDIS_TIMEOUT_S = 1.0
+
+
 def _ops_routes(app: FastAPI, settings: GatewaySettings) -> None:
+    @app.get("/livez", tags=["ops"], response_model=ProbeResponse)
+    async def livez() -> ProbeResponse:
+        """Liveness: the process answers HTTP. Checks no dependency, so an outage elsewhere never gets
+        a healthy gateway restarted."""
+        return ProbeResponse(status="alive")
+
+    @app.get("/readyz", tags=["ops"], response_model=ProbeResponse, responses={503: {"model": ProbeResponse}})
+    async def readyz(request: Request) -> JSONResponse:
+        """Readiness: this gateway can serve — its catalog is loaded and Redis (accounts, sessions) answers.
+
+        The gRPC tiers are deliberately not checked: every gateway shares them, so a tier outage would pull
+        every replica out of rotation at once, while the gateway still has useful answers (degraded
+        recommendations without the ranker, clear 503s otherwise). ``/healthz`` reports the tiers.
+        """
+        problem = await _not_ready_because(request.app)
+        body = ProbeResponse(status="not_ready" if problem else "ready", reason=problem)
+        return JSONResponse(body.model_dump(by_alias=True), status_code=503 if problem else 200)
+
     @app.get("/healthz", tags=["ops"])
     async def healthz() -> JSONResponse:
-        """SERVING status of every gRPC tier; 503 when any is not serving."""
+        """SERVING status of every gRPC tier; 503 when any is not serving (a report, not a probe)."""
         tiers = {"embedding": settings.embedding_addr, "retrieval": settings.retrieval_addr,
                  "profile": settings.profile_addr, "ranker": settings.ranker_addr}
         statuses = await asyncio.gather(*(check_health(addr) for addr in tiers.values()))
@@ -98,6 +122,20 @@ def _ops_routes(app: FastAPI, settings: GatewaySettings) -> None:
         return JSONResponse({"status": "ok" if healthy else "degraded", "tiers": report},
                             status_code=200 if healthy else 503)
 
-    @app.get("/metrics", tags=["ops"], include_in_schema=False)
-    async def metrics() -> Response:
-        return Response(prometheus_client.generate_latest(), media_type=prometheus_client.CONTENT_TYPE_LATEST)
+    if settings.metrics_port is None:  # else served on its own port by __main__ (see GATEWAY_METRICS_PORT)
+        @app.get("/metrics", tags=["ops"], include_in_schema=False)
+        async def metrics() -> Response:
+            return Response(prometheus_client.generate_latest(), media_type=prometheus_client.CONTENT_TYPE_LATEST)
+
+
+async def _not_ready_because(app: FastAPI) -> str | None:
+    """Why this gateway cannot serve yet, or None when it can."""
+    services = getattr(app.state, "services", None)
+    if services is None:
+        return "starting: the catalog is not loaded yet"
+    try:
+        await asyncio.wait_for(services.redis.ping(), READY_REDIS_TIMEOUT_S)
+    except (redis.exceptions.RedisError, OSError, TimeoutError) as error:
+        log.warning("not ready: redis unreachable", extra=log_fields(error=repr(error)))
+        return "Redis (accounts, sessions) is unreachable"
+    return None

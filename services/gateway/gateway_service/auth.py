@@ -7,6 +7,7 @@ import json
 import math
 import secrets
 import time
+from collections import OrderedDict
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -95,11 +96,19 @@ def _verify(password_hash: str, password: str) -> bool:
 
 
 class TokenIssuer:
-    """HS256 JWTs: ``sub`` = user id, ``name`` = username, ``exp`` = now + ttl."""
+    """HS256 JWTs: ``sub`` = user id, ``name`` = username, ``exp`` = now + ttl.
+
+    Verified tokens are remembered until they expire (a bounded LRU): a client sends the same token with
+    every request, and checking its signature and claims again costs more than the rest of a cheap
+    request. Tokens are stateless (no revocation), so a remembered verdict stays true until ``exp``.
+    """
+
+    MAX_REMEMBERED = 10_000
 
     def __init__(self, secret: str, ttl_s: int):
         self._secret = secret
         self.ttl_s = ttl_s
+        self._verified: OrderedDict[str, tuple[AuthUser, int]] = OrderedDict()
 
     def issue(self, user: AuthUser, now: float | None = None) -> str:
         issued = int(now if now is not None else time.time())
@@ -108,6 +117,17 @@ class TokenIssuer:
         return jwt.encode(claims, self._secret, algorithm="HS256")
 
     def verify(self, token: str) -> AuthUser:
+        remembered = self._verified.get(token)
+        if remembered is not None and remembered[1] > time.time():
+            self._verified.move_to_end(token)
+            return remembered[0]
+        user, expires = self._decode(token)
+        self._verified[token] = (user, expires)
+        if len(self._verified) > self.MAX_REMEMBERED:
+            self._verified.popitem(last=False)
+        return user
+
+    def _decode(self, token: str) -> tuple[AuthUser, int]:
         try:
             claims = jwt.decode(token, self._secret, algorithms=["HS256"], issuer=ISSUER,
                                 options={"require": ["exp", "sub", "iat", "iss"]})
@@ -115,7 +135,7 @@ class TokenIssuer:
             raise unauthenticated("the access token has expired; log in again") from None
         except jwt.InvalidTokenError:
             raise unauthenticated("the access token is not valid") from None
-        return AuthUser(str(claims["sub"]), str(claims.get("name", "")))
+        return AuthUser(str(claims["sub"]), str(claims.get("name", ""))), int(claims["exp"])
 
 
 class RateLimiter:

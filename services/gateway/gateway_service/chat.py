@@ -38,6 +38,7 @@ from gateway_service.schemas import (
     MovieRef,
     ParsedView,
 )
+from gateway_service.timing import stage
 from movierec.common.v1 import common_pb2
 from movierec.events.v1 import events_pb2
 from movierec.profile.v1 import profile_pb2
@@ -155,19 +156,22 @@ async def _optional(coro):
 
 
 async def chat_turn(services: Services, body: ChatRequest) -> ChatResponse:
-    if body.session_id:
-        session = await load_session(services, body.session_id, body.user_id)
-    else:
-        session = Session(f"c_{secrets.token_hex(8)}", body.user_id)
-    parsed = parse_message(body.message, resolve_title=services.extras["resolve_title"],
-                           last_runtimes=session.last_runtimes, latest_year=services.extras["latest_year"])
-    active = merge(session.constraints, parsed)
+    with stage("session"):
+        if body.session_id:
+            session = await load_session(services, body.session_id, body.user_id)
+        else:
+            session = Session(f"c_{secrets.token_hex(8)}", body.user_id)
+    with stage("parse"):
+        parsed = parse_message(body.message, resolve_title=services.extras["resolve_title"],
+                               last_runtimes=session.last_runtimes, latest_year=services.extras["latest_year"])
+        active = merge(session.constraints, parsed)
     taste_text = parsed.residual if has_content(parsed.residual) else None
-    (profile, moved), message_vector, seed, watched = await asyncio.gather(
-        _profile_after_message(services, body.user_id, taste_text),
-        _optional(embed_query(services, taste_text) if taste_text else None),
-        _optional(_seed_vector(services, active.more_like.movie_id) if active.more_like else None),
-        watched_ids(services, body.user_id))
+    with stage("profile"):  # the EMA step, the message's embedding and the seed's vector, concurrently
+        (profile, moved), message_vector, seed, watched = await asyncio.gather(
+            _profile_after_message(services, body.user_id, taste_text),
+            _optional(embed_query(services, taste_text) if taste_text else None),
+            _optional(_seed_vector(services, active.more_like.movie_id) if active.more_like else None),
+            watched_ids(services, body.user_id))
     user = UserView(body.user_id, profile, watched)
     query = user.taste
     if message_vector is not None:
@@ -175,13 +179,17 @@ async def chat_turn(services: Services, body: ChatRequest) -> ChatResponse:
     if seed is not None:
         query = blend(query, seed, SEED_WEIGHT)
     hard = hard_filter(active, user.seen)
-    candidates = await search(services, query, services.settings.candidates, hard)
-    ranked = await rank(services, user, candidates.hits, top_n=PICKS, hard=hard, query=body.message,
-                        turns=session.recent_turns(), vector=query)
-    reply = compose_reply(ranked.cards, active, parsed.unresolved)
-    await _record(services, session, body.message, reply, ranked.cards, active, candidates)
+    with stage("retrieve"):
+        candidates = await search(services, query, services.settings.candidates, hard)
+    with stage("rank"):
+        ranked = await rank(services, user, candidates.hits, top_n=PICKS, hard=hard, query=body.message,
+                            turns=session.recent_turns(), vector=query)
+    cards = ranked.cards()
+    reply = compose_reply(cards, active, parsed.unresolved)
+    with stage("record"):
+        await _record(services, session, body.message, reply, cards, active, candidates)
     return ChatResponse(
-        session_id=session.session_id, reply=reply, recommendations=ranked.cards,
+        session_id=session.session_id, reply=reply, recommendations=cards,
         constraints=constraints_view(active),
         parsed=ParsedView(descriptions=parsed.descriptions, unresolved=parsed.unresolved),
         taste_updated=moved, profile_version=profile.version, degraded=ranked.degraded,
@@ -197,8 +205,8 @@ async def _record(services: Services, session: Session, message: str, reply: str
     known = [c.runtime_min for c in cards if c.runtime_min]
     session.last_runtimes = known or session.last_runtimes
     session.message_index += 1
-    await save_session(services, session)
-    await log_turn(services, session, message, candidates.hits, cards)
+    # Independent writes (Redis session, the profile tier's turn log): concurrently.
+    await asyncio.gather(save_session(services, session), log_turn(services, session, message, candidates.hits, cards))
 
 
 async def log_turn(services: Services, session: Session, message: str, hits, cards: list[Card]) -> None:

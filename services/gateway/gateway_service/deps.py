@@ -84,7 +84,7 @@ async def call(tier: str, method, request, **kwargs):
     except grpc.RpcError as error:
         raise from_rpc_error(error, tier) from None
     except ServiceError as error:
-        raise from_service_error(error) from None
+        raise from_service_error(error, tier) from None
 
 
 _bearer = HTTPBearer(auto_error=False, description="The accessToken from /api/auth/login or /api/auth/signup")

@@ -1,7 +1,9 @@
 """One error shape for every failure, and the mapping from gRPC status codes to HTTP.
 
-Body: ``{"error": {"status", "code", "message", "fields": [{"field", "message"}]}}``. Stack traces
-are logged (with the request id), never sent.
+Body: ``{"error": {"status", "code", "message", "fields": [{"field", "message"}], "requestId"}}``.
+Stack traces are logged (with the request id), never sent. Neither are a failed dependency's own
+words: gRPC's debug strings name internal addresses ("ipv4:10.1.2.3:50051: Connection refused"), so a
+503/504 says which tier is unavailable and the detail goes to the log under the request id.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from movierec_core.errors import ServiceError, describe_rpc_error
-from movierec_core.logs import log_fields
+from movierec_core.logs import log_fields, request_id_var
 
 log = logging.getLogger("movierec.gateway.errors")
 
@@ -52,7 +54,8 @@ class ApiError(Exception):
 
     def body(self) -> dict:
         return {"error": {"status": self.status, "code": self.code, "message": self.message,
-                          "fields": [{"field": f, "message": m} for f, m in self.fields]}}
+                          "fields": [{"field": f, "message": m} for f, m in self.fields],
+                          "requestId": request_id_var.get()}}
 
     def response(self) -> JSONResponse:
         return JSONResponse(self.body(), status_code=self.status, headers=self.headers or None)
@@ -78,23 +81,41 @@ def unavailable(message: str) -> ApiError:
     return ApiError(503, "UNAVAILABLE", message)
 
 
+def dependency_message(tier: str, status: int) -> str:
+    """What a client is told when ``tier`` failed: which tier, and whether to retry — nothing internal."""
+    if status == 504:
+        return f"the {tier} service did not answer in time; try again shortly"
+    if status == 500:
+        return f"the {tier} service failed (logged with the request id)"
+    return f"the {tier} service is unavailable; try again shortly"
+
+
 def from_rpc_error(error: grpc.RpcError, tier: str) -> ApiError:
-    """Map a failed gRPC call to the HTTP error a client sees, keeping the tier's field violations."""
+    """Map a failed gRPC call to the HTTP error a client sees, keeping the tier's field violations.
+
+    A client error (400/404/…) carries the tier's message: the tiers write those for callers. A
+    dependency failure (5xx) carries only :func:`dependency_message`; the status details are logged.
+    """
     described = describe_rpc_error(error)
     status, code = GRPC_TO_HTTP.get(described.code, (500, "INTERNAL"))
-    if status >= 500 and status != 500:
-        message = f"the {tier} service is {'too slow' if status == 504 else 'unavailable'}: {described.message}"
-    elif status == 500:
-        message = f"the {tier} service failed"
-    else:
-        message = described.message
-    return ApiError(status, code, message, list(described.field_violations))
+    if status < 500:
+        return ApiError(status, code, described.message, list(described.field_violations))
+    log.warning("dependency failed", extra=log_fields(tier=tier, grpc_code=described.code.name,
+                                                     detail=described.message, http_status=status))
+    return ApiError(status, code, dependency_message(tier, status))
 
 
-def from_service_error(error: ServiceError) -> ApiError:
-    """Errors raised locally by the shared runtime (e.g. a deadline already expired)."""
+def from_service_error(error: ServiceError, tier: str | None = None) -> ApiError:
+    """Errors raised locally by the shared runtime (e.g. the request's deadline passed before a call)."""
     status, code = GRPC_TO_HTTP.get(error.code, (500, "INTERNAL"))
-    return ApiError(status, code, error.message, list(error.field_violations))
+    if status < 500:
+        return ApiError(status, code, error.message, list(error.field_violations))
+    log.warning("dependency call not made", extra=log_fields(tier=tier, grpc_code=error.code.name,
+                                                            detail=error.message, http_status=status))
+    if status == 504:
+        before = f" before the {tier} service was called" if tier else ""
+        return ApiError(status, code, f"the request ran out of time{before}; try again shortly")
+    return ApiError(status, code, dependency_message(tier or "backend", status))
 
 
 def _location(loc: tuple) -> str:
@@ -134,7 +155,7 @@ def install_error_handlers(app: FastAPI) -> None:
                         headers=dict(error.headers or {})).response()
 
     @app.exception_handler(grpc.RpcError)
-    async def _rpc(request: Request, error: grpc.RpcError) -> JSONResponse:
+    async def _rpc(_request: Request, error: grpc.RpcError) -> JSONResponse:
         return from_rpc_error(error, "backend").response()
 
     @app.exception_handler(ServiceError)
@@ -144,7 +165,7 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(redis.exceptions.RedisError)
     async def _redis(request: Request, error: redis.exceptions.RedisError) -> JSONResponse:
         log.error("redis error", extra=log_fields(path=request.url.path, error=repr(error)))
-        return unavailable("the session store (Redis) is unavailable").response()
+        return unavailable("the session store (Redis) is unavailable; try again shortly").response()
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, error: Exception) -> JSONResponse:

@@ -1,4 +1,4 @@
-"""Per-request plumbing as one ASGI middleware: request id, deadline, HTTP metrics, access log."""
+"""Per-request plumbing as one ASGI middleware: request id, deadline, stage timings, HTTP metrics, access log."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ import uuid
 
 import prometheus_client
 
+from gateway_service import timing
 from movierec_core.deadlines import deadline_var, set_deadline
 from movierec_core.logs import log_fields, request_id_var
 
@@ -21,6 +22,8 @@ HTTP_LATENCY = prometheus_client.Histogram(
     "http_request_duration_seconds", "Time to answer an HTTP request.", ("method", "route"), buckets=HTTP_BUCKETS)
 
 _REQUEST_ID_RE = re.compile(r"^[A-Za-z0-9_.\-]{1,64}$")
+# Probes and scrapes come every few seconds: counted in the metrics, kept out of the access log.
+QUIET_ROUTES = frozenset({"/metrics", "/healthz", "/livez", "/readyz"})
 
 
 def _route_template(scope: dict) -> str:
@@ -31,11 +34,16 @@ def _route_template(scope: dict) -> str:
 
 class RequestContextMiddleware:
     """Sets the request id (from ``X-Request-Id`` when valid) and the request's deadline for every
-    downstream gRPC call, then records count and latency by route template and status."""
+    downstream gRPC call, then records count and latency by route template and status.
 
-    def __init__(self, app, request_timeout_s: float):
+    With ``server_timing``, the response carries the request's stage timings (:mod:`timing`) as a
+    ``Server-Timing`` header; they are in the access log line either way.
+    """
+
+    def __init__(self, app, request_timeout_s: float, server_timing: bool = False):
         self.app = app
         self.request_timeout_s = request_timeout_s
+        self.server_timing = server_timing
 
     async def __call__(self, scope, receive, send):
         if scope["type"] != "http":
@@ -46,14 +54,18 @@ class RequestContextMiddleware:
         id_token = request_id_var.set(request_id)
         deadline_token = deadline_var.set(None)
         set_deadline(self.request_timeout_s)
+        timing_token = timing.begin_request()
         started = time.perf_counter()
         status = {"code": 500}
 
         async def send_with_id(message):
             if message["type"] == "http.response.start":
                 status["code"] = message["status"]
-                message.setdefault("headers", [])
-                message["headers"] = [*message["headers"], (b"x-request-id", request_id.encode())]
+                headers = [*message.get("headers", []), (b"x-request-id", request_id.encode())]
+                if self.server_timing:
+                    header = timing.server_timing(timing.current(), (time.perf_counter() - started) * 1e3)
+                    headers.append((b"server-timing", header.encode()))
+                message["headers"] = headers
             await send(message)
 
         try:
@@ -63,8 +75,10 @@ class RequestContextMiddleware:
             route = _route_template(scope)
             HTTP_REQUESTS.labels(scope["method"], route, str(status["code"])).inc()
             HTTP_LATENCY.labels(scope["method"], route).observe(elapsed)
-            if route not in ("/metrics", "/healthz"):
+            if route not in QUIET_ROUTES and log.isEnabledFor(logging.INFO):
+                stages = {name: round(ms, 2) for name, ms in timing.current().items()}
                 log.info("request", extra=log_fields(method=scope["method"], route=route, status=status["code"],
-                                                     ms=round(elapsed * 1000, 2)))
+                                                     ms=round(elapsed * 1000, 2), stages=stages))
+            timing.end_request(timing_token)
             deadline_var.reset(deadline_token)
             request_id_var.reset(id_token)

@@ -11,8 +11,9 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import Counter
-from collections.abc import Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Collection, Sequence
+from dataclasses import dataclass, field, replace
+from functools import partial
 
 import grpc
 import numpy as np
@@ -23,6 +24,7 @@ from gateway_service.fallback import LovedMovie, grounded_reason, loved_movies
 from gateway_service.filters import HardFilter, admits
 from gateway_service.movies import placeholder_url, poster_url
 from gateway_service.schemas import Card, Carousel, Factor, RecommendationsRequest, RecommendationsResponse
+from gateway_service.timing import stage
 from movierec.common.v1 import common_pb2
 from movierec.embedding.v1 import embedding_pb2
 from movierec.profile.v1 import profile_pb2
@@ -76,8 +78,10 @@ class UserView:
         """What the ranker knows; ``vector`` replaces the taste vector when the request has its own intent
         (a chat turn's query, "more like X", a context text), so the ranker scores against that intent."""
         vector = self.taste if vector is None else vector
+        # Oldest first, each with rated_at: the ranker's SeqEASE weights ratings by recency of position.
+        ratings = sorted(self.profile.ratings, key=lambda r: (r.rated_at.seconds, r.rated_at.nanos, r.movie_id))
         return ranker_pb2.UserContext(user_id=self.user_id, vector=vector.tolist(),
-                                      ratings=self.profile.ratings, liked_movie_ids=self.liked_ids,
+                                      ratings=ratings, liked_movie_ids=self.liked_ids,
                                       recent_turns=list(turns))
 
 
@@ -137,6 +141,14 @@ async def search(services: Services, vector: np.ndarray, k: int, hard: HardFilte
     return Candidates(list(response.hits), response.index_version)
 
 
+async def search_batch(services: Services, queries: Sequence[tuple[np.ndarray, int, HardFilter]]) -> list[Candidates]:
+    """Several (vector, k, filter) searches in one SearchBatch call, results in query order."""
+    request = retrieval_pb2.SearchBatchRequest(queries=[
+        retrieval_pb2.SearchQuery(vector=vector.tolist(), k=k, filter=hard.to_proto()) for vector, k, hard in queries])
+    response = await call("retrieval", services.retrieval.SearchBatch, request)
+    return [Candidates(list(result.hits), response.index_version) for result in response.results]
+
+
 async def more_like_this(services: Services, movie_id: int, k: int, hard: HardFilter) -> Candidates:
     request = retrieval_pb2.MoreLikeThisRequest(movie_id=movie_id, k=k, filter=hard.to_proto())
     response = await call("retrieval", services.retrieval.MoreLikeThis, request)
@@ -146,16 +158,39 @@ async def more_like_this(services: Services, movie_id: int, k: int, hard: HardFi
 # ---- ranking -----------------------------------------------------------------------------
 
 @dataclass
+class Pick:
+    """One ranked movie and how to make its card (cards are built only for the picks that are shown:
+    the carousels ask the ranker for extra picks to replace duplicates, most of which are never shown)."""
+
+    movie_id: int
+    build: Callable[[], Card | None]
+
+
+@dataclass
 class Ranked:
-    cards: list[Card]
+    picks: list[Pick]
     ranker: str
     degraded: bool = False
     degraded_reason: str | None = None
 
+    def cards(self, limit: int | None = None, skip: Collection[int] = ()) -> list[Card]:
+        """Cards of the picks in rank order, without ``skip``, at most ``limit``."""
+        cards: list[Card] = []
+        for pick in self.picks:
+            if limit is not None and len(cards) >= limit:
+                break
+            if pick.movie_id not in skip and (card := pick.build()) is not None:
+                cards.append(card)
+        return cards
+
+
+# FACTOR_KIND_SIMILAR_TO_LIKED → "similar_to_liked"; computed once (a card has several factors, a request ~100).
+_FACTOR_KINDS = {value: name.removeprefix("FACTOR_KIND_").lower()
+                 for name, value in ranker_pb2.FactorKind.items()}
+
 
 def factor_kind(kind: int) -> str:
-    name = ranker_pb2.FactorKind.Name(kind) if kind in ranker_pb2.FactorKind.values() else "FACTOR_KIND_UNSPECIFIED"
-    return name.removeprefix("FACTOR_KIND_").lower()
+    return _FACTOR_KINDS.get(kind, "unspecified")
 
 
 def make_card(services: Services, movie_id: int, match_score: float, explanation: str,
@@ -183,55 +218,75 @@ def _admitted(services: Services, movie_id: int, hard: HardFilter) -> bool:
 
 async def rank(services: Services, user: UserView, hits: list[retrieval_pb2.Hit], *, top_n: int,
                hard: HardFilter, query: str = "", turns: Sequence[common_pb2.ConversationTurn] = (),
-               vector: np.ndarray | None = None) -> Ranked:
-    """The ranker's top ``top_n`` of ``hits``; on any ranker failure, the degraded retrieval order."""
+               vector: np.ndarray | None = None, candidates_only: bool = True) -> Ranked:
+    """The ranker's top ``top_n`` of ``hits``; on any ranker failure, the degraded retrieval order.
+
+    ``candidates_only=False`` lets the ranker add its own collaborative candidates (top picks): each
+    is re-checked here against the catalog facts and the constraints, like retrieval's hits.
+    """
     hits = [h for h in hits if _admitted(services, h.movie_id, hard)]
     if not hits:
         return Ranked([], "none")
     top_n = min(top_n, len(hits))
     request = ranker_pb2.RankRequest(
         user=user.context(turns, vector), query=query, top_n=top_n, constraints=hard.to_proto(),
+        candidates_only=candidates_only,
         candidates=[ranker_pb2.Candidate(movie_id=h.movie_id, retrieval_score=h.score) for h in hits])
     try:
         response = await services.ranker.Rank(request)
     except (grpc.RpcError, ServiceError) as error:
-        reason = _failure_reason(error)
-        log.warning("ranker failed; serving retrieval order", extra=log_fields(reason=reason))
-        return degraded(services, user, hits, top_n, reason)
+        code, detail = _failure(error)
+        log.warning("ranker failed; serving retrieval order", extra=log_fields(grpc_code=code, detail=detail))
+        return degraded(services, user, hits, top_n, _degraded_reason(code))
     allowed = {h.movie_id for h in hits}
-    cards = []
-    for rec in response.recommendations:
-        if rec.movie_id not in allowed:  # never show what retrieval did not admit
-            continue
-        card = make_card(services, rec.movie_id, rec.match_score, rec.explanation,
-                         [_ranker_factor(services, f) for f in rec.factors], rec.because_movie_ids)
-        if card is not None:
-            cards.append(card)
-    return Ranked(cards[:top_n], response.ranker or "ranker", bool(response.degraded),
+    # Never show what was not admitted: retrieval's hits, or (when the ranker may add its own) any movie
+    # the catalog facts show passes the constraints and the user has not seen.
+    def admitted(movie_id: int) -> bool:
+        if movie_id in allowed:
+            return True
+        return not candidates_only and movie_id not in user.seen and _admitted(services, movie_id, hard)
+
+    picks = [Pick(rec.movie_id, partial(_ranked_card, services, rec)) for rec in response.recommendations
+             if rec.movie_id in services.catalog and admitted(rec.movie_id)]
+    return Ranked(picks[:top_n], response.ranker or "ranker", bool(response.degraded),
                   response.degraded_reason or None)
 
 
-def _failure_reason(error: BaseException) -> str:
+def _ranked_card(services: Services, rec: ranker_pb2.Recommendation) -> Card | None:
+    return make_card(services, rec.movie_id, rec.match_score, rec.explanation,
+                     [_ranker_factor(services, f) for f in rec.factors], rec.because_movie_ids)
+
+
+def _failure(error: BaseException) -> tuple[str, str]:
+    """(status code name, detail) of a failed Rank call; the detail is for the log only."""
     if isinstance(error, grpc.RpcError):
         described = describe_rpc_error(error)
-        return f"ranker {described.code.name}: {described.message}"
-    return f"ranker skipped: {error}"
+        return described.code.name, described.message
+    if isinstance(error, ServiceError):
+        return error.code.name, error.message
+    return "UNKNOWN", repr(error)
+
+
+def _degraded_reason(code: str) -> str:
+    """What the client is told (gRPC's own message names internal addresses: logged, not sent)."""
+    what = "did not answer in time" if code == "DEADLINE_EXCEEDED" else "is unavailable"
+    return f"ranker {code}: the ranker {what}; showing retrieval order with reasons from catalog facts"
 
 
 def degraded(services: Services, user: UserView, hits: list[retrieval_pb2.Hit], top_n: int,
              reason: str) -> Ranked:
     """Retrieval order, cosine as match score, reasons from catalog facts only."""
     loved = user.loved(services)
-    cards = []
-    for hit in hits[:top_n]:
-        movie = services.catalog.get(hit.movie_id)
-        if movie is None:
-            continue
-        explanation, factors = grounded_reason(movie, loved, hit.score, cold_start=user.cold_start)
-        card = make_card(services, hit.movie_id, hit.score, explanation, factors)
-        if card is not None:
-            cards.append(card)
-    return Ranked(cards, "retrieval-order", True, reason)
+    picks = [Pick(hit.movie_id, partial(_grounded_card, services, hit, loved, user.cold_start))
+             for hit in hits if hit.movie_id in services.catalog]
+    return Ranked(picks[:top_n], "retrieval-order", True, reason)
+
+
+def _grounded_card(services: Services, hit: retrieval_pb2.Hit, loved: list[LovedMovie],
+                   cold_start: bool) -> Card | None:
+    explanation, factors = grounded_reason(services.catalog.get(hit.movie_id), loved, hit.score,
+                                           cold_start=cold_start)
+    return make_card(services, hit.movie_id, hit.score, explanation, factors)
 
 
 # ---- carousels ---------------------------------------------------------------------------
@@ -271,44 +326,86 @@ def favourite_genre(services: Services, user: UserView) -> str | None:
 
 @dataclass
 class CarouselPlan:
+    """One carousel: where its candidates come from (a vector search or "more like" a seed movie), and
+    how many picks to ask the ranker for."""
+
     id: str
     kind: str
     title: str
-    fetch: object  # an awaitable producing Candidates
-    seed_movie_id: int | None = None
+    k: int
+    top_n: int
+    hard: HardFilter  # what retrieval must enforce for this carousel
+    search_vector: np.ndarray | None = None  # a vector search…
+    seed_movie_id: int | None = None  # …or MoreLikeThis(seed)
+    rank_vector: np.ndarray | None = None  # the intent the ranker scores against (None: the taste vector)
     genre: str | None = None
 
 
-async def recommendations(services: Services, body: RecommendationsRequest) -> RecommendationsResponse:
-    user = await load_user(services, body.user_id, allow_cold_start=True)
-    hard = HardFilter(exclude_movie_ids=user.seen | set(body.exclude_movies))
+def plan_carousels(services: Services, user: UserView, hard: HardFilter, n: int,
+                   query_vector: np.ndarray) -> list[CarouselPlan]:
+    """Top picks, then (after onboarding) "Because you loved X" and "For fans of G".
+
+    Later carousels ask for more candidates and picks, so that after removing movies shown in an
+    earlier one they still have ``n``.
+    """
     k = services.settings.candidates
-    n = body.num_results
-    query_vector = user.taste
-    if body.context and body.context.strip():
-        query_vector = blend(user.taste, await embed_query(services, body.context), CONTEXT_WEIGHT)
     plans = [CarouselPlan("top-picks", "top_picks",
                           "Popular picks to start with" if user.cold_start else "Top picks for you",
-                          search(services, query_vector, k, hard))]
-    if not user.cold_start:
-        seed = because_seed(user)
-        seed_movie = services.catalog.get(seed) if seed is not None else None
-        if seed_movie is not None:
-            plans.append(CarouselPlan(f"because-{seed}", "because_you_loved", f"Because you loved {seed_movie.title}",
-                                      more_like_this(services, seed, k + n, hard), seed_movie_id=seed))
-        genre = favourite_genre(services, user)
-        if genre:
-            plans.append(CarouselPlan(f"fans-of-{genre.lower()}", "fans_of", f"For fans of {genre}",
-                                      search(services, user.taste, k + 2 * n,
-                                             HardFilter(**{**hard.__dict__, "include_genres": [genre]})),
-                                      genre=genre))
-    found = await asyncio.gather(*(plan.fetch for plan in plans))
-    # Later carousels ask the ranker for more, so that after removing movies shown above they still have n.
-    ranked = await asyncio.gather(*(
-        rank(services, user, cands.hits, top_n=n * (i + 1), hard=hard, query=body.context or "",
-             vector=query_vector if i == 0 else None)
-        for i, cands in enumerate(found)))
-    return _assemble(body.user_id, user, plans, found, ranked, n)
+                          k=k, top_n=n, hard=hard, search_vector=query_vector, rank_vector=query_vector)]
+    if user.cold_start:
+        return plans
+    seed = because_seed(user)
+    seed_movie = services.catalog.get(seed) if seed is not None else None
+    if seed_movie is not None:
+        plans.append(CarouselPlan(f"because-{seed}", "because_you_loved", f"Because you loved {seed_movie.title}",
+                                  k=k + n, top_n=2 * n, hard=hard, seed_movie_id=seed))
+    genre = favourite_genre(services, user)
+    if genre:
+        plans.append(CarouselPlan(f"fans-of-{genre.lower()}", "fans_of", f"For fans of {genre}",
+                                  k=k + 2 * n, top_n=n * (len(plans) + 1), hard=replace(hard, include_genres=[genre]),
+                                  search_vector=user.taste, genre=genre))
+    return plans
+
+
+async def retrieve_carousels(services: Services, plans: list[CarouselPlan]) -> list[Candidates]:
+    """Every carousel's candidates with as few calls as possible: the vector searches in one SearchBatch,
+    concurrently with the MoreLikeThis call (each call costs the retrieval tier more than a query does)."""
+    searches = [i for i, plan in enumerate(plans) if plan.search_vector is not None]
+    seeded = [i for i, plan in enumerate(plans) if plan.search_vector is None]
+    batch = (search_batch(services, [(plans[i].search_vector, plans[i].k, plans[i].hard) for i in searches])
+             if searches else asyncio.sleep(0, result=[]))
+    found = await asyncio.gather(batch, *(more_like_this(services, plans[i].seed_movie_id, plans[i].k, plans[i].hard)
+                                          for i in seeded))
+    by_plan = dict(zip(searches, found[0], strict=True)) | dict(zip(seeded, found[1:], strict=True))
+    return [by_plan[i] for i in range(len(plans))]
+
+
+async def rank_carousel(services: Services, user: UserView, plan: CarouselPlan, candidates: Candidates,
+                        hard: HardFilter, query: str) -> Ranked:
+    with stage(f"rank.{plan.kind}"):  # each carousel's own wall time, inside the "rank" stage
+        return await rank(services, user, candidates.hits, top_n=plan.top_n, hard=hard, query=query,
+                          vector=plan.rank_vector,
+                          # Collaborative additions only for plain top picks: a request's own words, or a
+                          # carousel's seed or genre, give its candidates a meaning they must keep.
+                          candidates_only=plan.kind != "top_picks" or bool(query.strip()))
+
+
+async def recommendations(services: Services, body: RecommendationsRequest) -> RecommendationsResponse:
+    with stage("profile"):
+        user = await load_user(services, body.user_id, allow_cold_start=True)
+    hard = HardFilter(exclude_movie_ids=user.seen | set(body.exclude_movies))
+    query_vector = user.taste
+    if body.context and body.context.strip():
+        with stage("embed"):
+            query_vector = blend(user.taste, await embed_query(services, body.context), CONTEXT_WEIGHT)
+    plans = plan_carousels(services, user, hard, body.num_results, query_vector)
+    with stage("retrieve"):
+        found = await retrieve_carousels(services, plans)
+    with stage("rank"):  # the carousels' Rank calls run concurrently
+        ranked = await asyncio.gather(*(rank_carousel(services, user, plan, candidates, hard, body.context or "")
+                                        for plan, candidates in zip(plans, found, strict=True)))
+    with stage("assemble"):
+        return _assemble(body.user_id, user, plans, found, list(ranked), body.num_results)
 
 
 def _assemble(user_id: str, user: UserView, plans: list[CarouselPlan], found: list[Candidates],
@@ -316,7 +413,7 @@ def _assemble(user_id: str, user: UserView, plans: list[CarouselPlan], found: li
     shown: set[int] = set()
     carousels = []
     for plan, result in zip(plans, ranked, strict=True):
-        cards = [c for c in result.cards if c.movie_id not in shown][:n]
+        cards = result.cards(limit=n, skip=shown)
         if not cards:
             continue
         shown.update(c.movie_id for c in cards)

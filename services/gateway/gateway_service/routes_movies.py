@@ -25,7 +25,7 @@ async def search_movies(services: ServicesDep,
     """Title search (case, accent and punctuation-insensitive; "matrix 1999" restricts to that year)."""
     if not query.strip():
         raise bad_request("query must not be empty", [("query", "must contain at least one character")])
-    found = services.catalog.search_titles(query, limit)
+    found = await services.extras["title_search"].search(query, limit)
     return MovieSearchResponse(query=query, movies=[movies.summary(m) for m in found])
 
 

@@ -45,10 +45,19 @@ class ErrorDetail(ApiModel):
     code: str
     message: str
     fields: list[FieldProblem] = []
+    request_id: str | None = Field(None, description="The request's X-Request-Id: quote it when reporting a "
+                                                     "problem; the server logs the details under it")
 
 
 class ErrorBody(ApiModel):
     error: ErrorDetail
+
+
+# ---- operations --------------------------------------------------------------------------
+
+class ProbeResponse(ApiModel):
+    status: Literal["alive", "ready", "not_ready"]
+    reason: str | None = None
 
 
 # ---- accounts ----------------------------------------------------------------------------

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import secrets
 from dataclasses import dataclass
 from pathlib import Path
@@ -36,6 +37,9 @@ class GatewaySettings:
     chat_session_ttl_s: int
     catalog_dir: str | None
     taste_map_root: str | None
+    metrics_port: int | None = None  # None: /metrics on the API port
+    forwarded_allow_ips: str | None = None  # None: X-Forwarded-For is never trusted
+    server_timing: bool = False
 
     @classmethod
     def from_env(cls) -> GatewaySettings:
@@ -62,7 +66,46 @@ class GatewaySettings:
             chat_session_ttl_s=env_int("GATEWAY_CHAT_SESSION_TTL_S", 7 * 24 * 3600, minimum=60),
             catalog_dir=env_optional_str("MOVIEREC_CATALOG_DIR"),
             taste_map_root=env_optional_str("GATEWAY_TASTE_MAP_DIR"),
+            metrics_port=metrics_port_from_env(),
+            forwarded_allow_ips=forwarded_allow_ips_from_env(),
+            server_timing=env_bool("GATEWAY_SERVER_TIMING", False),
         )
+
+
+def metrics_port_from_env() -> int | None:
+    """GATEWAY_METRICS_PORT: serve /metrics on this port (0 = any free one) instead of the API port.
+
+    Unset (the default) keeps /metrics on the API port, convenient for local runs; set it in a cluster
+    so that an Ingress in front of the API port cannot expose the metrics.
+    """
+    if env_optional_str("GATEWAY_METRICS_PORT") is None:
+        return None
+    port = env_int("GATEWAY_METRICS_PORT", minimum=0, maximum=65535)
+    if port != 0 and port == env_int("GATEWAY_PORT", 8080, minimum=0, maximum=65535):
+        raise ConfigError(f"GATEWAY_METRICS_PORT={port} is the API port (GATEWAY_PORT); choose another one or "
+                          "leave it unset to serve /metrics on the API port")
+    return port
+
+
+def forwarded_allow_ips_from_env() -> str | None:
+    """GATEWAY_FORWARDED_ALLOW_IPS: comma-separated addresses or networks of the reverse proxies whose
+    ``X-Forwarded-For`` / ``X-Forwarded-Proto`` are trusted (``*`` trusts any peer). Unset: none are,
+    and the client address is the socket peer.
+    """
+    raw = env_optional_str("GATEWAY_FORWARDED_ALLOW_IPS")
+    if raw is None:
+        return None
+    entries = [entry.strip() for entry in raw.split(",") if entry.strip()]
+    for entry in entries:
+        if entry == "*":
+            continue
+        try:
+            # Strict, as uvicorn parses them: it would silently treat "10.0.0.1/8" as a literal name.
+            ipaddress.ip_network(entry) if "/" in entry else ipaddress.ip_address(entry)
+        except ValueError:
+            raise ConfigError(f"GATEWAY_FORWARDED_ALLOW_IPS: {entry!r} is not an IP address, a network "
+                              "(e.g. 10.0.0.0/8, host bits zero) or '*'") from None
+    return ",".join(entries) or None
 
 
 def jwt_secret_from_env(dev_mode: bool) -> str:

@@ -1,11 +1,14 @@
-"""Resolving a phrase from a chat message to a catalog movie (exact title match only)."""
+"""Title look-ups in the catalog: the onboarding search (cached) and resolving a phrase from a chat
+message to a movie (exact title match only)."""
 
 from __future__ import annotations
 
+import asyncio
+from collections import OrderedDict
 from functools import lru_cache
 
 from gateway_service.constraints import TitleMatch, TitleResolver
-from movierec_catalog import Catalog
+from movierec_catalog import Catalog, Movie
 from movierec_catalog.text import fold, peel_trailing_group
 
 _ARTICLES = ("the ", "a ", "an ", "le ", "la ", "les ", "l ", "el ", "il ", "der ", "die ", "das ")
@@ -40,3 +43,30 @@ def catalog_resolver(catalog: Catalog) -> TitleResolver:
         return None
 
     return resolve
+
+
+class TitleSearch:
+    """``Catalog.search_titles`` for the onboarding search box, with an LRU cache of answers.
+
+    The catalog does not change while the gateway runs, and a search box sends the same short prefixes
+    again and again ("a", "al", "ali", …), which are the slowest to rank: a one-letter query matches most
+    of the catalog (about 150 ms of CPU here, 50 ms for "the"). A miss runs in a worker thread so that
+    the event loop keeps serving other requests meanwhile; a hit costs a dictionary look-up.
+    """
+
+    def __init__(self, catalog: Catalog, max_entries: int = 4096):
+        self._catalog = catalog
+        self._max_entries = max_entries
+        self._answers: OrderedDict[tuple[str, int], tuple[Movie, ...]] = OrderedDict()
+
+    async def search(self, query: str, limit: int) -> list[Movie]:
+        key = (fold(query), limit)  # search_titles itself starts from fold(query): same key, same answer
+        found = self._answers.get(key)
+        if found is None:
+            found = tuple(await asyncio.to_thread(self._catalog.search_titles, query, limit))
+            self._answers[key] = found
+            if len(self._answers) > self._max_entries:
+                self._answers.popitem(last=False)
+        else:
+            self._answers.move_to_end(key)
+        return list(found)

@@ -63,6 +63,7 @@ class RankInput:
     top_n: int
     constraints: Constraints = field(default_factory=Constraints)
     recent_turns: list[tuple[str, str]] = field(default_factory=list)
+    candidates_only: bool = False  # the caller's candidates carry a meaning: add none of our own
 
 
 @dataclass(frozen=True)
@@ -125,7 +126,7 @@ class Ranker:
     def _collab_candidates(self, request: RankInput, sequence: SequenceState | None,
                            taste: np.ndarray | None) -> list[tuple[int, float]]:
         """SeqEASE's best unrated movies that retrieval did not pass, within the constraints (see module doc)."""
-        if sequence is None or self.collab_candidates <= 0:
+        if sequence is None or self.collab_candidates <= 0 or request.candidates_only:
             return []
         received = {movie_id for movie_id, _ in request.candidates}
         added = []

@@ -59,6 +59,7 @@ def parse_rank_request(request: ranker_pb2.RankRequest, ranker: Ranker, max_cand
         top_n=top_n,
         constraints=constraints_from_proto(request.constraints, store.genres, store.languages),
         recent_turns=[(_ROLE.get(t.role, "user"), t.text) for t in request.user.recent_turns],
+        candidates_only=request.candidates_only,
     )
 
 
