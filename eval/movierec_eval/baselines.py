@@ -24,6 +24,7 @@ import scipy.linalg
 import scipy.sparse as sp
 
 from movierec_eval.data import Histories
+from ranker_service.sequence_model import spd_inverse  # one implementation, shared with the service
 
 DAY_S = 86_400.0
 
@@ -132,21 +133,6 @@ class ImplicitALS:
     def score(self, inputs: sp.csr_matrix) -> np.ndarray:
         users = self._solve(sp.csr_matrix(inputs > 0, dtype=np.float64), self.items)
         return (users @ self.items.T).astype(np.float32)
-
-
-def spd_inverse(gram: np.ndarray, lam: float) -> np.ndarray:
-    """(G + λI)⁻¹ of a symmetric positive definite float32 matrix via LAPACK potrf + potri (about n³
-    flops, half of a Cholesky solve against the identity)."""
-    gram[np.diag_indices_from(gram)] += lam
-    potrf, potri = scipy.linalg.lapack.get_lapack_funcs(("potrf", "potri"), (gram,))
-    factor, info = potrf(gram, lower=False, overwrite_a=True, clean=False)
-    if info != 0:
-        raise np.linalg.LinAlgError(f"Cholesky factorization failed (info={info}); raise λ")
-    inverse, info = potri(factor, lower=False, overwrite_c=True)
-    if info != 0:
-        raise np.linalg.LinAlgError(f"inverse from Cholesky failed (info={info})")
-    upper = np.triu(inverse)
-    return upper + np.triu(inverse, 1).T
 
 
 class Ease:

@@ -105,7 +105,7 @@ def build(ratings: pd.DataFrame, ratings_sha256: str, out: Path, cache: Path | N
     out.mkdir(parents=True, exist_ok=True)
     if not force and not _valid(target) and cache is not None and _valid(cache / key):
         log.info("installing cached SeqEASE artifact %s", cache / key)
-        _install(cache / key, target)
+        install_dir(cache / key, target)
     if force or not _valid(target):
         started = time.perf_counter()
         params, grid = choose_params(ratings)
@@ -128,7 +128,7 @@ def build(ratings: pd.DataFrame, ratings_sha256: str, out: Path, cache: Path | N
         if cache is not None and not (cache / key).exists():
             try:
                 cache.mkdir(parents=True, exist_ok=True)
-                _install(target, cache / key)
+                install_dir(target, cache / key)
             except OSError as exc:
                 log.warning("could not write the shared cache: %s", exc)
     link = out / f".current.{os.getpid()}.tmp"
@@ -150,7 +150,8 @@ def _valid(path: Path) -> bool:
     return True
 
 
-def _install(src: Path, dst: Path) -> None:
+def install_dir(src: Path, dst: Path) -> None:
+    """Copies ``src`` to ``dst`` through a temporary sibling and a rename (readers never see half a dir)."""
     tmp = dst.parent / f".{dst.name}.{os.getpid()}.tmp"
     shutil.rmtree(tmp, ignore_errors=True)
     shutil.copytree(src, tmp)

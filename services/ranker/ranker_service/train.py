@@ -439,19 +439,6 @@ def valid_artifact(path: Path) -> bool:
     return (path / "evaluation.json").is_file()
 
 
-def install_dir(src: Path, dst: Path) -> None:
-    """Copies ``src`` to ``dst`` through a temporary sibling and a rename (readers never see half a dir)."""
-    tmp = dst.parent / f".{dst.name}.{os.getpid()}.tmp"
-    shutil.rmtree(tmp, ignore_errors=True)
-    shutil.copytree(src, tmp)
-    try:
-        os.rename(tmp, dst)
-    except OSError:  # someone else installed it meanwhile
-        shutil.rmtree(tmp, ignore_errors=True)
-        if not dst.exists():
-            raise
-
-
 def write_json(path: Path, payload: dict[str, Any]) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
@@ -537,7 +524,7 @@ def main(argv: list[str] | None = None) -> int:
             cached = cache_root() / key[:16]
             if (cached / "manifest.json").exists() and valid_artifact(cached):
                 log.info("installing cached artifact %s", cached)
-                install_dir(cached, target)
+                sequence_train.install_dir(cached, target)
         return target if (target / "manifest.json").exists() and valid_artifact(target) else None
 
     def finish(target: Path, report: dict[str, Any]) -> int:
@@ -622,7 +609,7 @@ def main(argv: list[str] | None = None) -> int:
             cached = cache_root() / key[:16]
             if not cached.exists():
                 cached.parent.mkdir(parents=True, exist_ok=True)
-                install_dir(target, cached)
+                sequence_train.install_dir(target, cached)
         except OSError as exc:
             log.warning("could not write the shared cache: %s", exc)
     return finish(target, report)
