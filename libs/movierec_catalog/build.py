@@ -24,6 +24,8 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from movierec_core.hashing import sha256_file
+
 from . import sources as S
 from .assemble import Sources, build_table
 from .paths import default_cache_dir, default_data_dir, default_out_dir
@@ -71,12 +73,6 @@ class BuildResult:
     seconds: float
 
 
-def sha256_file(path: Path) -> str:
-    h = hashlib.sha256()
-    with path.open("rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def resolve_inputs(data_dir: Path) -> dict[str, Path | None]:

@@ -15,7 +15,6 @@ artifact is refused with a clear message instead of being served.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import shutil
@@ -25,6 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
+from movierec_core.hashing import sha256_file
 from movierec_core.paths import artifacts_dir
 
 MANIFEST = "manifest.json"
@@ -62,12 +62,6 @@ def current_index_dir() -> Path:
     return Path(os.environ.get("MOVIEREC_INDEX_DIR", index_root() / "current"))
 
 
-def sha256_file(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def load_index_artifact(path: Path | None = None, *, verify_checksums: bool = True,

@@ -60,6 +60,8 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
+from movierec_core.hashing import sha256_file
+
 try:  # optional: caps BLAS threads while fitting (see _single_threaded_blas)
     from threadpoolctl import threadpool_limits as _threadpool_limits
 except ImportError:  # pragma: no cover - the fit still works, only slower on a busy machine
@@ -625,7 +627,7 @@ class CollaborativeModel:
         tmp_npz = d / f".{ARRAYS_FILE}.{os.getpid()}.tmp"
         with open(tmp_npz, "wb") as fh:
             np.savez(fh, global_mean=np.array(self.global_mean), **{name: getattr(self, name) for name in self._ARRAYS})
-        digest = _file_sha256(tmp_npz)
+        digest = sha256_file(tmp_npz)
         os.replace(tmp_npz, d / ARRAYS_FILE)
         manifest = {**self.manifest(), "files": {ARRAYS_FILE: {"sha256": digest}}}
         tmp_manifest = d / f".{MANIFEST_FILE}.{os.getpid()}.tmp"
@@ -645,7 +647,7 @@ class CollaborativeModel:
             raise ValueError(f"{d} is not a {ARTIFACT_FORMAT} v{ARTIFACT_FORMAT_VERSION} artifact "
                              f"(format={manifest.get('format')!r}, version={manifest.get('format_version')!r})")
         expected = manifest.get("files", {}).get(ARRAYS_FILE, {}).get("sha256")
-        if expected and _file_sha256(d / ARRAYS_FILE) != expected:
+        if expected and sha256_file(d / ARRAYS_FILE) != expected:
             raise ValueError(f"{d / ARRAYS_FILE} does not match the sha256 in its manifest (corrupt or partial)")
         with np.load(d / ARRAYS_FILE, allow_pickle=False) as z:
             missing = [name for name in (*cls._ARRAYS, "global_mean") if name not in z.files]
@@ -660,12 +662,6 @@ class CollaborativeModel:
                    fit_seconds=manifest.get("fit_seconds"))
 
 
-def _file_sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 # ---------------------------------------------------------------------------------------------

@@ -23,7 +23,6 @@ and scores through this module, so the numbers in ``reports/eval.md`` are this c
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 from collections.abc import Iterable, Mapping, Sequence
@@ -33,6 +32,8 @@ from pathlib import Path
 import numpy as np
 import scipy.linalg
 import scipy.sparse as sp
+
+from movierec_core.hashing import sha256_file
 
 ARTIFACT_FORMAT = "movierec-seqease"
 ARTIFACT_FORMAT_VERSION = 1
@@ -205,7 +206,7 @@ class SequenceModel:
         tmp = d / f".{ARRAYS_FILE}.{os.getpid()}.tmp"
         with open(tmp, "wb") as fh:
             np.savez(fh, movie_ids=self.movie_ids, weights=self.weights)
-        digest = _sha256(tmp)
+        digest = sha256_file(tmp)
         os.replace(tmp, d / ARRAYS_FILE)
         body = {**dict(manifest or self.manifest), "format": ARTIFACT_FORMAT,
                 "format_version": ARTIFACT_FORMAT_VERSION, "code_version": CODE_VERSION,
@@ -224,7 +225,7 @@ class SequenceModel:
         if manifest.get("format") != ARTIFACT_FORMAT or manifest.get("format_version") != ARTIFACT_FORMAT_VERSION:
             raise ValueError(f"{d} is not a {ARTIFACT_FORMAT} v{ARTIFACT_FORMAT_VERSION} artifact")
         expected = manifest.get("files", {}).get(ARRAYS_FILE, {}).get("sha256")
-        if expected and _sha256(d / ARRAYS_FILE) != expected:
+        if expected and sha256_file(d / ARRAYS_FILE) != expected:
             raise ValueError(f"{d / ARRAYS_FILE} does not match the sha256 in its manifest (corrupt or partial)")
         with np.load(d / ARRAYS_FILE, allow_pickle=False) as z:
             movie_ids, weights = z["movie_ids"], np.ascontiguousarray(z["weights"], dtype=np.float32)
@@ -240,9 +241,3 @@ def scale_to_unit(raw: np.ndarray, seen: np.ndarray) -> np.ndarray:
     return np.clip(raw / safe, 0.0, 1.0).astype(np.float32)
 
 
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()

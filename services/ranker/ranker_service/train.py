@@ -48,6 +48,7 @@ from typing import Any  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
+from movierec_core.hashing import sha256_file  # noqa: E402
 from ranker_service import sequence_train  # noqa: E402
 from ranker_service.collaborative import (  # noqa: E402
     CODE_VERSION,
@@ -130,12 +131,6 @@ def load_ratings(path: Path) -> pd.DataFrame:
     return validate_ratings_frame(df)
 
 
-def file_sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def artifact_key(ratings_sha256: str, hp: Hyperparameters) -> str:
@@ -507,7 +502,7 @@ def main(argv: list[str] | None = None) -> int:
     out = (args.out or default_out_dir()).resolve()
     try:
         hp = Hyperparameters.from_kwargs(**{**Hyperparameters().as_dict(), **dict(args.overrides)})
-        ratings_sha = file_sha256(ratings_path) if ratings_path.is_file() else None
+        ratings_sha = sha256_file(ratings_path) if ratings_path.is_file() else None
         df = load_ratings(ratings_path)
     except (FileNotFoundError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
