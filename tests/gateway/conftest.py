@@ -18,48 +18,17 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
-import pyarrow.parquet as pq
 import pytest
 from gateway_helpers import JWT_SECRET
 
-from movierec_catalog.paths import default_catalog_dir
 from movierec_core.devstack import Managed, spawn, wait_port_file
-from movierec_core.paths import REPO_ROOT, cache_dir
-
-TOP_MOVIES = 300
-FRENCH_MOVIES = 20
+from movierec_core.paths import REPO_ROOT
 
 
 @pytest.fixture(scope="session")
-def catalog_dir() -> Path:
-    path = default_catalog_dir()
-    if not (path / "movies.parquet").exists():
-        pytest.fail(f"the gateway tests need the catalog at {path}: run `make catalog` first")
-    return path
-
-
-def _index_movie_ids(catalog_dir: Path) -> list[int]:
-    table = pq.read_table(catalog_dir / "movies.parquet",
-                          columns=["movie_id", "ml_rating_count", "original_language"]).to_pandas()
-    ranked = table.sort_values(["ml_rating_count", "movie_id"], ascending=[False, True])
-    french = ranked[ranked.original_language == "fr"].movie_id.head(FRENCH_MOVIES)
-    return sorted(set(ranked.movie_id.head(TOP_MOVIES)) | set(french))
-
-
-@pytest.fixture(scope="session")
-def index_dir(catalog_dir: Path) -> Path:
-    """A real index artifact (built once by the real index job, then reused from the cache)."""
-    root = cache_dir() / "test-artifacts" / "gateway-index"
-    root.mkdir(parents=True, exist_ok=True)
-    ids_file = root / "movie_ids.txt"
-    ids_file.write_text("\n".join(str(m) for m in _index_movie_ids(catalog_dir)) + "\n")
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "HF_HUB_OFFLINE": "1", "MOVIEREC_CATALOG_DIR": str(catalog_dir)}
-    done = subprocess.run([sys.executable, "-m", "embedding_service.index_job", "--movie-ids", f"@{ids_file}",
-                           "--out", str(root), "--no-progress"], env=env, cwd=REPO_ROOT, capture_output=True,
-                          text=True, timeout=900)
-    if done.returncode != 0:
-        pytest.fail(f"index job failed:\n{done.stderr[-3000:]}")
-    return (root / "current").resolve()
+def index_dir(small_index_dir: Path) -> Path:
+    """The shared small real index (tests/conftest.py): 300 most-rated + 20 French movies."""
+    return small_index_dir
 
 
 @pytest.fixture(scope="session")

@@ -18,20 +18,11 @@ import pyarrow.parquet as pq
 import pytest
 from profile_helpers import start_worker, worker_env
 
-from movierec_catalog.paths import default_catalog_dir
 from movierec_core.devstack import Managed, spawn, start_redis, wait_port_file
 from movierec_core.paths import REPO_ROOT, cache_dir
 from profile_service.vectors import MovieVectors
 
 INDEX_MOVIES = 300
-
-
-@pytest.fixture(scope="session")
-def catalog_dir() -> Path:
-    path = default_catalog_dir()
-    if not (path / "movies.parquet").exists():
-        pytest.fail(f"the profile tests need the catalog at {path}: run `make catalog` first")
-    return path
 
 
 @pytest.fixture(scope="session")
