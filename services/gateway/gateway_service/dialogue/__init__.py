@@ -1,0 +1,1 @@
+"""The dialogue package: understand → state → plan → reply (see understanding.py for the contract)."""
