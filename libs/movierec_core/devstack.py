@@ -4,6 +4,8 @@
 on a free port, every gRPC tier on port 0, one Celery worker and the gateway, each in its own
 process group with its log under ``.run/logs/``; waits until every health check passes; writes
 ``.run/endpoints.json``. ``down`` stops exactly the processes recorded in ``.run/pids/``.
+With ``MOVIEREC_LLM=local`` (``make up LLM=local``) the local LLM server (``movierec_llm.server``)
+starts first, and every tier gets its ``LLM_BASE_URL`` and ``LLM_MODEL``.
 """
 
 from __future__ import annotations
@@ -156,6 +158,7 @@ class Stack:
         self.root = root
         self.logs = root / "logs"
         self.base_env = dict(base_env if base_env is not None else os.environ)
+        self.local_llm = self.base_env.get("MOVIEREC_LLM", "").strip().lower() == "local"
         self.procs: dict[str, Managed] = {}
         self.endpoints: dict[str, object] = {"metrics": {}}
 
@@ -166,6 +169,8 @@ class Stack:
         redis_url = f"redis://127.0.0.1:{redis_port}/0"
         self.endpoints["redis"] = redis_url
         shared = {"REDIS_URL": redis_url}
+        if self.local_llm:
+            shared |= self._start_llm()
         self._start_grpc(("embedding", "retrieval", "ranker"), shared)
         shared |= {f"{tier.upper()}_ADDR": self.endpoints[tier] for tier in ("embedding", "retrieval", "ranker")}
         self._start_grpc(("profile",), shared)
@@ -183,6 +188,17 @@ class Stack:
         self.endpoints["metrics"]["gateway"] = f"http://127.0.0.1:{port}/metrics"
         asyncio.run(self.wait_healthy())
         return self.endpoints
+
+    def _start_llm(self) -> dict[str, str]:
+        """Start the local LLM server; returns the settings every LLM-using tier reads."""
+        port_file = self.root / "llm.port.json"
+        port_file.unlink(missing_ok=True)
+        env = {**self.base_env, "LLM_PORT": "0", "MOVIEREC_PORT_FILE": str(port_file), "PYTHONUNBUFFERED": "1"}
+        proc = spawn("llm", [sys.executable, "-m", "movierec_llm.server"], env, self.logs)
+        self.procs["llm"] = proc
+        info = wait_port_file(port_file, proc, STARTUP_TIMEOUT_S)  # written only once /health answers
+        self.endpoints["llm"] = info["base_url"]
+        return {"LLM_BASE_URL": info["base_url"], "LLM_MODEL": info["model"]}
 
     def _start_grpc(self, tiers: tuple[str, ...], shared: dict[str, str]) -> None:
         started = {}
@@ -218,7 +234,7 @@ class Stack:
             raise TimeoutError(f"not SERVING after {timeout_s:.0f}s: {', '.join(sorted(pending))}\n{tails}")
 
     def stop(self) -> None:
-        for name in ("gateway", "worker", "profile", "ranker", "retrieval", "embedding", "redis"):
+        for name in ("gateway", "worker", "profile", "ranker", "retrieval", "embedding", "llm", "redis"):
             proc = self.procs.pop(name, None)
             if proc is not None:
                 proc.stop()
