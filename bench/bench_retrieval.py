@@ -196,8 +196,7 @@ async def rpc_benchmarks(addr: str, queries: np.ndarray, loaded: LoadedIndex, re
         filtered = {}
         for name, f in FILTERS.items():
             f = f or common_pb2.Filter(exclude_movie_ids=seen)
-            spec, excluded = parse_filter(f, loaded.attributes)
-            admitted = loaded.allowed(spec, excluded)
+            admitted = loaded.allowed(parse_filter(f, loaded.attributes))
             filtered_requests = [retrieval_pb2.SearchRequest(vector=v, k=K, filter=f)
                                  for v in vectors[: min(requests_n, 2000)]]
             filtered[name] = {"admitted_movies": admitted.count if admitted else loaded.count,
@@ -224,7 +223,7 @@ def approximate_kinds(exact: LoadedIndex, queries: np.ndarray, quick: bool) -> d
         return None
 
     def comedy_filter(index):
-        return index.allowed(*parse_filter(comedy, index.attributes))
+        return index.allowed(parse_filter(comedy, index.attributes))
 
     out = {}
     sweeps = {"hnsw": ("ef_search", "hnsw_ef_search", [16, 32, 64, 128] if not quick else [64]),

@@ -196,7 +196,7 @@ def main() -> int:
                                                                               max_runtime_min=90)}
     report["filtered_ivfpq_defaults"] = {}
     for name, message in filters.items():
-        allowed = loaded.allowed(*parse_filter(message, attributes))
+        allowed = loaded.allowed(parse_filter(message, attributes))
         sample = query_vectors[:100]
         filtered_truth = np.stack([exact.search(q, K, allowed).rows for q in sample])
         report["filtered_ivfpq_defaults"][name] = {"admitted": allowed.count,
@@ -205,7 +205,7 @@ def main() -> int:
     # A filter correlated with the vector space (genres shape the embeddings) puts the filtered
     # top-10 further from the query, where PQ's ranking error is larger than the score gaps:
     # the recall/latency trade-off of probing more lists and re-scoring more candidates.
-    comedy = loaded.allowed(*parse_filter(filters["Comedy (~40%)"], attributes))
+    comedy = loaded.allowed(parse_filter(filters["Comedy (~40%)"], attributes))
     sample = query_vectors[:100]
     comedy_truth = np.stack([exact.search(q, K, comedy).rows for q in sample])
     report["filtered_ivfpq_comedy_nprobe_sweep"] = []

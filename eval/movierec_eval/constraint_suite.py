@@ -5,8 +5,8 @@ Path (in-process composition of the real modules, the same calls the gateway's c
 person's rated movies are excluded) → query vector = the person's profile vector blended with the
 embedded residual message (``blend``, 0.5) and the "more like X" seed (0.75), as ``chat_turn`` does →
 retrieval's own filter and search (``retrieval_service.filters.parse_filter`` + ``LoadedIndex``) →
-the gateway's ``admits`` re-check → ``ranker_service`` ``Ranker.rank`` with the same Filter
-(``constraints_from_proto``) and the message as query → the gateway's ``admits`` again on the picks.
+the Filter's ``admits`` re-check → ``ranker_service`` ``Ranker.rank`` with the same Filter
+(``Filter.from_proto``) and the message as query → ``admits`` again on the picks.
 
 Each request carries its **expected** constraints, written by hand from what the words mean (and the
 parser's documented decisions: "short" < 100 min, "nothing too scary" = no Horror/Thriller, "family
@@ -160,9 +160,8 @@ class ChatPath:
     def turn(self, message: str, ratings: dict[int, float], taste: np.ndarray):
         from gateway_service.chat import hard_filter
         from gateway_service.constraints import Constraints, has_content, merge, parse_message
-        from gateway_service.filters import admits
         from gateway_service.recommend import blend
-        from ranker_service.constraints import constraints_from_proto
+        from movierec_catalog.filter import Filter
         from ranker_service.history import UserHistory
         from ranker_service.pipeline import RankInput
         from retrieval_service.filters import parse_filter
@@ -176,17 +175,18 @@ class ChatPath:
             query = blend(query, self.index.vectors[self.index.row_of(active.more_like.movie_id)], SEED_WEIGHT)
         hard = hard_filter(active, set(ratings))
         proto = hard.to_proto()
-        spec, excluded = parse_filter(proto, self.index.attributes)
-        hits = self.index.search(query.astype(np.float32), self.candidates, self.index.allowed(spec, excluded))
+        hits = self.index.search(query.astype(np.float32), self.candidates,
+                                 self.index.allowed(parse_filter(proto, self.index.attributes)))
         found = [(int(self.index.movie_ids[r]), float(s)) for r, s in zip(hits.rows, hits.scores, strict=True)]
-        admitted = [(m, s) for m, s in found if admits(self.catalog.get(m), hard)]
+        admitted = [(m, s) for m, s in found if hard.admits(self.catalog.get(m))]
         history = UserHistory(ratings=ratings, query=message)
         picks, output = [], None
         if admitted:
             request = RankInput(history, query.astype(np.float32), admitted, min(PICKS, len(admitted)),
-                                constraints_from_proto(proto, self.ranker.store.genres, self.ranker.store.languages))
+                                Filter.from_proto(proto, known_genres=self.ranker.store.genres,
+                                                  known_languages=self.ranker.store.languages))
             output = asyncio.run(self.ranker.rank(request))
-            picks = [p.movie_id for p in output.picks if admits(self.catalog.get(p.movie_id), hard)]
+            picks = [p.movie_id for p in output.picks if hard.admits(self.catalog.get(p.movie_id))]
         return parsed, active, hard, found, picks, output
 
 

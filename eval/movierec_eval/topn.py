@@ -218,7 +218,7 @@ def run_real_ranker(ctx: Context, store, sequence, alpha: float, tastes: np.ndar
     """Rank each user's content candidates (``mask``) with ranker_service's Ranker (numeric path, no LLM),
     ŷ = SeqEASE (``sequence``, fitted on this split) and the ranker's own hybrid candidates (it adds
     SeqEASE's top ``HYBRID_SPLIT`` unrated movies): returns (top-10 movie ids per user, outputs)."""
-    from ranker_service.constraints import Constraints
+    from movierec_catalog.filter import Filter
     from ranker_service.history import UserHistory
     from ranker_service.pipeline import Ranker, RankInput
     from ranker_service.scoring import NumericScorer
@@ -234,7 +234,7 @@ def run_real_ranker(ctx: Context, store, sequence, alpha: float, tastes: np.ndar
         ratings = {int(m): float(r) for m, r in zip(ids, history.ratings[user], strict=True)}
         candidates = [(int(item_ids[i]), float(tastes[user] @ ctx.vectors.matrix[i]))
                       for i in np.flatnonzero(mask[user])]
-        request = RankInput(UserHistory(ratings=ratings), tastes[user], candidates, 10, Constraints())
+        request = RankInput(UserHistory(ratings=ratings), tastes[user], candidates, 10, Filter())
         return await ranker.rank(request), request.history
 
     async def all_users():

@@ -12,7 +12,7 @@ import pandas as pd
 import pyarrow.parquet as pq
 
 from .paths import default_catalog_dir
-from .schema import LIST_COLUMNS, MOVIE_COLUMNS, MOVIES_SCHEMA
+from .schema import ESTIMATE_COLUMNS, LIST_COLUMNS, MOVIE_COLUMNS, MOVIES_SCHEMA
 from .text import fold, peel_trailing_group
 
 _LEADING_ARTICLES = ("the ", "a ", "an ", "le ", "la ", "les ", "l ", "el ", "il ", "der ", "die ", "das ")
@@ -51,13 +51,22 @@ class Movie:
     poster_url: str | None
     original_language: str | None
     embedding_text: str
+    # Estimated maturity (the maturity classifier's artifact, joined at load when present); never
+    # an official rating. ``certification_estimate_max``/``_min``: with the held-out confidence
+    # threshold, the true certification is at most / at least this (what opt-in filters use).
+    certification_estimate: str | None = None
+    certification_confidence: float | None = None
+    certification_estimate_max: str | None = None
+    certification_estimate_min: str | None = None
 
     @classmethod
     def from_record(cls, rec: dict) -> Movie:
-        return cls(**{k: tuple(rec[k] or ()) if k in LIST_COLUMNS else rec[k] for k in MOVIE_COLUMNS})
+        values = {k: tuple(rec[k] or ()) if k in LIST_COLUMNS else rec[k] for k in MOVIE_COLUMNS}
+        values.update({k: rec.get(k) for k in ESTIMATE_COLUMNS})
+        return cls(**values)
 
 
-assert tuple(f.name for f in fields(Movie)) == MOVIE_COLUMNS, "Movie fields must follow the schema"
+assert tuple(f.name for f in fields(Movie)) == MOVIE_COLUMNS + ESTIMATE_COLUMNS, "Movie fields must follow the schema"
 
 
 def resolve_catalog_dir(path: str | Path | None = None) -> Path:

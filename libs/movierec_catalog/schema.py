@@ -35,6 +35,10 @@ MOVIES_SCHEMA = pa.schema(
 
 MOVIE_COLUMNS = tuple(MOVIES_SCHEMA.names)
 LIST_COLUMNS = tuple(f.name for f in MOVIES_SCHEMA if pa.types.is_list(f.type))
+# Columns of the maturity estimates artifact, joined onto the movies at load time when it exists
+# (optional: a catalog without estimates has them all None).
+ESTIMATE_COLUMNS = ("certification_estimate", "certification_confidence",
+                    "certification_estimate_max", "certification_estimate_min")
 
 RATINGS_SCHEMA = pa.schema(
     [

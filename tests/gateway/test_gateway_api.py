@@ -26,7 +26,7 @@ from gateway_helpers import (
     within_one_window,
 )
 
-from gateway_service.filters import CERT_RANK
+from movierec_catalog.filter import CERT_RANK
 
 pytestmark = pytest.mark.slow
 

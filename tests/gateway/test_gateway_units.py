@@ -15,7 +15,6 @@ from gateway_service.__main__ import uvicorn_config
 from gateway_service.auth import AuthUser, RateLimiter, TokenIssuer, UserStore
 from gateway_service.errors import ApiError, from_rpc_error
 from gateway_service.fallback import LovedMovie, grounded_reason
-from gateway_service.filters import HardFilter, admits, violations
 from gateway_service.movies import poster_svg
 from gateway_service.settings import (
     ConfigError,
@@ -92,31 +91,10 @@ async def test_fixed_window_rate_limit(redis_url):
     await redis.aclose()
 
 
-# ---- filters and grounded reasons --------------------------------------------------------
-
-def test_admits_follows_the_missing_metadata_rules(catalog):
-    godfather = catalog.get(858)
-    assert admits(godfather, HardFilter(min_year=1970, max_year=1979, include_genres=["Crime"]))
-    assert violations(godfather, HardFilter(max_certification="PG-13")) == ["certification R above PG-13"]
-    movie = first(catalog, lambda m: m.runtime_min is None)
-    assert not admits(movie, HardFilter(max_runtime_min=500))
-    assert admits(movie, HardFilter(max_runtime_min=500, lenient_runtime=True))
-    assert not admits(first(catalog, lambda m: m.certification is None), HardFilter(max_certification="NC-17"))
-    assert not admits(godfather, HardFilter(language="fr")) and admits(godfather, HardFilter(language="en"))
-
+# ---- grounded reasons --------------------------------------------------------
 
 def first(catalog, predicate):
     return next(m for m in map(catalog.get, catalog.movies.index) if predicate(m))
-
-
-def test_filter_to_proto_keeps_every_field():
-    message = HardFilter(exclude_movie_ids={3, 1}, include_genres=["Comedy"], exclude_genres=["Horror"],
-                         min_year=1990, max_year=1999, max_runtime_min=119, max_certification="PG",
-                         lenient_runtime=True, language="fr").to_proto()
-    assert list(message.exclude_movie_ids) == [1, 3] and message.max_certification == 2
-    assert (message.min_year, message.max_year, message.max_runtime_min) == (1990, 1999, 119)
-    assert message.original_language == "fr" and message.lenient_runtime
-    assert not HardFilter().to_proto().HasField("min_year")
 
 
 def test_grounded_reason_cites_only_true_facts(catalog):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ranker_service.constraints import Constraints
+from movierec_catalog.filter import Filter
 from ranker_service.history import UserHistory
 from ranker_service.pipeline import Ranker, RankInput
 from ranker_service.scoring import NumericScorer, ScoringParams
@@ -19,7 +19,7 @@ def rank_input(store, candidate_ids, ratings=None, picked=(), query="", top_n=5,
     ids = [m for m in candidate_ids]
     return RankInput(history=UserHistory(ratings=dict(ratings or {}), picked=frozenset(picked), query=query),
                      vector=None, candidates=[(m, 0.5) for m in ids], top_n=top_n,
-                     constraints=constraints or Constraints(), recent_turns=list(turns))
+                     constraints=constraints or Filter(), recent_turns=list(turns))
 
 
 def mean_similarity(store, movie_ids) -> float:

@@ -7,8 +7,8 @@ import pytest
 from conftest import FIXTURE_MOVIE_IDS
 from ranker_helpers import make_ranker, rank_input
 
+from movierec_catalog.filter import Filter
 from movierec_core.errors import ServiceError
-from ranker_service.constraints import Constraints
 from ranker_service.scoring import Calibration
 
 PIXAR_FAN = {1: 5.0, 3114: 4.5, 6377: 5.0, 68954: 4.5}  # Toy Story 1/2, Finding Nemo, Up
@@ -67,15 +67,15 @@ async def test_blend_uses_the_collaborative_prediction(store, scoring_params, co
 
 
 @pytest.mark.parametrize(("constraints", "check"), [
-    (Constraints(max_certification="PG-13"),
+    (Filter(max_certification="PG-13"),
      lambda m: m.certification in ("G", "PG", "PG-13")),
-    (Constraints(max_runtime_min=100), lambda m: m.runtime_min is not None and m.runtime_min <= 100),
-    (Constraints(max_runtime_min=100, lenient_runtime=True), lambda m: m.runtime_min is None or m.runtime_min <= 100),
-    (Constraints(exclude_genres=frozenset({"Crime"})), lambda m: "Crime" not in m.genres),
-    (Constraints(include_genres=frozenset({"Comedy"})), lambda m: "Comedy" in m.genres),
-    (Constraints(min_year=1990, max_year=1999), lambda m: m.year is not None and 1990 <= m.year <= 1999),
-    (Constraints(exclude_movie_ids=frozenset({16, 47, 50})), lambda m: m.movie_id not in (16, 47, 50)),
-    (Constraints(original_language="ja"), lambda m: m.original_language == "ja"),
+    (Filter(max_runtime_min=100), lambda m: m.runtime_min is not None and m.runtime_min <= 100),
+    (Filter(max_runtime_min=100, lenient_runtime=True), lambda m: m.runtime_min is None or m.runtime_min <= 100),
+    (Filter(exclude_genres=frozenset({"Crime"})), lambda m: "Crime" not in m.genres),
+    (Filter(include_genres=frozenset({"Comedy"})), lambda m: "Comedy" in m.genres),
+    (Filter(min_year=1990, max_year=1999), lambda m: m.year is not None and 1990 <= m.year <= 1999),
+    (Filter(exclude_movie_ids=frozenset({16, 47, 50})), lambda m: m.movie_id not in (16, 47, 50)),
+    (Filter(original_language="ja"), lambda m: m.original_language == "ja"),
 ])
 async def test_constraints_are_rechecked(store, scoring_params, collab_model, constraints, check):
     ranker = make_ranker(store, scoring_params, collab_model)
@@ -91,7 +91,7 @@ async def test_unknown_certification_never_passes_a_maturity_limit(store, scorin
     assert unknown, "the fixture must hold movies without a certification"
     ranker = make_ranker(store, scoring_params)
     with pytest.raises(ServiceError) as error:
-        await ranker.rank(rank_input(store, unknown, top_n=5, constraints=Constraints(max_certification="NC-17")))
+        await ranker.rank(rank_input(store, unknown, top_n=5, constraints=Filter(max_certification="NC-17")))
     assert "certification_unknown" in error.value.message
 
 
@@ -100,7 +100,7 @@ async def test_lenient_runtime_says_the_runtime_is_unknown(store, scoring_params
     assert unknown, "the fixture must hold movies without a runtime"
     ranker = make_ranker(store, scoring_params)
     output = await ranker.rank(rank_input(store, unknown, ratings=MANN_FAN, top_n=3,
-                                          constraints=Constraints(max_runtime_min=90, lenient_runtime=True)))
+                                          constraints=Filter(max_runtime_min=90, lenient_runtime=True)))
     assert output.picks
     assert all("runtime is unknown" in p.explanation for p in output.picks)
 

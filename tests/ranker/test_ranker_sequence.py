@@ -9,8 +9,8 @@ from ranker_helpers import rank_input
 
 from movierec.common.v1 import common_pb2
 from movierec.ranker.v1 import ranker_pb2
+from movierec_catalog.filter import Filter
 from movierec_core.errors import ServiceError
-from ranker_service.constraints import Constraints
 from ranker_service.explain import liked_neighbours
 from ranker_service.pipeline import Ranker
 from ranker_service.scoring import NumericScorer
@@ -58,7 +58,7 @@ async def test_blend_is_a_cos_plus_one_minus_a_seqease(store, neutral_params, se
 
 async def test_hybrid_candidates_appear_within_constraints(store, neutral_params, sequence_model, real_history):
     received = [m for m in STAR_WARS if m not in real_history][:2]
-    constraints = Constraints(exclude_genres=frozenset({"Horror"}), max_year=2005,
+    constraints = Filter(exclude_genres=frozenset({"Horror"}), max_year=2005,
                               exclude_movie_ids=frozenset(HARRY_POTTER[:2]))
     ranker = seq_ranker(store, neutral_params, sequence_model, collab_candidates=50)
     output = await ranker.rank(rank_input(store, received, ratings=real_history, top_n=10, constraints=constraints))

@@ -33,7 +33,7 @@ def test_configured_kind_is_built_from_the_verified_vectors(make_random_index, s
     loaded = load_index(index.root / "current", replace(settings, index_kind=kind))
     assert loaded.kind == kind and loaded.index.ntotal == loaded.count
     queries = unit_vectors(20, seed=4)
-    comedy = loaded.allowed(*parse_filter(common_pb2.Filter(include_genres=["Comedy"]), loaded.attributes))
+    comedy = loaded.allowed(parse_filter(common_pb2.Filter(include_genres=["Comedy"]), loaded.attributes))
     alloweds = [None, comedy] * 10
     batch = loaded.search_many(queries, [10] * 20, alloweds)
     for query, allowed, hits in zip(queries, alloweds, batch, strict=True):
@@ -48,7 +48,7 @@ def test_missing_metadata_rules(make_random_index, settings, catalog):
     movies = catalog.movies.loc[loaded.movie_ids]
 
     def admitted(**fields) -> set[int]:
-        allowed = loaded.allowed(*parse_filter(common_pb2.Filter(**fields), loaded.attributes))
+        allowed = loaded.allowed(parse_filter(common_pb2.Filter(**fields), loaded.attributes))
         return set(loaded.movie_ids[allowed.mask].tolist())
 
     unknown_cert = set(movies.index[movies["certification"].isna()])
@@ -66,7 +66,7 @@ def test_selective_filter_through_hnsw_widens_or_falls_back(make_random_index, s
     index = make_random_index("hnsw", kind="hnsw", seed=7)
     loaded = load_index(index.root / "current", replace(settings, exact_fraction=0.0, exact_max_rows=0,
                                                         hnsw_ef_search=16))
-    noir = loaded.allowed(*parse_filter(common_pb2.Filter(include_genres=["Film-Noir"]), loaded.attributes))
+    noir = loaded.allowed(parse_filter(common_pb2.Filter(include_genres=["Film-Noir"]), loaded.attributes))
     assert 50 <= noir.count < 0.01 * loaded.count
 
     def rescued() -> float:

@@ -26,7 +26,6 @@ from google.protobuf.timestamp_pb2 import Timestamp
 from gateway_service.constraints import Constraints, describe, has_content, merge, parse_message
 from gateway_service.deps import Services, call
 from gateway_service.errors import ApiError, forbidden, not_found
-from gateway_service.filters import HardFilter
 from gateway_service.recommend import NOT_ONBOARDED, UserView, blend, embed_query, rank, search, watched_ids
 from gateway_service.schemas import (
     Card,
@@ -43,6 +42,7 @@ from movierec.common.v1 import common_pb2
 from movierec.events.v1 import events_pb2
 from movierec.profile.v1 import profile_pb2
 from movierec.retrieval.v1 import retrieval_pb2
+from movierec_catalog.filter import Filter
 from movierec_core.logs import log_fields
 
 log = logging.getLogger("movierec.gateway.chat")
@@ -118,14 +118,14 @@ def session_view(session: Session) -> ChatSessionView:
                                                at=t["at"]) for t in session.turns])
 
 
-def hard_filter(c: Constraints, seen: set[int]) -> HardFilter:
+def hard_filter(c: Constraints, seen: set[int]) -> Filter:
     excluded = seen | {m.movie_id for m in c.exclude_movies}
     if c.more_like is not None:
         excluded.add(c.more_like.movie_id)
-    return HardFilter(exclude_movie_ids=excluded, include_genres=list(c.include_genres),
-                      exclude_genres=list(c.exclude_genres), min_year=c.min_year, max_year=c.max_year,
-                      max_runtime_min=c.max_runtime_min, max_certification=c.max_certification,
-                      lenient_runtime=c.lenient_runtime, language=c.language)
+    return Filter(exclude_movie_ids=excluded, include_genres=c.include_genres,
+                  exclude_genres=c.exclude_genres, min_year=c.min_year, max_year=c.max_year,
+                  max_runtime_min=c.max_runtime_min, max_certification=c.max_certification,
+                  lenient_runtime=c.lenient_runtime, original_language=c.language)
 
 
 # ---- the turn ----------------------------------------------------------------------------

@@ -21,7 +21,6 @@ import numpy as np
 from gateway_service.deps import Services, call
 from gateway_service.errors import ApiError, not_found
 from gateway_service.fallback import LovedMovie, grounded_reason, loved_movies
-from gateway_service.filters import HardFilter, admits
 from gateway_service.movies import placeholder_url, poster_url
 from gateway_service.schemas import Card, Carousel, Factor, RecommendationsRequest, RecommendationsResponse
 from gateway_service.timing import stage
@@ -30,6 +29,7 @@ from movierec.embedding.v1 import embedding_pb2
 from movierec.profile.v1 import profile_pb2
 from movierec.ranker.v1 import ranker_pb2
 from movierec.retrieval.v1 import retrieval_pb2
+from movierec_catalog.filter import Filter
 from movierec_core.errors import ServiceError, describe_rpc_error
 from movierec_core.logs import log_fields
 
@@ -135,13 +135,13 @@ class Candidates:
     index_version: str
 
 
-async def search(services: Services, vector: np.ndarray, k: int, hard: HardFilter) -> Candidates:
+async def search(services: Services, vector: np.ndarray, k: int, hard: Filter) -> Candidates:
     request = retrieval_pb2.SearchRequest(vector=vector.tolist(), k=k, filter=hard.to_proto())
     response = await call("retrieval", services.retrieval.Search, request)
     return Candidates(list(response.hits), response.index_version)
 
 
-async def search_batch(services: Services, queries: Sequence[tuple[np.ndarray, int, HardFilter]]) -> list[Candidates]:
+async def search_batch(services: Services, queries: Sequence[tuple[np.ndarray, int, Filter]]) -> list[Candidates]:
     """Several (vector, k, filter) searches in one SearchBatch call, results in query order."""
     request = retrieval_pb2.SearchBatchRequest(queries=[
         retrieval_pb2.SearchQuery(vector=vector.tolist(), k=k, filter=hard.to_proto()) for vector, k, hard in queries])
@@ -149,7 +149,7 @@ async def search_batch(services: Services, queries: Sequence[tuple[np.ndarray, i
     return [Candidates(list(result.hits), response.index_version) for result in response.results]
 
 
-async def more_like_this(services: Services, movie_id: int, k: int, hard: HardFilter) -> Candidates:
+async def more_like_this(services: Services, movie_id: int, k: int, hard: Filter) -> Candidates:
     request = retrieval_pb2.MoreLikeThisRequest(movie_id=movie_id, k=k, filter=hard.to_proto())
     response = await call("retrieval", services.retrieval.MoreLikeThis, request)
     return Candidates(list(response.hits), response.index_version)
@@ -211,13 +211,13 @@ def _ranker_factor(services: Services, factor: ranker_pb2.Factor) -> Factor:
                   source_movie_id=source.movie_id if source else None, source_title=source.title if source else None)
 
 
-def _admitted(services: Services, movie_id: int, hard: HardFilter) -> bool:
+def _admitted(services: Services, movie_id: int, hard: Filter) -> bool:
     movie = services.catalog.get(movie_id)
-    return movie is not None and admits(movie, hard)
+    return movie is not None and hard.admits(movie)
 
 
 async def rank(services: Services, user: UserView, hits: list[retrieval_pb2.Hit], *, top_n: int,
-               hard: HardFilter, query: str = "", turns: Sequence[common_pb2.ConversationTurn] = (),
+               hard: Filter, query: str = "", turns: Sequence[common_pb2.ConversationTurn] = (),
                vector: np.ndarray | None = None, candidates_only: bool = True) -> Ranked:
     """The ranker's top ``top_n`` of ``hits``; on any ranker failure, the degraded retrieval order.
 
@@ -334,14 +334,14 @@ class CarouselPlan:
     title: str
     k: int
     top_n: int
-    hard: HardFilter  # what retrieval must enforce for this carousel
+    hard: Filter  # what retrieval must enforce for this carousel
     search_vector: np.ndarray | None = None  # a vector search…
     seed_movie_id: int | None = None  # …or MoreLikeThis(seed)
     rank_vector: np.ndarray | None = None  # the intent the ranker scores against (None: the taste vector)
     genre: str | None = None
 
 
-def plan_carousels(services: Services, user: UserView, hard: HardFilter, n: int,
+def plan_carousels(services: Services, user: UserView, hard: Filter, n: int,
                    query_vector: np.ndarray) -> list[CarouselPlan]:
     """Top picks, then (after onboarding) "Because you loved X" and "For fans of G".
 
@@ -381,7 +381,7 @@ async def retrieve_carousels(services: Services, plans: list[CarouselPlan]) -> l
 
 
 async def rank_carousel(services: Services, user: UserView, plan: CarouselPlan, candidates: Candidates,
-                        hard: HardFilter, query: str) -> Ranked:
+                        hard: Filter, query: str) -> Ranked:
     with stage(f"rank.{plan.kind}"):  # each carousel's own wall time, inside the "rank" stage
         return await rank(services, user, candidates.hits, top_n=plan.top_n, hard=hard, query=query,
                           vector=plan.rank_vector,
@@ -393,7 +393,7 @@ async def rank_carousel(services: Services, user: UserView, plan: CarouselPlan, 
 async def recommendations(services: Services, body: RecommendationsRequest) -> RecommendationsResponse:
     with stage("profile"):
         user = await load_user(services, body.user_id, allow_cold_start=True)
-    hard = HardFilter(exclude_movie_ids=user.seen | set(body.exclude_movies))
+    hard = Filter(exclude_movie_ids=user.seen | set(body.exclude_movies))
     query_vector = user.taste
     if body.context and body.context.strip():
         with stage("embed"):

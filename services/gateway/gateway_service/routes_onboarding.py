@@ -19,11 +19,11 @@ from fastapi.responses import StreamingResponse
 
 from gateway_service.deps import CurrentUser, Services, ServicesDep, call, ensure_owner
 from gateway_service.errors import ApiError, bad_request
-from gateway_service.filters import HardFilter
 from gateway_service.recommend import UserView, rank, search, watched_ids
 from gateway_service.schemas import ErrorBody, GenerateRequest, GenerateResponse, Stage
 from gateway_service.vibes import vibe_texts
 from movierec.profile.v1 import profile_pb2
+from movierec_catalog.filter import Filter
 
 router = APIRouter(prefix="/api", tags=["onboarding"])
 
@@ -71,7 +71,7 @@ async def onboarding_pipeline(services: Services, body: GenerateRequest) -> Asyn
     stages.append(clock.stage("profile"))
     yield stages[-1]
     user = UserView(body.user_id, response.profile, await watched_ids(services, body.user_id))
-    hard = HardFilter(exclude_movie_ids=user.seen)
+    hard = Filter(exclude_movie_ids=user.seen)
     candidates = await search(services, user.taste, services.settings.candidates, hard)
     stages.append(clock.stage("retrieve"))
     yield stages[-1]

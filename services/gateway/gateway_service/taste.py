@@ -6,10 +6,10 @@ from collections import Counter
 
 from gateway_service.deps import Services
 from gateway_service.fallback import decade_of
-from gateway_service.filters import HardFilter
 from gateway_service.recommend import UserView, genre_affinity, load_user, normalize, search
 from gateway_service.schemas import MapPoint, RadarPoint, TasteMapView, TasteResponse, TopMovie
 from gateway_service.taste_map import TasteMap
+from movierec_catalog.filter import Filter
 
 RADAR_GENRES = 8
 TOP_MOVIES = 5
@@ -91,7 +91,7 @@ async def taste(services: Services, user_id: str) -> TasteResponse:
     user = await load_user(services, user_id)
     points, source = radar(services, user)
     tops = top_movies(services, user)
-    candidates = await search(services, user.taste, NEARBY, HardFilter(exclude_movie_ids=user.seen))
+    candidates = await search(services, user.taste, NEARBY, Filter(exclude_movie_ids=user.seen))
     nearby = [(h.movie_id, m.title) for h in candidates.hits if (m := services.catalog.get(h.movie_id))]
     store = services.extras["taste_maps"]
     taste_map = store.get(candidates.index_version) if candidates.index_version else None

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ranker_service.constraints import Constraints
+from movierec_catalog.filter import Filter
 from ranker_service.history import UserHistory
 from ranker_service.movies import MovieFacts, MovieStore
 from ranker_service.verify import Claim, K, query_term_evidence
@@ -144,7 +144,7 @@ def _query_claims(movie: MovieFacts, history: UserHistory) -> list[Claim]:
 # ---- rendering ---------------------------------------------------------------------------------
 
 def render(movie: MovieFacts, claims: list[Claim], history: UserHistory, store: MovieStore,
-           constraints: Constraints) -> str:
+           constraints: Filter) -> str:
     """Two or three sentences built only from verified ``claims`` (plus the facts they were checked on)."""
     by_kind: dict[int, list[Claim]] = {}
     for claim in claims:
@@ -277,7 +277,7 @@ def _shared_sentence(by_kind, source: MovieFacts | None, era_said: bool) -> str 
     return None
 
 
-def _practical_sentence(movie: MovieFacts, by_kind, constraints: Constraints, era_said: bool) -> str | None:
+def _practical_sentence(movie: MovieFacts, by_kind, constraints: Filter, era_said: bool) -> str | None:
     """Era (when no other sentence gave it), runtime and certification; an unknown runtime when it matters."""
     parts = []
     decade = [c for c in by_kind.get(K.FACTOR_KIND_DECADE, []) if not c.source_movie_id]

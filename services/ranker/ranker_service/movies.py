@@ -36,6 +36,10 @@ class MovieFacts:
     overview: str | None = None
     vote_average: float | None = None
     original_language: str | None = None
+    # Maturity-model bounds (never an official rating): read by the Filter only when a request
+    # opts into estimates.
+    certification_estimate_max: str | None = None
+    certification_estimate_min: str | None = None
 
     @property
     def decade(self) -> int | None:
@@ -107,6 +111,8 @@ def facts_from_frame(movies: pd.DataFrame) -> dict[int, MovieFacts]:
             overview=_text(row.get("overview")),
             vote_average=_number(row.get("vote_average"), float),
             original_language=_text(row.get("original_language")),
+            certification_estimate_max=_text(row.get("certification_estimate_max")),
+            certification_estimate_min=_text(row.get("certification_estimate_min")),
         )
     return facts
 

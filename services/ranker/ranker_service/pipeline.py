@@ -23,10 +23,10 @@ from dataclasses import dataclass, field
 import numpy as np
 import prometheus_client
 
+from movierec_catalog.filter import Filter
 from movierec_core.deadlines import downstream_timeout
 from movierec_core.errors import ServiceError, failed_precondition
 from movierec_core.logs import log_fields
-from ranker_service.constraints import Constraints
 from ranker_service.diversity import mmr_order
 from ranker_service.explain import liked_neighbours, propose_claims, render
 from ranker_service.history import UserHistory
@@ -61,7 +61,7 @@ class RankInput:
     vector: np.ndarray | None
     candidates: list[tuple[int, float]]
     top_n: int
-    constraints: Constraints = field(default_factory=Constraints)
+    constraints: Filter = field(default_factory=Filter)
     recent_turns: list[tuple[str, str]] = field(default_factory=list)
     candidates_only: bool = False  # the caller's candidates carry a meaning: add none of our own
 

@@ -9,8 +9,8 @@ import numpy as np
 
 from movierec.common.v1 import common_pb2
 from movierec.ranker.v1 import ranker_pb2, ranker_pb2_grpc
+from movierec_catalog.filter import Filter
 from movierec_core.errors import invalid_argument, unavailable
-from ranker_service.constraints import constraints_from_proto
 from ranker_service.history import UserHistory
 from ranker_service.pipeline import Ranker, RankInput, RankOutput
 from ranker_service.settings import DEFAULT_TOP_N, MAX_TOP_N
@@ -57,7 +57,8 @@ def parse_rank_request(request: ranker_pb2.RankRequest, ranker: Ranker, max_cand
         vector=_vector(request.user, store.dim),
         candidates=candidates,
         top_n=top_n,
-        constraints=constraints_from_proto(request.constraints, store.genres, store.languages),
+        constraints=Filter.from_proto(request.constraints, known_genres=store.genres,
+                                        known_languages=store.languages, field="constraints"),
         recent_turns=[(_ROLE.get(t.role, "user"), t.text) for t in request.user.recent_turns],
         candidates_only=request.candidates_only,
     )

@@ -29,14 +29,7 @@ import prometheus_client
 
 from movierec_core.index_artifact import ArtifactError, IndexArtifact, load_index_artifact
 from movierec_core.logs import log_fields
-from retrieval_service.filters import (
-    EMPTY_SPEC,
-    UNKNOWN,
-    CatalogAttributes,
-    FilterSpec,
-    MaskCache,
-    build_attributes,
-)
+from retrieval_service.filters import UNKNOWN, Filter, FilterColumns, MaskCache, build_attributes
 from retrieval_service.settings import DEFAULT_EF_SEARCH, DEFAULT_NPROBE, RetrievalSettings
 
 log = logging.getLogger("retrieval.index")
@@ -143,7 +136,7 @@ class LoadedIndex:
     """An immutable, fully loaded index version. Requests hold a reference for their whole life,
     so a hot swap never changes the object a request is using."""
 
-    def __init__(self, artifact: IndexArtifact, index: faiss.Index, attributes: CatalogAttributes,
+    def __init__(self, artifact: IndexArtifact, index: faiss.Index, attributes: FilterColumns,
                  catalog_version: str, settings: RetrievalSettings):
         self.artifact = artifact
         self.path = artifact.path
@@ -187,16 +180,20 @@ class LoadedIndex:
 
     # ---- filters -----------------------------------------------------------------------------
 
-    def allowed(self, spec: FilterSpec, excluded_ids: np.ndarray) -> Allowed | None:
+    def allowed(self, spec: Filter) -> Allowed | None:
         """The rows a filter admits, or None when it admits every row."""
-        if spec == EMPTY_SPEC and len(excluded_ids) == 0:
-            return None
-        if spec == EMPTY_SPEC:
+        attributes_only = spec.attribute_part
+        if attributes_only.is_empty:
             mask, count = self._every_row, self.count
         else:
-            mask, count = self.masks.get(spec)
-        if len(excluded_ids):
-            rows = np.unique(self.attributes.rows_of(excluded_ids))
+            mask, count = self.masks.get(attributes_only)
+        if spec.only_movie_ids:
+            allow = np.zeros(self.count, dtype=bool)
+            allow[self.attributes.rows_of(spec.only_movie_ids)] = True
+            mask = mask & allow
+            count = int(np.count_nonzero(mask))
+        if spec.exclude_movie_ids:
+            rows = np.unique(self.attributes.rows_of(spec.exclude_movie_ids))
             rows = rows[mask[rows]]
             if len(rows):
                 mask = mask.copy()

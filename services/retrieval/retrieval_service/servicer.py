@@ -15,13 +15,12 @@ from google.protobuf import timestamp_pb2
 
 from movierec.retrieval.v1 import retrieval_pb2, retrieval_pb2_grpc
 from movierec_core.errors import ServiceError, failed_precondition, invalid_argument, not_found, unavailable
-from retrieval_service.filters import EMPTY_SPEC, parse_filter
+from retrieval_service.filters import EMPTY, parse_filter
 from retrieval_service.holder import IndexHolder
 from retrieval_service.index import Allowed, Hits, IndexLoadError, LoadedIndex
 from retrieval_service.settings import RetrievalSettings
 
 _VERSION_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
-_NO_EXCLUSIONS = np.empty(0, dtype=np.int64)
 
 
 class Problems:
@@ -168,17 +167,15 @@ class RetrievalServicer(retrieval_pb2_grpc.RetrievalServiceServicer):
     def _allowed(self, request, index: LoadedIndex, field: str, problems: Problems,
                  also_exclude: int | None = None) -> Allowed | None:
         if not request.HasField("filter") or request.filter.ByteSize() == 0:
-            if also_exclude is None:
-                return None
-            return index.allowed(EMPTY_SPEC, np.array([also_exclude], dtype=np.int64))
+            return None if also_exclude is None else index.allowed(EMPTY.excluding([also_exclude]))
         try:
-            spec, excluded = parse_filter(request.filter, index.attributes, field)
+            spec = parse_filter(request.filter, index.attributes, field)
         except ServiceError as error:
             problems.merge(error)
             return None
         if also_exclude is not None:
-            excluded = np.append(excluded, np.int64(also_exclude))
-        return index.allowed(spec, excluded if len(excluded) else _NO_EXCLUSIONS)
+            spec = spec.excluding([also_exclude])
+        return index.allowed(spec)
 
 
 def _fill_hits(target, index: LoadedIndex, hits: Hits, allowed: Allowed | None) -> None:
