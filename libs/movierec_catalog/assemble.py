@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import logging
-from collections import defaultdict
+from collections import Counter, defaultdict
 from dataclasses import dataclass, field, replace
 
 import pandas as pd
 
+from .people import RULES, Credits, RoleSplit, split_imdb_credits, split_names
 from .text import fold, title_key
 
 log = logging.getLogger("movierec_catalog")
@@ -217,11 +218,22 @@ def _first(*values):
     return next((v for v in values if v is not None), None)
 
 
-def build_record(mid: int, src: Sources, imdb: dict[int, dict], stats: dict) -> dict:
+def _people(om: dict, im: dict, roles: RoleSplit | None) -> tuple[str | None, list[str]]:
+    """(director, cast): OMDb when it has them, else the IMDb row split by role (people.py)."""
+    im_directors = roles.directors if roles else split_names(im.get("director"))
+    directors = split_names(om.get("director")) or im_directors
+    cast = om.get("actors") or (roles.cast if roles else im.get("stars")) or []
+    return (", ".join(directors) or None), cast[:MAX_CAST]
+
+
+def build_record(
+    mid: int, src: Sources, imdb: dict[int, dict], stats: dict, roles: dict[int, RoleSplit] | None = None
+) -> dict:
     """One catalog row: MovieLens base, then TMDB > OMDb > IMDb for each field (see README)."""
     m, link = src.movies[mid], src.links.get(mid, {})
     tmdb_id = link.get("tmdb_id")
     tm, om, im = src.tmdb.get(tmdb_id, {}), src.extrainfos.get(mid, {}), imdb.get(mid, {})
+    director, cast = _people(om, im, (roles or {}).get(mid))
     om_cert, im_cert = map_certification(om.get("rated")), map_certification(im.get("certificate"))
     mean, count = stats.get(mid, (None, 0))
     rec = {
@@ -235,8 +247,8 @@ def build_record(mid: int, src: Sources, imdb: dict[int, dict], stats: dict) -> 
         "overview": _first(tm.get("overview"), om.get("plot"), im.get("overview")),
         "keywords": list(tm.get("keywords", [])),
         "tags": list(src.tags.get(mid, [])),
-        "director": _first(om.get("director"), im.get("director")),
-        "cast": (om.get("actors") or im.get("stars") or [])[:MAX_CAST],
+        "director": director,
+        "cast": cast,
         "runtime_min": _first(tm.get("runtime_min"), im.get("runtime_min")),
         "certification": om_cert or im_cert,
         "certification_source": "omdb" if om_cert else ("imdb_top_1000" if im_cert else None),
@@ -302,7 +314,9 @@ def build_table(src: Sources) -> tuple[list[dict], pd.DataFrame, dict]:
     rejected = reject_wrong_omdb(src, imdb)
     src = replace(src, extrainfos={k: v for k, v in src.extrainfos.items() if k not in rejected})
     stats = rating_stats(ratings)
-    records = [build_record(mid, src, imdb, stats) for mid in sorted(src.movies) if mid not in remap]
+    credits = Credits.collect(src.extrainfos, src.imdb)
+    roles = {mid: split_imdb_credits(row, src.extrainfos.get(mid), credits, mid) for mid, row in imdb.items()}
+    records = [build_record(mid, src, imdb, stats, roles) for mid in sorted(src.movies) if mid not in remap]
     kept = [mid for mid in src.movies if mid not in remap]
     report = {
         "joins": {
@@ -318,8 +332,52 @@ def build_table(src: Sources) -> tuple[list[dict], pd.DataFrame, dict]:
         "imdb_top_1000_match": imdb_stats,
         "omdb_rows_rejected": [{"movie_id": k, "reason": v} for k, v in sorted(rejected.items())],
         "certification_conflicts": _certification_conflicts(records, src, imdb),
+        "people_checks": people_checks(records, src, imdb, roles),
     }
     return records, ratings, report
+
+
+def people_checks(records: list[dict], src: Sources, imdb: dict[int, dict], roles: dict[int, RoleSplit]) -> dict:
+    """What the role cross-check changed in the catalog, and what is left to look at.
+
+    ``cast_removed`` counts IMDb Star entries taken out of a catalog cast (by rule);
+    ``directors_added`` the names added to a catalog director list; ``director_in_cast`` the
+    movies whose cast still names one of their directors without OMDb listing them as an actor
+    or the IMDb row listing them again as a Star (an acting director) — 0 after the repair.
+    """
+    by_id = {r["movie_id"]: r for r in records}
+    removed: dict[str, int] = dict.fromkeys(RULES, 0)
+    examples, added = [], 0
+    for mid, split in sorted(roles.items()):
+        rec = by_id.get(mid)
+        if rec is None or src.extrainfos.get(mid, {}).get("actors"):
+            continue  # dropped duplicate, or the cast came from OMDb (roles kept apart there)
+        for name, rule in split.removed.items():
+            removed[rule] += 1
+            examples.append({"movie_id": mid, "title": rec["title"], "name": name, "rule": rule})
+        added += sum(fold(n) in {fold(d) for d in split_names(rec["director"])} for n in split.removed)
+    return {
+        "cast_removed": sum(removed.values()),
+        "cast_removed_by_rule": removed,
+        "directors_added": added,
+        "director_in_cast": _director_in_cast(records, src, imdb),
+        "cast_removed_examples": examples,
+    }
+
+
+def _director_in_cast(records: list[dict], src: Sources, imdb: dict[int, dict]) -> int:
+    count = 0
+    for rec in records:
+        mid = rec["movie_id"]
+        directors = {fold(d) for d in split_names(rec["director"])}
+        overlap = {fold(c) for c in rec["cast"]} & directors
+        credited_as_cast = {fold(a) for a in src.extrainfos.get(mid, {}).get("actors", [])}
+        # An IMDb name listed twice (Director + Star, or two Stars) is a director who also acts.
+        row = imdb.get(mid, {})
+        listed = Counter(fold(n) for n in [row.get("director") or "", *row.get("stars", [])])
+        credited_as_cast |= {name for name, n in listed.items() if n > 1}
+        count += bool(overlap - credited_as_cast)
+    return count
 
 
 def _certification_conflicts(records: list[dict], src: Sources, imdb: dict[int, dict]) -> dict:

@@ -33,7 +33,7 @@ from .schema import MOVIES_SCHEMA, RATINGS_SCHEMA
 
 log = logging.getLogger("movierec_catalog")
 
-BUILDER_VERSION = "1.0.0"
+BUILDER_VERSION = "1.1.0"
 
 # name -> (path relative to the data dir, required)
 INPUTS = {
