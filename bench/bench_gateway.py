@@ -18,7 +18,7 @@ user sees) and again from a few concurrent clients:
 
 The gateway runs with ``GATEWAY_SERVER_TIMING=true``: each answer's ``Server-Timing`` header gives
 the wall time of each stage inside the gateway (profile read, retrieval, rank, …), summarised per
-stage. Target (DESIGN §6): recommendations p95 ≤ 50 ms warm without LLM. Writes
+stage. Target (docs/architecture.md §6): recommendations p95 ≤ 50 ms warm without LLM. Writes
 ``reports/bench-gateway.json``.
 """
 

@@ -5,7 +5,7 @@
 
 Uses the real catalog vectors (``make index``), never synthetic ones:
 
-1. **In-process**: raw FAISS ``IndexFlatIP.search`` (the DESIGN §6 anchor), numpy exact scoring,
+1. **In-process**: raw FAISS ``IndexFlatIP.search`` (the docs/architecture.md §6 anchor), numpy exact scoring,
    and the tier's own search path (``LoadedIndex.search``), one query at a time, k=20.
 2. **Search RPC, one caller**: a real ``python -m retrieval_service`` process on loopback; p50/p99
    of sequential calls after a warm-up, with a raw stub and with the typed client.

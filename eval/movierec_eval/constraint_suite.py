@@ -13,7 +13,7 @@ parser's documented decisions: "short" < 100 min, "nothing too scary" = no Horro
 friendly" = PG or milder and no Horror). Every pick is checked against them on the catalog's facts
 by code written here, so a request the parser misreads counts as violated. Unknown certification
 fails a maturity limit, unknown runtime fails a runtime limit unless the request allows it, unknown
-year fails a year bound (DESIGN §3).
+year fails a year bound (docs/architecture.md §3).
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """Splits of ml-latest-small used by every offline measurement, and the user × item matrices built from them.
 
-Leave-last-out (the protocol of SASRec, LlamaRec and DESIGN §6): each user's ratings are ordered by
+Leave-last-out (the protocol of SASRec, LlamaRec and docs/architecture.md §6): each user's ratings are ordered by
 ``(timestamp, movie_id)`` — the movie id breaks ties, because about 15% of users rated their last two
 movies within the same second. The last rating is the **test** item, the one before it the
 **validation** item, the rest the training history. Every rating counts as an interaction

@@ -147,7 +147,7 @@ def _wait_redis(port: int, proc: Managed, timeout_s: float = 10.0) -> bool:
 def tier_env(base: dict[str, str], tier: str, port_file: Path, extra: dict[str, str]) -> dict[str, str]:
     env = {**base, **extra, f"{tier.upper()}_PORT": "0", "MOVIEREC_PORT_FILE": str(port_file),
            "PYTHONUNBUFFERED": "1"}
-    env.setdefault("OMP_NUM_THREADS", "1")  # one intra-op thread per process (DESIGN §5)
+    env.setdefault("OMP_NUM_THREADS", "1")  # one intra-op thread per process (docs/architecture.md §5)
     return env
 
 

@@ -16,7 +16,7 @@ GATEWAY_SCENARIO = "gateway.journey"
 ALL_SCENARIOS = (*(s.name for s in SCENARIOS), GATEWAY_SCENARIO)
 # REST objectives (p99, ms). Sign-up hashes a password with argon2id on purpose (it is slow by design).
 REST_SLO_P99_MS = {"signup": 1000.0, "onboard": 300.0, "recommendations": 150.0, "review": 50.0, "chat": 300.0}
-# DESIGN §6: a warm recommendation REST call without the LLM, p95.
+# docs/architecture.md §6: a warm recommendation REST call without the LLM, p95.
 RECOMMENDATIONS_P95_TARGET_MS = 50.0
 MAX_ERROR_RATE = 0.001
 

@@ -17,7 +17,7 @@ from movierec_load.grpc_scenarios import BY_NAME
 from movierec_load.plan import MAX_ERROR_RATE, RECOMMENDATIONS_P95_TARGET_MS, REST_SLO_P99_MS
 
 PLOT_FILES = ("load_latency.png", "load_qps.png", "load_gateway.png")
-RETRIEVAL_TARGET_MS = {"p50": 1.5, "p99": 5.0}  # DESIGN §6: retrieval RPC over a 9.7k × 384 flat index
+RETRIEVAL_TARGET_MS = {"p50": 1.5, "p99": 5.0}  # docs/architecture.md §6: retrieval RPC over a 9.7k × 384 flat index
 
 
 # ---- capacity -----------------------------------------------------------------------------------------
@@ -60,7 +60,7 @@ def grpc_capacity(runs: list[dict]) -> list[dict]:
 
 
 def design_checks(report: dict) -> list[dict]:
-    """The DESIGN §6 latency targets this load test can check (one caller at a time, warm)."""
+    """The docs/architecture.md §6 latency targets this load test can check (one caller at a time, warm)."""
     checks = []
     single = next((run for run in report["grpc"]["runs"]
                    if run["scenario"] == "retrieval.search" and run["mode"] == "closed" and run["concurrency"] == 1),
@@ -220,7 +220,7 @@ def _capacity_section(report: dict) -> list[str]:
                   f"{_num(gateway['max_journeys_per_s'], 2)} journeys/s at any level. "
                   f"Whole-system CPU per journey: {_num(gateway['system_cpu_ms_per_journey'], 0)} ms."]
     if cap["design"]:
-        lines += ["", "Against DESIGN §6 (one caller, warm):", "", "| target | bound | measured | met |",
+        lines += ["", "Against docs/architecture.md §6 (one caller, warm):", "", "| target | bound | measured | met |",
                   "|---|---:|---:|---|"]
         lines += [f"| {c['what']} | ≤ {c['target_ms']:g} ms | {_ms(c['measured_ms'])} ms | "
                   f"{'yes' if c['met'] else 'no'} |" for c in cap["design"]]

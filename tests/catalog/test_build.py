@@ -29,7 +29,7 @@ def test_artifacts_and_manifest(built):
         "tags",
         "poster",
     }
-    assert 2500 < m["coverage"]["certification"]["count"] < 2900  # "about 2.7k" (DESIGN.md)
+    assert 2500 < m["coverage"]["certification"]["count"] < 2900  # "about 2.7k" (docs/architecture.md §3.1)
     assert 3800 < m["coverage"]["runtime"]["count"] < 4000  # "about 3.9k"
     assert m["malformed"] == {"imdb.year": 1}  # Apollo 13 has Released_Year "PG"
 

@@ -3,7 +3,7 @@
 Property-style: hundreds of random filters (genres, years, runtime with and without lenient
 matching, certification, language, exclusions, k up to the limit) against a real tier process.
 The expected set of qualifying movies is computed here, independently of the service's code,
-from the catalog's own rows, with DESIGN §3's rules for missing metadata.
+from the catalog's own rows, with docs/architecture.md §3's rules for missing metadata.
 """
 
 from __future__ import annotations

@@ -82,7 +82,7 @@ def violations(movie, constraints: dict) -> list[str]:
         problems.append(f"genres {sorted(excluded & set(movie.genres))} excluded")
     limit = constraints.get("maxCertification")
     if limit:
-        # unknown is not safe (DESIGN §3): a maturity limit never admits an unknown certification
+        # unknown is not safe (docs/architecture.md §3): a maturity limit never admits an unknown certification
         if movie.certification not in CERTIFICATION_ORDER:
             problems.append(f"certification {movie.certification!r} unknown under a {limit} limit")
         elif CERTIFICATION_ORDER.index(movie.certification) > CERTIFICATION_ORDER.index(limit):

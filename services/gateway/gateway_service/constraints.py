@@ -18,7 +18,7 @@ Decisions (also in the README):
   Thriller; "no horror" excludes Horror only (it names the genre). No certification limit, since
   most movies have no known certification and a limit would exclude them all.
 * family — "family friendly", "for kids", "with my kids", … → certification at most PG (unknown
-  certifications excluded, DESIGN §3) and no Horror.
+  certifications excluded, docs/architecture.md §3) and no Horror.
 * certification — "no R-rated" / "PG-13 or below" → at most PG-13; "rated PG" → at most PG; "G-rated" → G;
   "no NC-17" → at most R.
 * years — "the 90s" / "1990s" / "nineties" → 1990–1999 ("early" 0–3, "mid" 3–6, "late" 6–9 of the

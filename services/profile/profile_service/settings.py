@@ -25,7 +25,7 @@ from movierec_core.index_artifact import current_index_dir
 
 @dataclass(frozen=True)
 class TasteConstants:
-    """The defaults come from DESIGN §2 (onboarding/EMA) and the IJRASET paper (recent interests)."""
+    """The defaults come from docs/architecture.md §2 (onboarding/EMA) and the IJRASET paper (recent interests)."""
 
     onboard_movie_weight: float = 0.7   # u = normalize(w·mean(movies) + (1−w)·embed(text))
     message_alpha: float = 0.8          # u = normalize(α·u + (1−α)·e)

@@ -1,6 +1,6 @@
 """RetrievalService RPC handlers: validate, build the allowed-row mask, search, answer.
 
-Handlers stay lean on purpose (DESIGN §6: Search p50 ≤ 1.5 ms over loopback): the query vector
+Handlers stay lean on purpose (docs/architecture.md §6: Search p50 ≤ 1.5 ms over loopback): the query vector
 comes straight from the repeated field with ``np.asarray``, filters are evaluated on precomputed
 arrays, and each request reads the serving index once so a hot swap never changes it mid-call.
 """
