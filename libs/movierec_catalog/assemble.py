@@ -8,8 +8,8 @@ from dataclasses import dataclass, field, replace
 
 import pandas as pd
 
-from .people import RULES, Credits, RoleSplit, split_imdb_credits, split_names
-from .text import fold, title_key
+from .people import RULES, Credits, RoleSplit, fold, split_imdb_credits, split_names
+from .text import title_key
 
 log = logging.getLogger("movierec_catalog")
 

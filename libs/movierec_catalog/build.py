@@ -304,6 +304,13 @@ def format_report(result: BuildResult) -> str:
     lines.append("  missing optional inputs: " + (", ".join(absent) if absent else "none"))
     bad = m["malformed"]
     lines.append("  malformed rows: " + (", ".join(f"{k}={v}" for k, v in bad.items()) or "none"))
+    people = m.get("people_checks")
+    if people:
+        rules = ", ".join(f"{k}={v}" for k, v in people["cast_removed_by_rule"].items() if v)
+        lines.append(
+            f"  people checks: {people['cast_removed']} cast entries were directors ({rules or 'none'}); "
+            f"{people['directors_added']} added to directors; directors left in cast: {people['director_in_cast']}"
+        )
     dropped = m["duplicates_dropped"]
     lines.append(
         "  duplicates dropped: "

@@ -41,8 +41,12 @@ from __future__ import annotations
 import re
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
+from functools import lru_cache
 
-from .text import fold
+from .text import fold as _fold_text
+
+# Names repeat across tens of thousands of credits; fold each distinct one once.
+fold = lru_cache(maxsize=None)(_fold_text)
 
 _ROLE_NOTE = re.compile(r"\s*\((?:co-)?director\)\s*$", re.IGNORECASE)
 
