@@ -15,6 +15,7 @@ SOURCE_DIRS := gen libs services/embedding services/retrieval services/profile s
 PROTOS := $(shell find protos -name '*.proto')
 PROTO_PY := $(patsubst protos/%.proto,gen/%_pb2.py,$(PROTOS))
 PYTEST_ARGS ?=
+BUF_AGAINST ?= HEAD~1
 # LLM=local: `make up`/`make run` also start the local LLM server (libs/movierec_llm/README.md).
 LLM ?=
 LLM_LOCAL_MODEL ?= 0.5b
@@ -44,9 +45,14 @@ gen/%_pb2.py: protos/%.proto | install
 proto: $(PROTO_PY) ## Generate Python code (+ .pyi stubs) from protos/ into gen/
 
 .PHONY: lint
-lint: install ## ruff + buf lint (STANDARD rules)
+lint: install ## ruff + buf lint (STANDARD rules) + buf breaking against BUF_AGAINST (default: the previous commit)
 	$(VENV)/bin/ruff check libs services tests bench eval loadtest
 	cd protos && ../$(VENV)/bin/buf lint
+	@# Contracts only grow: a removed or renumbered field breaks the other teams that call us.
+	@if git rev-parse -q --verify "$(BUF_AGAINST)^{commit}" >/dev/null && \
+	    git cat-file -e "$(BUF_AGAINST):protos/buf.yaml" 2>/dev/null; then \
+	  cd protos && ../$(VENV)/bin/buf breaking --against "../.git#ref=$(BUF_AGAINST),subdir=protos"; \
+	else echo "buf breaking: no protos at $(BUF_AGAINST), nothing to compare"; fi
 
 # ---- offline artifacts ------------------------------------------------------------------
 .PHONY: catalog
