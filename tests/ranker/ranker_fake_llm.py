@@ -22,38 +22,34 @@ class Script:
     delay_s: float = 0.0
     planted_factor: dict | None = None
     taste: str = "slow-burn crime thrillers from the 1990s with heists"
+    explanation: str = "A tense pick you will enjoy."
     requests: list[dict] = field(default_factory=list)
 
 
-def _candidates(body: dict) -> list[int]:
-    payload = json.loads(body["messages"][-1]["content"])
-    return [c["movie_id"] for c in payload["CANDIDATES"]]
-
-
-def _top_n(body: dict) -> int:
-    system = body["messages"][0]["content"]
-    return int(system.split("choose exactly ")[1].split()[0])
+def _schema(body: dict) -> dict:
+    return body["response_format"]["json_schema"]["schema"]
 
 
 def _reply_content(script: Script, body: dict) -> str:
     if script.mode == "malformed":
-        return '{"recommendations": [{"movie_id": 12, "factors": [ }'  # truncated JSON
-    if "CANDIDATES" not in body["messages"][-1]["content"]:  # the taste normalizer
+        return '{"picks": [{"movie_id": 12, "kind": [ }'  # truncated JSON
+    name = body["response_format"]["json_schema"]["name"]
+    if name == "taste":
         return json.dumps({"taste": script.taste})
-    ids = _candidates(body)
-    top_n = _top_n(body)
+    if name == "explain":
+        ids = _schema(body)["properties"]["explanations"]["items"]["properties"]["movie_id"]["enum"]
+        return json.dumps({"explanations": [{"movie_id": i, "text": script.explanation} for i in ids]})
+    picks_schema = _schema(body)["properties"]["picks"]
+    ids = picks_schema["items"]["properties"]["movie_id"]["enum"]
+    top_n = picks_schema["minItems"]
     if script.mode == "unknown_id":
         picks = [999_999_999, *ids[: top_n - 1]]
     elif script.mode == "duplicate":
-        picks = [ids[0], ids[0], *ids[1: top_n - 1]]
+        picks = [ids[-1], ids[-1], *ids[1: top_n - 1]]
     else:  # a valid answer in reverse numeric order, so the test can tell the LLM's order was used
         picks = list(reversed(ids))[:top_n]
-    recommendations = []
-    for movie_id in picks:
-        factors = [script.planted_factor] if script.planted_factor else []
-        recommendations.append({"movie_id": movie_id, "explanation": "fits", "factors": factors})
-    text = json.dumps({"recommendations": recommendations})
-    return f"```json\n{text}\n```" if script.mode == "fenced" else text
+    reason = script.planted_factor or {"kind": "genre", "value": "Drama", "source_movie_id": 0}
+    return json.dumps({"picks": [{"movie_id": movie_id, **reason} for movie_id in picks]})
 
 
 class FakeChatServer:

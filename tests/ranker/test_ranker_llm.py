@@ -1,9 +1,9 @@
-"""The LLM path against a local OpenAI-compatible HTTP server: protocol, bad output, timeout, HTTP 500."""
+"""The ranker's LLM path against a scripted OpenAI-compatible HTTP server: protocol, faults (bad output,
+timeout, HTTP 500, refusal, unreachable). The real model runs in tests/llm (make test-llm)."""
 
 from __future__ import annotations
 
 import json
-import os
 import socket
 import time
 
@@ -16,6 +16,7 @@ from ranker_helpers import make_ranker, rank_input
 from movierec.ranker.v1 import ranker_pb2
 from movierec_core.deadlines import deadline_var, set_deadline
 from ranker_service.llm import LlmBackend
+from movierec_llm.settings import LlmSettings as SharedLlmSettings
 from ranker_service.settings import LlmSettings
 from ranker_service.verify import unsupported_reason
 
@@ -34,8 +35,10 @@ def reset(fake_llm):
     fake_llm.script.__init__()
 
 
-def backend(base_url: str, timeout_s: float = 2.0) -> LlmBackend:
-    return LlmBackend(LlmSettings(base_url=base_url, model="fake-model", timeout_s=timeout_s))
+def backend(base_url: str, timeout_s: float = 2.0, explain: bool = False) -> LlmBackend:
+    connection = SharedLlmSettings(base_url=base_url, model="fake-model",
+                                   timeouts_s={"rerank": timeout_s, "explain": timeout_s})
+    return LlmBackend(LlmSettings(connection=connection, explain=explain))
 
 
 def fallbacks(reason: str) -> float:
@@ -59,20 +62,39 @@ async def test_valid_reply_orders_the_picks(store, scoring_params, fake_llm):
     payload = json.loads(sent["messages"][-1]["content"])
     pool = [c["movie_id"] for c in payload["CANDIDATES"]]
     assert [p.movie_id for p in output.picks] == list(reversed(pool))[:5]
-    assert sent["model"] == "fake-model" and sent["response_format"] == {"type": "json_object"}
+    assert sent["model"] == "fake-model" and sent["response_format"]["type"] == "json_schema"
+    schema = sent["response_format"]["json_schema"]["schema"]["properties"]["picks"]
+    assert schema["items"]["properties"]["movie_id"]["enum"] == pool and schema["minItems"] == 5
     assert payload["REQUEST"] == "a heist thriller from the 90s"
     assert payload["RECENT_TURNS"][0] == {"role": "user", "text": "I loved Heat"}
     assert {m["movie_id"] for m in payload["USER"]["liked"]} == set(FAN)
     assert len(pool) == 20 and not set(pool) & set(FAN)
-    assert {"title", "genres", "score", "retrieval_score"} <= set(payload["CANDIDATES"][0])
+    assert {"title", "genres", "score"} <= set(payload["CANDIDATES"][0])
     for pick in output.picks:  # explanations stay grounded on the LLM path
         assert pick.explanation and 0 <= pick.match_score <= 1
 
 
-async def test_fenced_json_is_accepted(store, scoring_params, fake_llm):
-    fake_llm.script.mode = "fenced"
+async def test_repeated_ids_are_dropped_and_the_list_completed_in_numeric_order(store, scoring_params, fake_llm):
+    fake_llm.script.mode = "duplicate"
     output = await make_ranker(store, scoring_params, llm=backend(fake_llm.base_url)).rank(request(store))
+    ids = [p.movie_id for p in output.picks]
+    pool = fake_llm.script.requests[-1]["response_format"]["json_schema"]["schema"]["properties"]["picks"][
+        "items"]["properties"]["movie_id"]["enum"]
     assert output.ranker == "llm:fake-model" and not output.degraded
+    assert len(ids) == len(set(ids)) == 5
+    assert ids[:4] == [pool[-1], *pool[1:4]]  # the model's distinct picks first, in its order
+    assert ids[4] in await numeric_ids(store, scoring_params)
+
+
+async def test_llm_prose_replaces_the_template_only_when_its_facts_verify(store, scoring_params, fake_llm):
+    fake_llm.script.explanation = "A tense pick you will enjoy."
+    output = await make_ranker(store, scoring_params, llm=backend(fake_llm.base_url, explain=True)).rank(
+        request(store))
+    assert all(p.explanation == "A tense pick you will enjoy." for p in output.picks)
+    fake_llm.script.explanation = "Stars Tom Hanks, a 1962 classic."  # facts the catalog does not support
+    output = await make_ranker(store, scoring_params, llm=backend(fake_llm.base_url, explain=True)).rank(
+        request(store))
+    assert all(p.explanation and "Tom Hanks" not in p.explanation for p in output.picks)
 
 
 async def test_planted_llm_factor_is_dropped(store, scoring_params, fake_llm):
@@ -93,7 +115,7 @@ async def test_planted_llm_factor_is_dropped(store, scoring_params, fake_llm):
 
 @pytest.mark.parametrize(("mode", "reason"), [
     ("malformed", "invalid_json"), ("http_500", "http_error"), ("unknown_id", "invalid_output"),
-    ("duplicate", "invalid_output"), ("refusal", "refusal"),
+    ("refusal", "refusal"),
 ])
 async def test_bad_replies_fall_back_to_numeric(store, scoring_params, fake_llm, mode, reason):
     fake_llm.script.mode = mode
@@ -141,40 +163,3 @@ async def test_unreachable_server_falls_back(store, scoring_params):
         port = probe.getsockname()[1]
     output = await make_ranker(store, scoring_params, llm=backend(f"http://127.0.0.1:{port}/v1")).rank(request(store))
     assert output.degraded and output.degraded_reason.startswith("llm connection_error")
-
-
-async def test_taste_normalizer(fake_llm):
-    llm = backend(fake_llm.base_url)
-    text = "umm i want like, something w/ bank robberies, 90s-ish, not gory pls"
-    assert await llm.normalize_taste(text, 1.0) == (fake_llm.script.taste, None)
-    for mode, reason in (("malformed", "invalid_json"), ("http_500", "http_error")):
-        fake_llm.script.mode = mode
-        assert await llm.normalize_taste(text, 1.0) == (text, reason)
-    fake_llm.script.mode, fake_llm.script.taste = "valid", "x" * 400
-    assert await llm.normalize_taste(text, 1.0) == (text, "invalid_output")
-
-
-@pytest.mark.llm
-async def test_real_local_model(store, scoring_params):
-    """Against a real OpenAI-compatible model server (e.g. llama.cpp's with the DESIGN §5 GGUF)."""
-    url = os.environ.get("MOVIEREC_TEST_LLM_URL")
-    if not url:
-        pytest.skip("MOVIEREC_TEST_LLM_URL is not set: start an OpenAI-compatible server with a local model "
-                    "(see services/ranker/README.md) and point this variable at its /v1 URL")
-    model = os.environ.get("MOVIEREC_TEST_LLM_MODEL", "local")
-    llm = LlmBackend(LlmSettings(base_url=url, model=model, timeout_s=120.0, max_candidates=8))
-    ranker = make_ranker(store, scoring_params, llm=llm)
-    req = request(store)
-    output = await ranker.rank(req)
-    print("ranker:", output.ranker, "degraded:", output.degraded_reason)
-    for pick in output.picks:
-        print(f"  {store.get(pick.movie_id).label}: {pick.explanation}")
-    assert len(output.picks) == 5
-    assert output.ranker == f"llm:{model}" or output.degraded_reason.startswith("llm ")
-    for pick in output.picks:
-        assert pick.movie_id not in FAN
-        assert all(unsupported_reason(c, store.get(pick.movie_id), req.history, store) is None
-                   for c in pick.factors)
-    taste, reason = await llm.normalize_taste("i want something like heat but more recent, no gore", 120.0)
-    print("taste:", taste, reason)
-    assert taste

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import logging
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 import prometheus_client
@@ -32,6 +32,7 @@ from ranker_service.explain import liked_neighbours, propose_claims, render
 from ranker_service.history import UserHistory
 from ranker_service.llm import LlmBackend, LlmCandidate, LlmFailure, LlmPick, PromptContext
 from ranker_service.movies import MovieStore
+from ranker_service.prose_check import prose_is_supported
 from ranker_service.scoring import PICKED_RATING, NumericScorer, Scores
 from ranker_service.sequence_model import SequenceState
 from ranker_service.verify import Claim, verify_claims
@@ -104,9 +105,12 @@ class Ranker:
         scores = self.scorer.score([m for m, _ in eligible], taste, fold_in,
                                    np.array([s for _, s in eligible], dtype=np.float64), sequence)
         # The numeric answer is complete before the LLM is asked, so a fallback costs no extra time.
-        numeric = self._explain(request, scores, self._numeric_order(scores, request.top_n), {})
+        numeric_order = self._numeric_order(scores, request.top_n)
+        numeric = self._explain(request, scores, numeric_order, {})
         if self.llm is None:
             return RankOutput(numeric, scores.ranker)
+        if not self.llm.settings.rerank:
+            return RankOutput(await self._llm_prose(request, numeric), scores.ranker)
         try:
             picks = await self._llm_order(request, eligible, scores)
         except LlmFailure as failure:
@@ -115,8 +119,28 @@ class Ranker:
             log.exception("llm path failed")
             return self._fallback(numeric, scores.ranker, LlmFailure("internal", type(error).__name__))
         order = [scores.movie_ids.index(p.movie_id) for p in picks]
+        # Duplicates the model repeated were dropped: complete the list in the numeric order.
+        order += [i for i in numeric_order if i not in order][:max(0, len(numeric_order) - len(order))]
         llm_claims = {p.movie_id: p.claims for p in picks}
-        return RankOutput(self._explain(request, scores, order, llm_claims), self.llm.name)
+        explained = self._explain(request, scores, order, llm_claims)
+        return RankOutput(await self._llm_prose(request, explained), self.llm.name)
+
+    async def _llm_prose(self, request: RankInput, picks: list[RankedPick]) -> list[RankedPick]:
+        """With ``RANKER_LLM_EXPLAIN``: the model's sentence replaces the template text for every pick
+        whose sentence states only verified facts (ranker_service/prose_check.py); others keep it."""
+        if not self.llm.settings.explain or not picks:
+            return picks
+        try:
+            timeout = downstream_timeout(self.llm.explain_timeout_s) - FALLBACK_RESERVE_S
+        except ServiceError:
+            return picks
+        movies = [self.store.get(p.movie_id) for p in picks]
+        texts = await self.llm.explain([(m, p.factors) for m, p in zip(movies, picks, strict=True)], self.store,
+                                       timeout)
+        return [replace(pick, explanation=texts[pick.movie_id])
+                if pick.movie_id in texts and prose_is_supported(texts[pick.movie_id], movie, pick.factors,
+                                                                 self.store)
+                else pick for pick, movie in zip(picks, movies, strict=True)]
 
     def _fallback(self, numeric: list[RankedPick], ranker: str, failure: LlmFailure) -> RankOutput:
         FALLBACKS.labels(failure.reason).inc()
@@ -178,7 +202,7 @@ class Ranker:
     async def _llm_order(self, request: RankInput, eligible: list[tuple[int, float]],
                          scores: Scores) -> list[LlmPick]:
         try:
-            timeout = downstream_timeout(self.llm.settings.timeout_s) - FALLBACK_RESERVE_S
+            timeout = downstream_timeout(self.llm.rerank_timeout_s) - FALLBACK_RESERVE_S
         except ServiceError:
             raise LlmFailure("deadline", "the caller's deadline has passed") from None
         pool = np.argsort(-scores.final, kind="stable")[:max(self.llm_max_candidates, request.top_n)]

@@ -9,6 +9,7 @@ from movierec_catalog.paths import default_catalog_dir
 from movierec_core.config import env_bool, env_float, env_int, env_optional_str, env_str
 from movierec_core.index_artifact import current_index_dir
 from movierec_core.paths import artifacts_dir
+from movierec_llm.settings import LlmSettings as SharedLlmSettings
 
 MAX_CANDIDATES_LIMIT = 500
 MAX_TOP_N = 50
@@ -17,33 +18,37 @@ DEFAULT_TOP_N = 5
 
 @dataclass(frozen=True)
 class LlmSettings:
-    """The OpenAI-compatible chat backend; off when no base URL is configured."""
+    """The ranker's LLM uses; the connection (``LLM_BASE_URL``, model, timeouts) is shared by every
+    tier (``movierec_llm.LlmSettings``). Off when no base URL is configured."""
 
-    base_url: str | None = None
-    model: str = "gpt-4o-mini"
-    api_key: str = "unused"
-    timeout_s: float = 2.0
-    temperature: float = 0.2
-    max_tokens: int = 700
+    connection: SharedLlmSettings | None = None
+    rerank: bool = True
+    explain: bool = False
     max_candidates: int = 20
-    json_mode: bool = True
 
     @property
     def enabled(self) -> bool:
-        return bool(self.base_url)
+        return self.connection is not None and (self.rerank or self.explain)
 
     @classmethod
     def from_env(cls) -> LlmSettings:
         return cls(
-            base_url=env_optional_str("RANKER_LLM_BASE_URL"),
-            model=env_str("RANKER_LLM_MODEL", "gpt-4o-mini"),
-            api_key=env_str("RANKER_LLM_API_KEY", "unused"),
-            timeout_s=env_float("RANKER_LLM_TIMEOUT_S", 2.0, minimum=0.05, maximum=120),
-            temperature=env_float("RANKER_LLM_TEMPERATURE", 0.2, minimum=0, maximum=2),
-            max_tokens=env_int("RANKER_LLM_MAX_TOKENS", 700, minimum=64, maximum=8192),
+            connection=SharedLlmSettings.from_env() or _legacy_connection(),
+            rerank=env_bool("RANKER_LLM_RERANK", True),
+            explain=env_bool("RANKER_LLM_EXPLAIN", False),
             max_candidates=env_int("RANKER_LLM_MAX_CANDIDATES", 20, minimum=1, maximum=100),
-            json_mode=env_bool("RANKER_LLM_JSON_MODE", True),
         )
+
+
+def _legacy_connection() -> SharedLlmSettings | None:
+    """The ranker's former ``RANKER_LLM_*`` variables, still honoured when ``LLM_BASE_URL`` is unset."""
+    base_url = env_optional_str("RANKER_LLM_BASE_URL")
+    if base_url is None:
+        return None
+    timeout = env_float("RANKER_LLM_TIMEOUT_S", 2.0, minimum=0.05, maximum=600)
+    return SharedLlmSettings(base_url=base_url.rstrip("/"), model=env_str("RANKER_LLM_MODEL", "local"),
+                             api_key=env_str("RANKER_LLM_API_KEY", "unused"),
+                             timeouts_s={"rerank": timeout, "explain": timeout})
 
 
 @dataclass(frozen=True)
