@@ -119,6 +119,9 @@ class Understanding(_Model):
     pick_refs: list[int] = Field(default_factory=list)
     # The words left once constraints, titles and dialogue words are taken out: what may move the taste.
     residual_text: str = ""
+    # Negated tone words and phrases ("nothing sad or brutal" → "sad, brutal"): never taste positives;
+    # a caller may use them to push the query away or to tell the person what was heard.
+    avoid_text: str = ""
     unresolved_titles: list[str] = Field(default_factory=list)
     # Human-readable lines of what was understood, e.g. "no horror", "rated PG or milder".
     descriptions: list[str] = Field(default_factory=list)

@@ -1,0 +1,287 @@
+"""Catalog entity linking: which words of a message name a catalog movie (or a person the catalog knows).
+
+Built once at gateway start (:meth:`TitleLinker.from_catalog`, ~1 s for 9.7k movies), then each
+message costs a few dictionary look-ups per token plus, only after a title cue with no exact hit, one
+RapidFuzz scan.
+
+Matching (``link``):
+
+* Exact first: every run of up to ``MAX_TITLE_TOKENS`` tokens is looked up in a dictionary of folded
+  title keys (case, accents, punctuation ignored; "&" = "and"; leading article optional; Roman sequel
+  numerals = digits; the main title, the full title and each alternate title in parentheses). The
+  longest run wins, left to right, never overlapping. A following "(1997)" or "1997" picks that
+  year's movie and is part of the mention; otherwise the most-rated movie with that key.
+* Fuzzy second, only right after a title cue ("like", "loved", "seen", "not", "than", ...): the
+  longest run of 1–6 words whose RapidFuzz ratio to a title key is ≥ ``FUZZY_THRESHOLD`` (typos:
+  "jurasic park"). Confidence = ratio / 100.
+* Common words. A title made only of common words ("Heat", "Up", "Her", "It", "Big", "Love",
+  "Get Out") — a word is common when it is a dialogue/filler word, a genre or tone word, or occurs in
+  ≥ ``COMMON_DF`` catalog overviews — is linked only when
+  (a) it is a title of one of the picks just shown, or
+  (b) it is written with a capital letter and either is not at the start of a sentence or has a
+      title cue right before it / "was great", "(1995)" right after it, or
+  (c) it is lowercase, not a pronoun-like filler word, right after a title cue, and the movie is
+      popular (≥ ``COMMON_LOWERCASE_MIN_RATINGS`` MovieLens ratings).
+  So "I'd love something up-beat" links nothing, "something like Up" links Up (2009), "seen it"
+  links nothing.
+* Spans already taken by a constraint phrase ("under 2 hours", "from the 90s") are never titles.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import Counter, defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+from rapidfuzz import fuzz, process
+
+from gateway_service.dialogue import lexicon
+from gateway_service.dialogue.tokens import Token, sentence_initial
+from movierec_catalog import Catalog, Movie
+from movierec_catalog.text import fold, peel_trailing_group
+
+MAX_TITLE_TOKENS = 12
+FUZZY_THRESHOLD = 88.0
+FUZZY_MAX_WORDS = 6
+COMMON_DF = 5
+COMMON_LOWERCASE_MIN_RATINGS = 50
+_ARTICLES = ("the ", "a ", "an ", "le ", "la ", "les ", "l ", "el ", "il ", "der ", "die ", "das ")
+_ROMAN = {"ii": "2", "iii": "3", "iv": "4", "v": "5", "vi": "6", "vii": "7", "viii": "8", "ix": "9", "x": "10"}
+# Words right before a title that make it a title mention ("like Jaws", "seen Heat", "not Up").
+TITLE_CUES_BEFORE = frozenset({
+    "like", "loved", "love", "liked", "enjoyed", "seen", "watched", "saw", "not", "than", "about", "except",
+    "to", "why", "and", "or", "nor", "as", "adore", "adored", "rewatched", "besides", "including", "is", "was",
+    "favorite", "favourite", "fan", "no", "another", "but", "of", "rather", "vs", "dug",
+})
+TITLE_CUES_AFTER = ("was great", "was good", "was amazing", "was awesome", "is great", "is my favorite",
+                    "was fun", "was funny", "is a favorite", "was a favorite", "was brilliant")
+FUZZY_CUES = frozenset({"like", "loved", "liked", "enjoyed", "seen", "watched", "saw", "than", "to", "except",
+                        "adored", "about", "dug", "favorite", "favourite"})
+_YEAR_RE = re.compile(r"^(?:18|19|20)\d\d$")
+
+
+def _normalize_key(key: str) -> str:
+    words = [_ROMAN.get(w, w) for w in key.split()]
+    return " ".join(words)
+
+
+def title_keys(title: str) -> set[str]:
+    """Folded forms of a catalog title that count as a mention of it."""
+    parts, rest = [], title
+    while (peeled := peel_trailing_group(rest)) is not None:
+        rest, alt = peeled
+        parts.append(re.sub(r"^a\.?k\.?a\.?\s+", "", alt, flags=re.IGNORECASE))
+    keys: set[str] = set()
+    for key in (fold(title), fold(rest), *(fold(p) for p in parts)):
+        keys.add(key)
+        keys.update(key[len(a):] for a in _ARTICLES if key.startswith(a))
+    return {_normalize_key(k) for k in keys if k}
+
+
+@dataclass(frozen=True)
+class Mention:
+    """Tokens [start, end) of the message name ``movie`` (kind "title") or ``person`` (kind "person")."""
+
+    start: int
+    end: int
+    kind: str
+    movie: Movie | None = None
+    person: str | None = None
+    confidence: float = 1.0
+    text: str = ""
+
+
+class TitleLinker:
+    def __init__(self, movies: Iterable[Movie], common_words: set[str], people: dict[str, str]):
+        by_key: dict[str, list[Movie]] = defaultdict(list)
+        for movie in movies:
+            for key in title_keys(movie.title):
+                by_key[key].append(movie)
+        for group in by_key.values():
+            group.sort(key=lambda m: (-(m.ml_rating_count or 0), m.movie_id))
+        self._by_key = dict(by_key)
+        self._keys = list(self._by_key)
+        self._common = common_words
+        self._people = people  # folded full name → name as the catalog writes it
+        self.latest_year = max((m.year for ms in by_key.values() for m in ms if m.year), default=None)
+
+    @classmethod
+    def from_catalog(cls, catalog: Catalog) -> TitleLinker:
+        movies = [catalog.get(i) for i in catalog.movies.index]
+        df: Counter[str] = Counter()
+        for movie in movies:
+            if movie.overview:
+                df.update(set(re.findall(r"[a-z]+", movie.overview.lower())))
+        common = {w for w, n in df.items() if n >= COMMON_DF}
+        common |= {w for phrase in lexicon.FILLER_WORDS | set(lexicon.GENRE_WORDS) | lexicon.TONE_WORDS
+                   | lexicon.FEAR_WORDS for w in fold(phrase).split()}
+        people: dict[str, str] = {}
+        for movie in movies:
+            for name in (movie.director, *movie.cast[:8]):
+                if name and len(fold(name).split()) >= 2:
+                    people.setdefault(fold(name), name)
+        return cls(movies, common, people)
+
+    # ---- look-ups ------------------------------------------------------------------------------
+    def movies_for_key(self, key: str) -> list[Movie]:
+        return self._by_key.get(_normalize_key(key), [])
+
+    def is_common(self, key: str) -> bool:
+        return all(w in self._common or w.isdigit() for w in key.split())
+
+    def link_unambiguous(self, tokens: Sequence[Token]) -> list[Mention]:
+        """Exact mentions of titles of two or more words not all common ("The French Connection",
+        "The Karate Kid"), and people: found before the constraint phrases so that words inside
+        them are not read as constraints."""
+        mentions, i = [], 0
+        blocked = [False] * len(tokens)
+        while i < len(tokens):
+            found = self._exact_at(tokens, blocked, i, frozenset(), strict=True) if tokens[i].is_word else None
+            if found is None and tokens[i].is_word:
+                found = self._person_at(tokens, blocked, i)
+            mentions.append(found) if found else None
+            i = found.end if found else i + 1
+        return mentions
+
+    def link(self, tokens: Sequence[Token], blocked: Sequence[bool], pick_ids: frozenset[int] = frozenset()
+             ) -> tuple[list[Mention], list[str]]:
+        """Title and person mentions in ``tokens`` (``blocked[i]``: token i belongs to a constraint
+        phrase or an earlier mention), and the phrases after a title cue that looked like a title
+        but matched nothing."""
+        mentions: list[Mention] = []
+        i = 0
+        while i < len(tokens):
+            found = None if blocked[i] or not tokens[i].is_word else self._exact_at(tokens, blocked, i, pick_ids)
+            if found is None and not blocked[i] and tokens[i].is_word:
+                found = self._person_at(tokens, blocked, i)
+            if found is not None:
+                mentions.append(found)
+                i = found.end
+            else:
+                i += 1
+        taken = {j for m in mentions for j in range(m.start, m.end)}
+        unresolved: list[str] = []
+        for i, tok in enumerate(tokens):
+            if tok.low not in FUZZY_CUES or i + 1 >= len(tokens) or (i + 1) in taken:
+                continue
+            fuzzy = self._fuzzy_after(tokens, blocked, taken, i + 1)
+            if fuzzy is not None:
+                mentions.append(fuzzy)
+                taken.update(range(fuzzy.start, fuzzy.end))
+            else:
+                guess = self._capitalized_run(tokens, blocked, taken, i + 1)
+                if guess:
+                    unresolved.append(guess)
+        mentions.sort(key=lambda m: m.start)
+        return mentions, unresolved
+
+    def _exact_at(self, tokens: Sequence[Token], blocked: Sequence[bool], i: int, pick_ids: frozenset[int],
+                  strict: bool = False) -> Mention | None:
+        words: list[str] = []
+        best = None
+        for j in range(i, min(len(tokens), i + MAX_TITLE_TOKENS)):
+            if blocked[j] or (not tokens[j].is_word and tokens[j].text not in {"&", ":", "-", ".", ",", "'", "!"}):
+                break
+            if tokens[j].is_word:
+                words.append(tokens[j].key)
+            elif j == i:
+                break
+            if not tokens[j].is_word:
+                continue
+            candidates = self._by_key.get(_normalize_key(" ".join(words)))
+            if candidates:
+                best = (j + 1, candidates)
+        if best is None:
+            return None
+        end, candidates = best
+        movie, end = self._pick_year(tokens, end, candidates)
+        key = " ".join(t.key for t in tokens[i:end] if t.is_word)
+        if strict:
+            if len(key.split()) < 2 or self.is_common(key):
+                return None
+        elif movie.movie_id not in pick_ids and not any(m.movie_id in pick_ids for m in candidates):
+            if self.is_common(key) and not self._accept_common(tokens, i, end, movie):
+                return None
+        else:
+            movie = next((m for m in candidates if m.movie_id in pick_ids), movie)
+        text = " ".join(t.text for t in tokens[i:end])
+        return Mention(i, end, "title", movie=movie, confidence=1.0, text=text)
+
+    @staticmethod
+    def _pick_year(tokens: Sequence[Token], end: int, candidates: list[Movie]) -> tuple[Movie, int]:
+        """A year written right after the title ("Hot Fuzz (2007)", "Titanic 1953") picks that movie."""
+        j = end + (1 if end < len(tokens) and tokens[end].text == "(" else 0)
+        if j < len(tokens) and _YEAR_RE.match(tokens[j].text):
+            year = int(tokens[j].text)
+            same = [m for m in candidates if m.year == year]
+            if same:
+                close = j + 1 + (1 if j + 1 < len(tokens) and tokens[j + 1].text == ")" else 0)
+                return same[0], close
+        return candidates[0], end
+
+    def _accept_common(self, tokens: Sequence[Token], i: int, end: int, movie: Movie) -> bool:
+        before = tokens[i - 1].low if i > 0 else ""
+        if before == "the" and i > 1:
+            before = tokens[i - 2].low
+        cue_before = before in TITLE_CUES_BEFORE
+        after = " ".join(t.low for t in tokens[end:end + 4])
+        cue_after = any(after.startswith(c) for c in TITLE_CUES_AFTER) or (
+            end < len(tokens) and tokens[end].text == "(")
+        first = next(t for t in tokens[i:end] if t.is_word)
+        if (first.capitalized and not first.text.isupper()) or (first.text.isupper() and len(first.text) > 1
+                                                              and not all(t.text.isupper() for t in tokens)):
+            return not sentence_initial(tokens, i) or cue_before or cue_after
+        key = " ".join(t.key for t in tokens[i:end] if t.is_word)
+        if all(w in lexicon.FILLER_WORDS for w in key.split()):
+            return False
+        return cue_before and (movie.ml_rating_count or 0) >= COMMON_LOWERCASE_MIN_RATINGS
+
+    def _person_at(self, tokens: Sequence[Token], blocked: Sequence[bool], i: int) -> Mention | None:
+        for n in (3, 2):
+            span = tokens[i:i + n]
+            if len(span) < n or any(blocked[i + k] or not t.is_word for k, t in enumerate(span)):
+                continue
+            name = self._people.get(" ".join(t.key for t in span))
+            if name and (any(t.capitalized for t in span) or not self.is_common(" ".join(t.key for t in span))):
+                return Mention(i, i + n, "person", person=name, text=" ".join(t.text for t in span))
+        return None
+
+    def _fuzzy_after(self, tokens: Sequence[Token], blocked: Sequence[bool], taken: set[int], i: int
+                     ) -> Mention | None:
+        if i < len(tokens) and tokens[i].low == "the":
+            i += 1
+        words: list[str] = []
+        spans = []
+        for j in range(i, min(len(tokens), i + FUZZY_MAX_WORDS)):
+            if blocked[j] or j in taken or not tokens[j].is_word or tokens[j].low in lexicon.CLAUSE_BOUNDARY_TOKENS:
+                break
+            words.append(tokens[j].key)
+            spans.append((j + 1, " ".join(words)))
+        for end, phrase in reversed(spans):
+            if len(phrase) < 5 or self.is_common(phrase):
+                continue
+            hit = process.extractOne(_normalize_key(phrase), self._keys, scorer=fuzz.ratio,
+                                     score_cutoff=FUZZY_THRESHOLD)
+            if hit is not None:
+                movie = self._by_key[hit[0]][0]
+                return Mention(i, end, "title", movie=movie, confidence=round(hit[1] / 100, 3),
+                               text=" ".join(t.text for t in tokens[i:end]))
+        return None
+
+    @staticmethod
+    def _capitalized_run(tokens: Sequence[Token], blocked: Sequence[bool], taken: set[int], i: int) -> str:
+        """A capitalized phrase right after a title cue ("like Zorblax Returns"): reported as unresolved."""
+        run = []
+        for j in range(i, min(len(tokens), i + FUZZY_MAX_WORDS)):
+            tok = tokens[j]
+            if blocked[j] or j in taken or not tok.is_word:
+                break
+            if not (tok.capitalized or (run and tok.low in {"of", "the", "and", "a", "in"})):
+                break
+            run.append(tok.text)
+        while run and run[-1].lower() in {"of", "the", "and", "a", "in"}:
+            run.pop()
+        if not run or (len(run) == 1 and run[0].lower() in lexicon.FILLER_WORDS | {"i"}):
+            return ""
+        return " ".join(run)
