@@ -8,9 +8,9 @@ default and the caller's remaining time minus a margin (:mod:`movierec_core.dead
 
 from __future__ import annotations
 
+import collections
 import json
 import uuid
-from typing import Any
 
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
@@ -37,34 +37,77 @@ def service_config(max_attempts: int = MAX_ATTEMPTS) -> str:
     })
 
 
-def open_channel(target: str, max_attempts: int = MAX_ATTEMPTS) -> grpc.aio.Channel:
-    """An aio channel with retry + round_robin (use ``dns:///host:port`` behind a headless Service)."""
+DEFAULT_TIMEOUT_S = 1.0
+
+
+class DeadlineInterceptor(grpc.aio.UnaryUnaryClientInterceptor, grpc.aio.UnaryStreamClientInterceptor):
+    """Every call gets a timeout and the request id, and the stubs keep their generated types.
+
+    The timeout is the call's own (``stub.Search(request, timeout=0.2)``) or the channel's default,
+    capped by the time the current request has left (:func:`downstream_timeout`).
+    """
+
+    def __init__(self, default_timeout_s: float):
+        self.default_timeout_s = default_timeout_s
+
+    def _details(self, details: grpc.aio.ClientCallDetails) -> grpc.aio.ClientCallDetails:
+        request_id = request_id_var.get() or uuid.uuid4().hex
+        metadata = grpc.aio.Metadata(*(details.metadata or ()))
+        if "x-request-id" not in metadata:
+            metadata.add("x-request-id", request_id)
+        return grpc.aio.ClientCallDetails(
+            method=details.method, timeout=downstream_timeout(details.timeout or self.default_timeout_s),
+            metadata=metadata, credentials=details.credentials, wait_for_ready=details.wait_for_ready)
+
+    async def intercept_unary_unary(self, continuation, client_call_details, request):
+        return await continuation(self._details(client_call_details), request)
+
+    async def intercept_unary_stream(self, continuation, client_call_details, request):
+        return await continuation(self._details(client_call_details), request)
+
+
+def open_channel(target: str, default_timeout_s: float = DEFAULT_TIMEOUT_S,
+                 max_attempts: int = MAX_ATTEMPTS) -> grpc.aio.Channel:
+    """An aio channel with retry + round_robin and a deadline on every call (use
+    ``dns:///host:port`` behind a headless Service). Stubs over it are the plain generated ones:
+    ``RetrievalServiceStub(open_channel(addr, default_timeout_s=0.5)).Search(request)``."""
     return grpc.aio.insecure_channel(target, options=[
         ("grpc.enable_retries", 1),
         ("grpc.service_config", service_config(max_attempts)),
-    ])
+    ], interceptors=[DeadlineInterceptor(default_timeout_s)])
 
 
-class DeadlineStub:
-    """Wraps a generated stub so that every call has a timeout and forwards the request id.
+class _SyncCallDetails(
+        collections.namedtuple("_SyncCallDetails", ("method", "timeout", "metadata", "credentials",
+                                                    "wait_for_ready", "compression")),
+        grpc.ClientCallDetails):
+    pass
 
-    ``DeadlineStub(RetrievalServiceStub(channel), default_timeout_s=0.5).Search(request)``
-    """
 
-    def __init__(self, stub: Any, default_timeout_s: float):
-        self._stub = stub
-        self._default_timeout_s = default_timeout_s
+class SyncDeadlineInterceptor(grpc.UnaryUnaryClientInterceptor):
+    """The blocking-API twin of :class:`DeadlineInterceptor` (for the Celery worker's calls)."""
 
-    def __getattr__(self, name: str):
-        method = getattr(self._stub, name)
+    def __init__(self, default_timeout_s: float):
+        self.default_timeout_s = default_timeout_s
 
-        def call(request, *, timeout: float | None = None, metadata=None, **kwargs):
-            effective = downstream_timeout(timeout or self._default_timeout_s)
-            request_id = request_id_var.get() or uuid.uuid4().hex
-            outgoing = [*(metadata or ()), ("x-request-id", request_id)]
-            return method(request, timeout=effective, metadata=outgoing, **kwargs)
+    def intercept_unary_unary(self, continuation, client_call_details, request):
+        metadata = list(client_call_details.metadata or ())
+        if not any(key == "x-request-id" for key, _ in metadata):
+            metadata.append(("x-request-id", request_id_var.get() or uuid.uuid4().hex))
+        details = _SyncCallDetails(
+            client_call_details.method,
+            downstream_timeout(client_call_details.timeout or self.default_timeout_s), metadata,
+            client_call_details.credentials, getattr(client_call_details, "wait_for_ready", None),
+            getattr(client_call_details, "compression", None))
+        return continuation(details, request)
 
-        return call
+
+def open_sync_channel(target: str, default_timeout_s: float = DEFAULT_TIMEOUT_S,
+                      max_attempts: int = MAX_ATTEMPTS) -> grpc.Channel:
+    """A blocking channel with the same retry policy and a deadline on every call."""
+    channel = grpc.insecure_channel(target, options=[
+        ("grpc.enable_retries", 1), ("grpc.service_config", service_config(max_attempts))])
+    return grpc.intercept_channel(channel, SyncDeadlineInterceptor(default_timeout_s))
 
 
 async def check_health(target: str, service: str = "", timeout_s: float = 1.0) -> str:

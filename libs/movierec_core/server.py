@@ -10,6 +10,8 @@ error mapping, and graceful shutdown on SIGTERM/SIGINT.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import inspect
 import json
 import logging
 import os
@@ -18,6 +20,7 @@ import sys
 import time
 import uuid
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 import grpc
@@ -33,61 +36,102 @@ from movierec_core.logs import log_fields, request_id_var, setup_logging
 log = logging.getLogger("movierec.server")
 
 
+@dataclass(frozen=True)
+class _Rpc:
+    service: str
+    method: str
+    kind: str  # go-grpc-prometheus grpc_type: unary, server_stream, client_stream, bidi_stream
+    incoming_request_id: str | None
+
+    @property
+    def labels(self) -> tuple[str, str, str]:
+        return self.service, self.method, self.kind
+
+
+# handler attribute → (grpc_type label, handler factory); every kind gets the same treatment.
+_HANDLER_KINDS = (
+    ("unary_unary", "unary", grpc.unary_unary_rpc_method_handler),
+    ("unary_stream", "server_stream", grpc.unary_stream_rpc_method_handler),
+    ("stream_unary", "client_stream", grpc.stream_unary_rpc_method_handler),
+    ("stream_stream", "bidi_stream", grpc.stream_stream_rpc_method_handler),
+)
+
+
 class ObservabilityInterceptor(grpc.aio.ServerInterceptor):
-    """Request ids, metrics, logs and the domain-error → status mapping for unary RPCs."""
+    """Request ids, deadlines, metrics, logs and the domain-error → status mapping, for all four
+    handler kinds (unary and streaming requests and responses)."""
 
     def __init__(self, domain: str):
         self.domain = domain
 
     async def intercept_service(self, continuation, handler_call_details):
         handler = await continuation(handler_call_details)
-        if handler is None or handler.unary_unary is None:
-            return handler
+        if handler is None:
+            return None
         service, _, method = handler_call_details.method.lstrip("/").partition("/")
-        metadata = dict(handler_call_details.invocation_metadata or ())
-        return grpc.unary_unary_rpc_method_handler(
-            self._wrap(handler.unary_unary, service, method, metadata.get("x-request-id")),
-            request_deserializer=handler.request_deserializer,
-            response_serializer=handler.response_serializer,
-        )
+        request_id = dict(handler_call_details.invocation_metadata or ()).get("x-request-id")
+        for attribute, kind, factory in _HANDLER_KINDS:
+            behaviour = getattr(handler, attribute)
+            if behaviour is None:
+                continue
+            rpc = _Rpc(service, method, kind, request_id)
+            wrap = self._wrap_streaming if handler.response_streaming else self._wrap_unary
+            return factory(wrap(behaviour, rpc), request_deserializer=handler.request_deserializer,
+                           response_serializer=handler.response_serializer)
+        return handler
 
-    def _wrap(self, behaviour, service: str, method: str, incoming_request_id: str | None):
-        labels = (service, method, "unary")
-
+    def _wrap_unary(self, behaviour, rpc: _Rpc):
         async def wrapper(request, context: grpc.aio.ServicerContext):
-            request_id = incoming_request_id or uuid.uuid4().hex
-            request_id_var.set(request_id)
-            remaining = context.time_remaining()
-            deadline_var.set(time.monotonic() + remaining if remaining is not None else None)
-            metrics.SERVER_STARTED.labels(*labels).inc()
-            started = time.perf_counter()
-            code = grpc.StatusCode.OK
-            try:
+            async with self._observed(rpc, context):
                 return await behaviour(request, context)
-            except ServiceError as error:
-                code = error.code
-                log.info("rpc rejected", extra=log_fields(method=method, code=code.name, error=error.message))
-                await context.abort_with_status(to_grpc_status(error, self.domain))
-            except NotImplementedError:
-                code = grpc.StatusCode.UNIMPLEMENTED
-                await context.abort(code, f"{service}/{method} is not implemented yet")
-            except asyncio.CancelledError:
-                code = grpc.StatusCode.CANCELLED
-                raise
-            except grpc.aio.AbortError:
-                code = context.code() or grpc.StatusCode.UNKNOWN
-                raise
-            except Exception:
-                code = grpc.StatusCode.INTERNAL
-                log.exception("rpc failed", extra=log_fields(method=method))
-                await context.abort(code, f"internal error (request id {request_id})")
-            finally:
-                elapsed = time.perf_counter() - started
-                metrics.SERVER_HANDLED.labels(*labels, code.name).inc()
-                metrics.SERVER_LATENCY.labels(*labels).observe(elapsed)
-                log.debug("rpc", extra=log_fields(method=method, code=code.name, ms=round(elapsed * 1e3, 3)))
 
         return wrapper
+
+    def _wrap_streaming(self, behaviour, rpc: _Rpc):
+        async def wrapper(request, context: grpc.aio.ServicerContext):
+            async with self._observed(rpc, context):
+                result = behaviour(request, context)
+                if inspect.isasyncgen(result):
+                    async for item in result:
+                        yield item
+                else:  # a coroutine that writes with context.write()
+                    await result
+
+        return wrapper
+
+    @contextlib.asynccontextmanager
+    async def _observed(self, rpc: _Rpc, context: grpc.aio.ServicerContext):
+        request_id = rpc.incoming_request_id or uuid.uuid4().hex
+        request_id_var.set(request_id)
+        remaining = context.time_remaining()
+        deadline_var.set(time.monotonic() + remaining if remaining is not None else None)
+        metrics.SERVER_STARTED.labels(*rpc.labels).inc()
+        started = time.perf_counter()
+        code = grpc.StatusCode.OK
+        try:
+            yield
+        except ServiceError as error:
+            code = error.code
+            log.info("rpc rejected", extra=log_fields(method=rpc.method, code=code.name, error=error.message))
+            await context.abort_with_status(to_grpc_status(error, self.domain))
+        except NotImplementedError:
+            code = grpc.StatusCode.UNIMPLEMENTED
+            await context.abort(code, f"{rpc.service}/{rpc.method} is not implemented yet")
+        except (asyncio.CancelledError, GeneratorExit):
+            code = grpc.StatusCode.CANCELLED
+            raise
+        except grpc.aio.AbortError:
+            code = context.code() or grpc.StatusCode.UNKNOWN
+            raise
+        except Exception:
+            code = grpc.StatusCode.INTERNAL
+            log.exception("rpc failed", extra=log_fields(method=rpc.method))
+            await context.abort(code, f"internal error (request id {request_id})")
+        finally:
+            elapsed = time.perf_counter() - started
+            metrics.SERVER_HANDLED.labels(*rpc.labels, code.name).inc()
+            metrics.SERVER_LATENCY.labels(*rpc.labels).observe(elapsed)
+            log.debug("rpc", extra=log_fields(method=rpc.method, code=code.name, ms=round(elapsed * 1e3, 3)))
 
 
 class GrpcRuntime:

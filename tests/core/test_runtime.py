@@ -12,7 +12,7 @@ from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 
 from movierec.retrieval.v1 import retrieval_pb2, retrieval_pb2_grpc
 from movierec_core import errors
-from movierec_core.client import DeadlineStub, check_health, open_channel
+from movierec_core.client import check_health, open_channel, open_sync_channel
 from movierec_core.config import GrpcServerSettings
 from movierec_core.deadlines import downstream_timeout, set_deadline
 from movierec_core.logs import request_id_var
@@ -76,8 +76,8 @@ async def test_reflection_lists_the_service(runtime):
 async def test_domain_error_maps_to_status_with_details(runtime):
     runtime.servicer.failures = [errors.invalid_argument(
         "vector has 3 dimensions, expected 384", field_violations=[("vector", "expected 384 dimensions")])]
-    async with open_channel(runtime.target) as channel:
-        stub = DeadlineStub(retrieval_pb2_grpc.RetrievalServiceStub(channel), 1.0)
+    async with open_channel(runtime.target, default_timeout_s=1.0) as channel:
+        stub = retrieval_pb2_grpc.RetrievalServiceStub(channel)
         with pytest.raises(grpc.RpcError) as info:
             await stub.Search(retrieval_pb2.SearchRequest(k=1))
     described = errors.describe_rpc_error(info.value)
@@ -108,8 +108,8 @@ async def test_unimplemented_is_reported_honestly(runtime):
 
 async def test_client_retries_unavailable_at_most_three_times(runtime):
     runtime.servicer.failures = [errors.unavailable("warming up"), errors.unavailable("warming up")]
-    async with open_channel(runtime.target) as channel:
-        stub = DeadlineStub(retrieval_pb2_grpc.RetrievalServiceStub(channel), 2.0)
+    async with open_channel(runtime.target, default_timeout_s=2.0) as channel:
+        stub = retrieval_pb2_grpc.RetrievalServiceStub(channel)
         response = await stub.Search(retrieval_pb2.SearchRequest())
         assert response.index_version == "v-test"
         assert runtime.servicer.calls == 3
@@ -122,14 +122,28 @@ async def test_client_retries_unavailable_at_most_three_times(runtime):
 
 
 async def test_every_call_carries_a_deadline_and_request_id(runtime):
-    async with open_channel(runtime.target) as channel:
-        stub = DeadlineStub(retrieval_pb2_grpc.RetrievalServiceStub(channel), 0.8)
+    async with open_channel(runtime.target, default_timeout_s=0.8) as channel:
+        stub = retrieval_pb2_grpc.RetrievalServiceStub(channel)
         request_id_var.set("req-123")
         await stub.Search(retrieval_pb2.SearchRequest())
+        await stub.Search(retrieval_pb2.SearchRequest(), timeout=0.3)  # the call's own timeout wins
         request_id_var.set(None)
+    first, second = runtime.servicer.seen_timeouts[-2:]
+    assert first is not None and 0.3 < first <= 0.8
+    assert second is not None and 0 < second <= 0.3
+    assert runtime.servicer.seen_request_ids[-2:] == ["req-123", "req-123"]
+
+
+async def test_blocking_channel_carries_a_deadline_and_request_id(runtime):
+    def call():
+        request_id_var.set("req-sync")
+        stub = retrieval_pb2_grpc.RetrievalServiceStub(open_sync_channel(runtime.target, default_timeout_s=0.7))
+        return stub.Search(retrieval_pb2.SearchRequest())
+
+    assert (await asyncio.to_thread(call)).index_version == "v-test"
     remaining = runtime.servicer.seen_timeouts[-1]
-    assert remaining is not None and 0 < remaining <= 0.8
-    assert runtime.servicer.seen_request_ids[-1] == "req-123"
+    assert remaining is not None and 0 < remaining <= 0.7
+    assert runtime.servicer.seen_request_ids[-1] == "req-sync"
 
 
 def test_downstream_timeout_respects_the_callers_deadline():
@@ -154,3 +168,15 @@ async def test_metrics_count_requests_by_method_and_code(runtime):
     assert f'grpc_server_handled_total{{grpc_code="NOT_FOUND",grpc_method="Search",grpc_service="{SERVICE}"' in body
     assert f'grpc_server_handled_total{{grpc_code="OK",grpc_method="Search",grpc_service="{SERVICE}"' in body
     assert "grpc_server_handling_seconds_bucket" in body
+
+
+async def test_streaming_rpcs_are_observed_too(runtime):
+    # Reflection is a bidirectional stream: the interceptor must count it like any unary call.
+    async with open_channel(runtime.target) as channel:
+        stub = reflection_pb2_grpc.ServerReflectionStub(channel)
+        responses = stub.ServerReflectionInfo(iter([reflection_pb2.ServerReflectionRequest(list_services="")]))
+        assert [r async for r in responses]
+    url = f"http://127.0.0.1:{runtime.metrics_port}/metrics"
+    body = await asyncio.to_thread(lambda: urllib.request.urlopen(url, timeout=2).read().decode())
+    assert ('grpc_server_handled_total{grpc_code="OK",grpc_method="ServerReflectionInfo",'
+            'grpc_service="grpc.reflection.v1alpha.ServerReflection",grpc_type="bidi_stream"}') in body

@@ -18,7 +18,7 @@ from movierec.profile.v1 import profile_pb2_grpc
 from movierec.ranker.v1 import ranker_pb2_grpc
 from movierec.retrieval.v1 import retrieval_pb2_grpc
 from movierec_catalog import Catalog
-from movierec_core.client import DeadlineStub, open_channel
+from movierec_core.client import open_channel
 from movierec_core.errors import ServiceError
 
 __all__ = ["AuthUser", "CurrentUser", "Services", "ServicesDep", "call", "current_user", "ensure_owner", "get_services"]
@@ -31,10 +31,10 @@ class Services:
     settings: GatewaySettings
     redis: Redis
     catalog: Catalog
-    embedding: Any
-    retrieval: Any
-    profile: Any
-    ranker: Any
+    embedding: embedding_pb2_grpc.EmbeddingServiceStub
+    retrieval: retrieval_pb2_grpc.RetrievalServiceStub
+    profile: profile_pb2_grpc.ProfileServiceStub
+    ranker: ranker_pb2_grpc.RankerServiceStub
     users: UserStore
     tokens: TokenIssuer
     limiter: RateLimiter
@@ -49,19 +49,21 @@ class Services:
 
 def build_services(settings: GatewaySettings, catalog: Catalog, redis: Redis | None = None) -> Services:
     redis = redis or Redis.from_url(settings.redis_url, socket_timeout=2.0, socket_connect_timeout=2.0)
-    channels = {name: open_channel(addr) for name, addr in (
+    # One channel per tier, each with its default deadline (the ranker may call an LLM: it gets its
+    # own, longer default, still capped by the request's remaining time).
+    timeouts = {"embedding": settings.rpc_timeout_s, "retrieval": settings.rpc_timeout_s,
+                "profile": settings.rpc_timeout_s, "ranker": settings.rank_timeout_s}
+    channels = {name: open_channel(addr, default_timeout_s=timeouts[name]) for name, addr in (
         ("embedding", settings.embedding_addr), ("retrieval", settings.retrieval_addr),
         ("profile", settings.profile_addr), ("ranker", settings.ranker_addr))}
-    timeout = settings.rpc_timeout_s
     return Services(
         settings=settings,
         redis=redis,
         catalog=catalog,
-        embedding=DeadlineStub(embedding_pb2_grpc.EmbeddingServiceStub(channels["embedding"]), timeout),
-        retrieval=DeadlineStub(retrieval_pb2_grpc.RetrievalServiceStub(channels["retrieval"]), timeout),
-        profile=DeadlineStub(profile_pb2_grpc.ProfileServiceStub(channels["profile"]), timeout),
-        # The ranker may call an LLM: it gets its own, longer default (still capped by the request deadline).
-        ranker=DeadlineStub(ranker_pb2_grpc.RankerServiceStub(channels["ranker"]), settings.rank_timeout_s),
+        embedding=embedding_pb2_grpc.EmbeddingServiceStub(channels["embedding"]),
+        retrieval=retrieval_pb2_grpc.RetrievalServiceStub(channels["retrieval"]),
+        profile=profile_pb2_grpc.ProfileServiceStub(channels["profile"]),
+        ranker=ranker_pb2_grpc.RankerServiceStub(channels["ranker"]),
         users=UserStore(redis),
         tokens=TokenIssuer(settings.jwt_secret, settings.jwt_ttl_s),
         limiter=RateLimiter(redis, settings.auth_rate_limit, settings.auth_rate_window_s),
@@ -76,7 +78,7 @@ def get_services(request: Request) -> Services:
 async def call(tier: str, method, request, **kwargs):
     """Await one RPC of ``tier``; a failure becomes the ApiError the client should see.
 
-    ``method`` is a DeadlineStub attribute (e.g. ``services.profile.GetProfile``); creating the call can
+    ``method`` is a stub method (e.g. ``services.profile.GetProfile``); creating the call can
     itself fail when the request's deadline has already passed.
     """
     try:

@@ -13,7 +13,7 @@ import grpc
 import numpy as np
 
 from movierec.embedding.v1 import embedding_pb2, embedding_pb2_grpc
-from movierec_core.client import DeadlineStub, service_config
+from movierec_core.client import open_sync_channel
 from movierec_core.errors import describe_rpc_error
 from profile_service.taste import VECTOR_DTYPE
 
@@ -36,14 +36,13 @@ class Embedder:
         self.expected_dim = expected_dim
         self._lock = threading.Lock()
         self._pid: int | None = None
-        self._stub: DeadlineStub | None = None
+        self._stub: embedding_pb2_grpc.EmbeddingServiceStub | None = None
 
-    def _get_stub(self) -> DeadlineStub:
+    def _get_stub(self) -> embedding_pb2_grpc.EmbeddingServiceStub:
         with self._lock:
             if self._stub is None or self._pid != os.getpid():
-                channel = grpc.insecure_channel(self.address, options=[
-                    ("grpc.enable_retries", 1), ("grpc.service_config", service_config())])
-                self._stub = DeadlineStub(embedding_pb2_grpc.EmbeddingServiceStub(channel), self.timeout_s)
+                channel = open_sync_channel(self.address, default_timeout_s=self.timeout_s)
+                self._stub = embedding_pb2_grpc.EmbeddingServiceStub(channel)
                 self._pid = os.getpid()
             return self._stub
 

@@ -80,10 +80,10 @@ def build_filter(args: argparse.Namespace) -> SearchFilter:
 
 async def embed_text(text: str, addr: str, timeout_s: float) -> np.ndarray:
     from movierec.embedding.v1 import embedding_pb2, embedding_pb2_grpc
-    from movierec_core.client import DeadlineStub, open_channel
+    from movierec_core.client import open_channel
 
-    async with open_channel(addr) as channel:
-        stub = DeadlineStub(embedding_pb2_grpc.EmbeddingServiceStub(channel), timeout_s)
+    async with open_channel(addr, default_timeout_s=timeout_s) as channel:
+        stub = embedding_pb2_grpc.EmbeddingServiceStub(channel)
         response = await stub.Embed(embedding_pb2.EmbedRequest(texts=[text],
                                                                kind=embedding_pb2.EMBED_KIND_QUERY))
     return np.asarray(response.vectors[0].values, dtype=np.float32)

@@ -22,7 +22,7 @@ import numpy as np
 
 from movierec.common.v1 import common_pb2
 from movierec.retrieval.v1 import retrieval_pb2, retrieval_pb2_grpc
-from movierec_core.client import DeadlineStub, open_channel
+from movierec_core.client import open_channel
 from movierec_core.errors import describe_rpc_error
 
 DEFAULT_TIMEOUT_S = 1.0
@@ -134,9 +134,11 @@ class RetrievalClient:
 
     def __init__(self, target: str, *, timeout_s: float = DEFAULT_TIMEOUT_S,
                  channel: grpc.aio.Channel | None = None):
+        """``channel``, when given, should come from :func:`movierec_core.client.open_channel` (which
+        puts the deadline on every call); ``timeout_s`` then is that channel's business."""
         self._own_channel = channel is None
-        self._channel = channel or open_channel(target)
-        self._stub = DeadlineStub(retrieval_pb2_grpc.RetrievalServiceStub(self._channel), timeout_s)
+        self._channel = channel or open_channel(target, default_timeout_s=timeout_s)
+        self._stub = retrieval_pb2_grpc.RetrievalServiceStub(self._channel)
 
     async def __aenter__(self) -> RetrievalClient:
         return self
