@@ -75,8 +75,12 @@ calibrate-ranker: index train ## Refit the ranker's match-score calibration (ser
 taste-map: index ## Fit the 2-D taste-map projection on the movie vectors (artifacts/taste_map/)
 	$(PY) -m gateway_service.taste_map
 
+.PHONY: franchises
+franchises: catalog ## Build the chat's franchise index from the catalog (artifacts/franchises/franchises.json)
+	$(PY) -m gateway_service.dialogue.franchises
+
 .PHONY: artifacts
-artifacts: catalog index train taste-map ## Build every artifact that is missing (cached by content hash)
+artifacts: catalog index train taste-map franchises ## Build every artifact that is missing (cached by content hash)
 
 # ---- run ------------------------------------------------------------------------------------
 .PHONY: llm-model

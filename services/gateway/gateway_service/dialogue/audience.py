@@ -46,7 +46,7 @@ _PERSON = (r"(?:kids?|children|child|sons?|daughters?|boys?|girls?|nephews?|niec
 _AGE_PATTERNS = (
     re.compile(rf"\b(?P<ages>{_AGES_LIST})[- ]?(?:years?|yrs?|yo)[- ]?olds?\b"),
     re.compile(rf"\b(?P<ages>{_AGES_LIST})\s*(?:years?|yrs?)\s+of\s+age\b"),
-    re.compile(rf"\b(?P<ages>\d{{1,2}})\s*yo\b"),
+    re.compile(r"\b(?P<ages>\d{1,2})\s*yo\b"),
     re.compile(rf"\b(?:aged?|ages)\s+(?P<ages>{_AGES_LIST})\b"),
     re.compile(rf"\b{_PERSON}\s+(?:is|are|who\s+(?:is|are)|who's|that\s+(?:is|are)|of|at|turned|turning|just\s+turned)"
                rf"\s+(?:only\s+|just\s+|about\s+|around\s+)?(?P<ages>{_AGES_LIST})\b(?!\s*(?:minutes|mins|min|hours|%))"),

@@ -25,6 +25,7 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
+import os
 import re
 import sys
 import time
@@ -204,6 +205,7 @@ class FranchiseIndex:
             for key in franchise.keys:
                 self._by_key[key].append(franchise)
         self.max_key_words = max((len(k.split()) for k in self._by_key), default=1)
+        self.prefixes = {" ".join(k.split()[:n]) for k in self._by_key for n in range(1, len(k.split()) + 1)}
 
     def __len__(self) -> int:
         return len(self.franchises)
@@ -235,9 +237,16 @@ def artifact_key(catalog: Catalog) -> str:
     return f"{catalog.version}-{_source_hash()}"
 
 
-def load_or_build(catalog: Catalog, path: str | Path | None) -> FranchiseIndex:
-    """The index saved at ``path`` (franchises.json) when it was built from this catalog by this code,
-    else a fresh in-memory build (the gateway's start-up path)."""
+def default_path() -> Path:
+    """$MOVIEREC_FRANCHISES_DIR, else <repo>/artifacts/franchises."""
+    env = os.environ.get("MOVIEREC_FRANCHISES_DIR")
+    return Path(env) if env else Path(__file__).resolve().parents[4] / "artifacts" / "franchises"
+
+
+def load_or_build(catalog: Catalog, path: str | Path | None = None) -> FranchiseIndex:
+    """The index saved at ``path`` (default :func:`default_path`; a dir or franchises.json) when it was
+    built from this catalog by this code, else a fresh in-memory build (logged; ~1 s)."""
+    path = default_path() if path is None else path
     if path is not None:
         file = Path(path)
         file = file / "franchises.json" if file.is_dir() else file
@@ -253,7 +262,7 @@ def main(argv: list[str] | None = None) -> int:
 
     parser = argparse.ArgumentParser(description="Build the franchise index (franchises.json) from the catalog.")
     parser.add_argument("--catalog", default=None, help="catalog dir (default: $MOVIEREC_CATALOG_DIR or artifacts)")
-    parser.add_argument("--out", default="artifacts/franchises", help="output directory")
+    parser.add_argument("--out", default=str(default_path()), help="output directory")
     args = parser.parse_args(argv)
     catalog = load_catalog(args.catalog)
     out = Path(args.out)

@@ -122,7 +122,7 @@ FILLER_WORDS = frozenset({
     "liked", "enjoyed", "enjoy", "if", "possible", "probably", "rather", "try", "alright", "cool", "fine",
     "though", "still", "only", "even", "ever", "big", "fan", "fans", "pick", "picks", "option", "options", "stuff",
     "things", "thing", "bit", "little", "lot", "lots", "kinda", "sorta", "mean", "say", "said", "since", "because",
-    "its", "up", "out", "after", "am", "went", "go", "going", "new", "over", "under", "minutes", "hours", "hour", "min", "mins", "rated", "rating", "ratings",
+    "its", "up", "out", "after", "went", "go", "going", "new", "over", "under", "minutes", "hours", "hour", "min", "mins", "rated", "rating", "ratings",
 })
 GREETINGS = frozenset({"hi", "hello", "hey", "thanks", "thank you", "thx", "cheers", "bye", "goodbye", "ok",
                        "okay", "cool", "great", "awesome", "nice", "good", "yes", "no", "sure", "yeah", "yep",

@@ -102,6 +102,12 @@ class TitleLinker:
             group.sort(key=lambda m: (-(m.ml_rating_count or 0), m.movie_id))
         self._by_key = dict(by_key)
         self._keys = list(self._by_key)
+        # Every word prefix of a key: the exact scan stops as soon as a run of words leads nowhere.
+        # Fuzzy candidates blocked by the first two letters (typos rarely hit them): ~100 keys, not 25k.
+        self._by_head: dict[str, list[str]] = defaultdict(list)
+        for key in self._keys:
+            self._by_head[key[:2]].append(key)
+        self._prefixes = {" ".join(k.split()[:n]) for k in self._keys for n in range(1, len(k.split()) + 1)}
         self._common = common_words
         self._people = people  # folded full name → name as the catalog writes it
         self.latest_year = max((m.year for ms in by_key.values() for m in ms if m.year), default=None)
@@ -126,6 +132,12 @@ class TitleLinker:
     # ---- look-ups ------------------------------------------------------------------------------
     def movies_for_key(self, key: str) -> list[Movie]:
         return self._by_key.get(_normalize_key(key), [])
+
+    def fuzzy_key(self, phrase: str) -> tuple[str, float] | None:
+        """(title key, score) of the closest title key sharing the first two letters, if ≥ the threshold."""
+        key = _normalize_key(phrase)
+        hit = process.extractOne(key, self._by_head.get(key[:2], ()), scorer=fuzz.ratio, score_cutoff=FUZZY_THRESHOLD)
+        return (hit[0], hit[1]) if hit else None
 
     def is_common(self, key: str) -> bool:
         return all(w in self._common or w.isdigit() for w in key.split())
@@ -184,12 +196,15 @@ class TitleLinker:
             if blocked[j] or (not tokens[j].is_word and tokens[j].text not in {"&", ":", "-", ".", ",", "'", "!"}):
                 break
             if tokens[j].is_word:
-                words.append(tokens[j].key)
+                words.append(_normalize_key(tokens[j].key))
             elif j == i:
                 break
             if not tokens[j].is_word:
                 continue
-            candidates = self._by_key.get(_normalize_key(" ".join(words)))
+            joined = " ".join(words)
+            if joined not in self._prefixes:
+                break
+            candidates = self._by_key.get(joined)
             if candidates:
                 best = (j + 1, candidates)
         if best is None:
@@ -261,8 +276,7 @@ class TitleLinker:
         for end, phrase in reversed(spans):
             if len(phrase) < 5 or self.is_common(phrase):
                 continue
-            hit = process.extractOne(_normalize_key(phrase), self._keys, scorer=fuzz.ratio,
-                                     score_cutoff=FUZZY_THRESHOLD)
+            hit = self.fuzzy_key(phrase)
             if hit is not None:
                 movie = self._by_key[hit[0]][0]
                 return Mention(i, end, "title", movie=movie, confidence=round(hit[1] / 100, 3),
@@ -285,3 +299,22 @@ class TitleLinker:
         if not run or (len(run) == 1 and run[0].lower() in lexicon.FILLER_WORDS | {"i"}):
             return ""
         return " ".join(run)
+
+
+def link_phrase(linker: TitleLinker, phrase: str) -> Mention | None:
+    """The catalog movie a whole phrase names ("Hot Fuzz", "titanic (1997)", "jurasic park"), or None:
+    an exact key (with an optional year), else the best RapidFuzz match above the threshold. Used to
+    re-link the titles an LLM returns (its ids are never trusted)."""
+    m = re.match(r"^(?P<rest>.*?)\s*\(?(?P<year>(?:18|19|20)\d\d)\)?\s*$", phrase.strip())
+    body, year = (m["rest"], int(m["year"])) if m and m["rest"] else (phrase, None)
+    key = _normalize_key(fold(body))
+    if not key:
+        return None
+    candidates = linker.movies_for_key(key)
+    if candidates:
+        same = [c for c in candidates if year is None or c.year == year]
+        return Mention(0, 0, "title", movie=(same or candidates)[0], confidence=1.0, text=phrase)
+    hit = linker.fuzzy_key(key)
+    if hit is None:
+        return None
+    return Mention(0, 0, "title", movie=linker.movies_for_key(hit[0])[0], confidence=round(hit[1] / 100, 3), text=phrase)

@@ -231,8 +231,8 @@ def _read_certification(r: _Reading) -> None:
         (rf"\bat\s+least\s+(?:rated\s+)?{_CERT}(?![\w-])", "floor"),
         (rf"\b{_NEG_WORDS}\s+(?:\w+\s+)?(?:rated\s+{_CERT}\b|(?P<c3>nc-?17|pg-?13|r)[- ]?rated\b|(?P<c4>nc-?17|pg-?13)\b)",
          "below"),
-        (rf"\b(?:rated\s+(?P<c>nc-?17|pg-?13|pg|g|r)\b|(?P<c2>nc-?17|pg-?13|pg|g|r)[- ]?rated\b|(?P<c5>pg-?13|pg)\b"
-         rf"(?:\s+(?:movie|film|only|please|is\s+(?:best|ideal))))", "rated"),
+        (r"\b(?:rated\s+(?P<c>nc-?17|pg-?13|pg|g|r)\b|(?P<c2>nc-?17|pg-?13|pg|g|r)[- ]?rated\b|(?P<c5>pg-?13|pg)\b"
+         r"(?:\s+(?:movie|film|only|please|is\s+(?:best|ideal))))", "rated"),
     )
     for pattern, how in rules:
         for m in _finditer(pattern, r):
@@ -425,7 +425,7 @@ def _read_language(r: _Reading) -> None:
         r.block_chars(start, end)
         r.mask(start, end)
         if m.group("neg"):
-            r.u.descriptions.append(f"(excluding a language is not supported: say the language you want)")
+            r.u.descriptions.append("(excluding a language is not supported: say the language you want)")
             continue
         r.u.constraints.language = lx.LANGUAGES[name]
     for m in _finditer(r"\b(?:no|without|nothing\s+with|hate|don't\s+want|avoid)\s+(?:any\s+)?(?:subtitles?|subs|"
@@ -449,6 +449,9 @@ def _read_franchises(r: _Reading, index: FranchiseIndex, linker: TitleLinker | N
             i += 1
             continue
         found = None
+        if tokens[i].key.split()[0] not in index.prefixes:
+            i += 1
+            continue
         for n in range(min(index.max_key_words + 1, len(tokens) - i), 0, -1):
             span = tokens[i:i + n]
             if any(r.blocked[i + k] for k in range(n)):
@@ -461,10 +464,8 @@ def _read_franchises(r: _Reading, index: FranchiseIndex, linker: TitleLinker | N
             after = tokens[i + n].low if i + n < len(tokens) else ""
             is_title = linker is not None and bool(linker.movies_for_key(key))
             cued = before in {"another", "more"} or after in _FRANCHISE_AFTER
-            if index.is_brand(franchise) and (not is_title or cued) and (
-                    any(t.capitalized for t in span) or cued or len(key) > 3):
-                found = (n, franchise, after in _FRANCHISE_AFTER)
-            elif cued:
+            if (index.is_brand(franchise) and (not is_title or cued) and (
+                    any(t.capitalized for t in span) or cued or len(key) > 3)) or cued:
                 found = (n, franchise, after in _FRANCHISE_AFTER)
             if found:
                 break
@@ -526,12 +527,20 @@ def _read_words(r: _Reading) -> None:
 
 # ---- step 5: negation scope --------------------------------------------------------------------
 
-_CUES = sorted((tuple(c.split()) for c in lx.NEGATION_CUES), key=len, reverse=True)
-_POSTFIX = sorted((tuple(c.split()) for c in lx.POSTFIX_NEGATION), key=len, reverse=True)
+def _by_first_word(phrases) -> dict[str, list[tuple[str, ...]]]:
+    out: dict[str, list[tuple[str, ...]]] = {}
+    for phrase in sorted((tuple(p.split()) for p in phrases), key=len, reverse=True):
+        out.setdefault(phrase[0], []).append(phrase)
+    return out
 
 
-def _match_at(tokens: list[Token], i: int, phrases) -> int:
-    for phrase in phrases:
+_CUES = _by_first_word(lx.NEGATION_CUES)
+_POSTFIX = _by_first_word(lx.POSTFIX_NEGATION)
+
+
+def _match_at(tokens: list[Token], i: int, phrases: dict[str, list[tuple[str, ...]]]) -> int:
+    """Length of the longest phrase (a list of words) starting at token i, else 0."""
+    for phrase in phrases.get(tokens[i].low, ()):
         n = len(phrase)
         if i + n <= len(tokens) and tuple(t.low for t in tokens[i:i + n]) == phrase:
             return n
@@ -588,10 +597,7 @@ def _scope(r: _Reading) -> None:
             nxt = i + 1
             while nxt < len(tokens) and tokens[nxt].low in {"or", "and", "nor", "no", "not", "any"}:
                 nxt += 1
-            if tok.text == "," and not (nxt in item_at or (nxt < len(tokens) and tokens[nxt].low in {"or", "and", "nor"})):
-                open_scope = False
-                clause_items = []
-            elif tok.text != "," and nxt < len(tokens) and tokens[nxt].low in lx.CLAUSE_BOUNDARY_TOKENS:
+            if (tok.text == "," and not (nxt in item_at or (nxt < len(tokens) and tokens[nxt].low in {"or", "and", "nor"}))) or (tok.text != "," and nxt < len(tokens) and tokens[nxt].low in lx.CLAUSE_BOUNDARY_TOKENS):
                 open_scope = False
                 clause_items = []
             i += 1
@@ -736,7 +742,7 @@ _PICK_NOUN = r"(?:one|ones|pick|picks|movie|movies|film|films|suggestion|suggest
 def _pick_refs(low: str, picks: Sequence[Movie], r: _Reading) -> list[int]:
     n = len(picks)
     refs: list[int] = []
-    for m in re.finditer(rf"\b(?:the\s+)?(?P<which>first|last|top)\s+(?P<count>two|three|four|2|3|4)\b", low):
+    for m in re.finditer(r"\b(?:the\s+)?(?P<which>first|last|top)\s+(?P<count>two|three|four|2|3|4)\b", low):
         count = {"two": 2, "three": 3, "four": 4}.get(m["count"]) or int(m["count"])
         rng = range(1, count + 1) if m["which"] in {"first", "top"} else range(max(1, n - count + 1), n + 1)
         refs.extend(rng)
@@ -829,7 +835,7 @@ def _read_acts(r: _Reading, picks: Sequence[Movie], active: HardConstraints | No
         u.act = Act.FOLLOW_UP
         r.drop.update(range(len(r.tokens)))
         return
-    if picks and (_MORE_LIKE_PICK.search(low) and (u.pick_refs or re.search(r"\b(?:that|this|it|those|these|them)\b", low))
+    if picks and ((_MORE_LIKE_PICK.search(low) and (u.pick_refs or re.search(r"\b(?:that|this|it|those|these|them)\b", low)))
                   or (names_pick and re.search(r"\b(?:more|something|anything|others?|similar)\b.{0,20}\blike\b", low))):
         u.act = Act.MORE_LIKE_PICK
         if not u.pick_refs and re.search(r"\b(?:those|these|them)\b", low):
@@ -841,7 +847,7 @@ def _read_acts(r: _Reading, picks: Sequence[Movie], active: HardConstraints | No
         return
     has_request = _has_request(u)
     _replace_opposite_bound(r, active)
-    if r.removal_cue or (has_request and (active is not None and _nonempty(active) or picks) and _REFINE_CUE.search(low)):
+    if r.removal_cue or (has_request and ((active is not None and _nonempty(active)) or picks) and _REFINE_CUE.search(low)):
         u.act = Act.REFINE
         return
     if r.relative_kinds and picks:

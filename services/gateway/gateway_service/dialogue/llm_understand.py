@@ -1,0 +1,158 @@
+"""LLM understanding (when an LLM is configured), merged with the rule-based reading.
+
+``await understand_with_llm(message, context, client)`` → ``(Understanding, understood_by, fallback)``:
+
+* the message, the last turns and the shown picks go to the LLM with the JSON schema of
+  ``movierec_llm.prompts.understand`` (``response_format`` json_schema via ``LlmClient.complete_json``);
+  the answer is schema-validated there, and its titles and franchises are linked against the catalog
+  again here (an unlinked title goes to ``unresolved_titles``);
+* merge rule (never looser than the rules): exclusions are the union; cap = the stricter (min) cap,
+  floor = the stricter (max) floor; max runtime / max year = the smaller, min runtime / min year = the
+  larger; include genres and language: the rules' unless the rules found none; the act and pick
+  references: the rules' unless the rules saw a plain request; positives (seed titles, taste text) may
+  come from the LLM;
+* no client, a timeout, an error or an invalid answer → the rules alone, ``understood_by = "rules"`` and
+  the reason (``"timeout: ..."``, ``"invalid_output: ..."``, ``"not configured"``).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from movierec_llm.prompts import understand as prompt
+
+from gateway_service.dialogue.linking import link_phrase
+from gateway_service.dialogue.rules import describe
+from gateway_service.dialogue.understand import DialogueContext, understand
+from gateway_service.dialogue.understanding import (
+    CERTIFICATIONS,
+    Act,
+    FranchiseRef,
+    HardConstraints,
+    TitleRef,
+    Understanding,
+)
+from movierec_catalog.text import fold
+
+RULES, RULES_LLM = "rules", "rules+llm"
+_PICK_ACTS = {Act.FOLLOW_UP, Act.MORE_LIKE_PICK, Act.SOMETHING_ELSE, Act.MARK_SEEN}
+
+
+async def understand_with_llm(message: str, context: DialogueContext, client: Any | None,
+                              timeout_s: float | None = None) -> tuple[Understanding, str, str | None]:
+    rules = understand(message, context)
+    if client is None:
+        return rules, RULES, "not configured"
+    picks = [f"{p.title} ({p.year})" if p.year else p.title for p in context.picks]
+    result = await client.complete_json("understand", prompt.build_messages(message, context.history, picks),
+                                        prompt.SCHEMA, timeout_s=timeout_s)
+    if not result.ok:
+        return rules, RULES, result.failure
+    try:
+        llm = reading_from_llm(result.data, context)
+    except (KeyError, TypeError, ValueError) as error:  # the schema passed but a value makes no sense
+        return rules, RULES, f"invalid_output: {error}"
+    return merge(rules, llm, len(context.picks)), RULES_LLM, None
+
+
+def reading_from_llm(data: dict, context: DialogueContext) -> Understanding:
+    """The LLM's JSON as an Understanding, with titles and franchises linked against the catalog."""
+    u = Understanding(act=Act(data["act"]))
+    c = u.constraints
+    c.include_genres = list(dict.fromkeys(data["include_genres"]))
+    c.exclude_genres = list(dict.fromkeys(data["exclude_genres"]))
+    c.max_certification = data["max_certification"] or None
+    c.min_certification = data["min_certification"] or None
+    for name in ("max_runtime_min", "min_runtime_min", "min_year", "max_year"):
+        value = int(data[name])
+        setattr(c, name, value if value > 0 else None)
+    c.language = (data["language"] or "").lower() or None
+    u.pick_refs = [int(k) for k in data["pick_refs"] if 1 <= int(k) <= max(len(context.picks), 0)]
+    u.residual_text = data["taste_text"].strip()
+    u.avoid_text = data["avoid_text"].strip()
+    resources = context.resources
+    if resources is not None:
+        for phrase in data["exclude_titles"]:
+            ref = _link(resources.linker, phrase, u)
+            if ref:
+                c.exclude_titles.append(ref)
+        for phrase in data["seed_titles"]:
+            ref = _link(resources.linker, phrase, u)
+            if ref:
+                u.seeds.titles.append(ref)
+        for phrase in data["exclude_franchises"]:
+            key = fold(phrase)
+            for drop in ("the ", " films", " movies", " franchise", " series", " saga"):
+                key = key.replace(drop, " ").strip() if drop.strip() != "the" else key.removeprefix("the ")
+            franchise = resources.franchises.lookup(fold(phrase)) or resources.franchises.lookup(key)
+            if franchise:
+                c.exclude_franchises.append(FranchiseRef(name=franchise.name, movie_ids=list(franchise.movie_ids)))
+            else:
+                u.unresolved_titles.append(phrase)
+    return u
+
+
+def _link(linker, phrase: str, u: Understanding) -> TitleRef | None:
+    mention = link_phrase(linker, phrase)
+    if mention is None:
+        u.unresolved_titles.append(phrase)
+        return None
+    m = mention.movie
+    return TitleRef(movie_id=m.movie_id, title=m.title, year=m.year, mention=phrase, confidence=mention.confidence)
+
+
+def _stricter(a, b, pick):
+    if a is None:
+        return b
+    if b is None:
+        return a
+    return pick(a, b)
+
+
+def _union(a: list, b: list, key=lambda x: x) -> list:
+    seen, out = set(), []
+    for item in [*a, *b]:
+        if key(item) not in seen:
+            seen.add(key(item))
+            out.append(item)
+    return out
+
+
+def merge(rules: Understanding, llm: Understanding, n_picks: int) -> Understanding:
+    """Both readings under the merge rule of the module docstring (never looser than ``rules``)."""
+    r, m = rules.constraints, llm.constraints
+    rank = CERTIFICATIONS.index
+    c = HardConstraints(
+        include_genres=list(r.include_genres or m.include_genres),
+        exclude_genres=_union(r.exclude_genres, m.exclude_genres),
+        max_certification=_stricter(r.max_certification, m.max_certification, lambda a, b: min(a, b, key=rank)),
+        min_certification=_stricter(r.min_certification, m.min_certification, lambda a, b: max(a, b, key=rank)),
+        use_certification_estimates=r.use_certification_estimates,
+        min_runtime_min=_stricter(r.min_runtime_min, m.min_runtime_min, max),
+        max_runtime_min=_stricter(r.max_runtime_min, m.max_runtime_min, min),
+        lenient_runtime=r.lenient_runtime,
+        min_year=_stricter(r.min_year, m.min_year, max),
+        max_year=_stricter(r.max_year, m.max_year, min),
+        language=r.language or m.language,
+        exclude_titles=_union(r.exclude_titles, m.exclude_titles, key=lambda t: t.movie_id),
+        exclude_franchises=_union(r.exclude_franchises, m.exclude_franchises, key=lambda f: f.name),
+        exclude_people=_union(r.exclude_people, m.exclude_people),
+        require_people=list(r.require_people),
+    )
+    c.include_genres = [g for g in c.include_genres if g not in c.exclude_genres]
+    act = rules.act
+    if act == Act.RECOMMEND and llm.act != Act.RECOMMEND and (llm.act not in _PICK_ACTS or n_picks):
+        act = llm.act
+    seeds = rules.seeds.model_copy(deep=True)
+    excluded = {t.movie_id for t in c.exclude_titles}
+    seeds.titles = [t for t in _union(seeds.titles, llm.seeds.titles, key=lambda t: t.movie_id)
+                    if t.movie_id not in excluded]
+    merged = Understanding(
+        act=act, constraints=c, relative=list(rules.relative), seeds=seeds, removals=list(rules.removals),
+        pick_refs=list(rules.pick_refs or llm.pick_refs),
+        residual_text=rules.residual_text or llm.residual_text,
+        avoid_text=", ".join(x for x in dict.fromkeys([rules.avoid_text, llm.avoid_text]) if x),
+        unresolved_titles=_union(rules.unresolved_titles, llm.unresolved_titles),
+    )
+    merged.descriptions = describe(merged)
+    return merged

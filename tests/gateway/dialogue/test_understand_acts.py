@@ -1,0 +1,139 @@
+"""Dialogue acts, pick references, removals, residual text, the LLM merge rule."""
+
+import asyncio
+
+import pytest
+
+from gateway_service.dialogue.llm_understand import merge, understand_with_llm
+from gateway_service.dialogue.understand import DialogueContext
+from gateway_service.dialogue.understanding import Act, HardConstraints, TitleRef, Understanding
+
+PICKS = (6, 1, 2)  # Heat (1995), Toy Story (1995), Jumanji (1995)
+
+
+@pytest.mark.parametrize("message, act, refs", [
+    ("why the second one?", Act.FOLLOW_UP, [2]),
+    ("why Heat?", Act.FOLLOW_UP, [1]),
+    ("tell me about the third one", Act.FOLLOW_UP, [3]),
+    ("what is the last one about?", Act.FOLLOW_UP, [3]),
+    ("more like the second one", Act.MORE_LIKE_PICK, [2]),
+    ("something else", Act.SOMETHING_ELSE, []),
+    ("show me other options", Act.SOMETHING_ELSE, []),
+    ("I've seen those", Act.MARK_SEEN, [1, 2, 3]),
+    ("seen them all", Act.MARK_SEEN, [1, 2, 3]),
+    ("already watched the first one", Act.MARK_SEEN, [1]),
+    ("start over", Act.RESET, []),
+    ("reset", Act.RESET, []),
+    ("thanks!", Act.SMALLTALK, []),
+])
+def test_acts(read, message, act, refs):
+    u = read(message, picks=PICKS)
+    assert u.act == act
+    assert u.pick_refs == refs
+
+
+def test_follow_up_does_not_move_the_taste(read):
+    u = read("why the second one?", picks=PICKS)
+    assert u.residual_text == "" and u.seeds.titles == []
+
+
+def test_mark_seen_excludes_the_picks(read):
+    u = read("I've seen those", picks=PICKS)
+    assert {t.movie_id for t in u.constraints.exclude_titles} == set(PICKS)
+
+
+def test_older_films_are_fine_removes_years(read):
+    u = read("actually, older films are fine", picks=PICKS, active=HardConstraints(min_year=2000))
+    assert u.act == Act.REFINE
+    assert [r.slot for r in u.removals] == ["years"]
+
+
+def test_now_for_the_adults_replaces_the_cap_with_a_floor(read):
+    u = read("ok now something for the adults", picks=PICKS, active=HardConstraints(max_certification="PG"))
+    assert u.act == Act.REFINE
+    assert u.constraints.min_certification == "PG-13"
+    assert "max_certification" in [r.slot for r in u.removals]
+
+
+def test_horror_is_fine_drops_the_exclusion(read):
+    u = read("horror is fine actually", picks=PICKS, active=HardConstraints(exclude_genres=["Horror"]))
+    assert [(r.slot, r.value) for r in u.removals] == [("exclude_genres", "Horror")]
+
+
+def test_residual_keeps_taste_words_only(read):
+    u = read("something funny and heartwarming from the 90s, under 2 hours, not Titanic")
+    assert "heartwarming" in u.residual_text and "funny" in u.residual_text
+    for word in ("90s", "hours", "Titanic", "under"):
+        assert word not in u.residual_text
+
+
+def _u(**constraints) -> Understanding:
+    return Understanding(constraints=HardConstraints(**constraints))
+
+
+def test_merge_is_never_looser_than_the_rules():
+    rules = _u(exclude_genres=["Horror"], max_certification="PG-13", max_runtime_min=100, include_genres=["Comedy"])
+    llm = _u(exclude_genres=["Thriller"], max_certification="R", max_runtime_min=90, min_certification="G",
+             include_genres=["Drama"])
+    merged = merge(rules, llm, 0).constraints
+    assert merged.exclude_genres == ["Horror", "Thriller"]
+    assert merged.max_certification == "PG-13"
+    assert merged.max_runtime_min == 90
+    assert merged.include_genres == ["Comedy"]
+    assert merged.min_certification == "G"
+
+
+def test_merge_takes_llm_positives_when_rules_have_none():
+    llm = _u(include_genres=["Drama"])
+    llm.seeds.titles.append(TitleRef(movie_id=1, title="Toy Story"))
+    merged = merge(_u(), llm, 0)
+    assert merged.constraints.include_genres == ["Drama"]
+    assert [t.movie_id for t in merged.seeds.titles] == [1]
+
+
+class _FakeResult:
+    def __init__(self, ok, data=None, failure=""):
+        self.ok, self.data, self.failure = ok, data, failure
+
+
+class _FakeClient:
+    def __init__(self, result):
+        self.result = result
+        self.calls = []
+
+    async def complete_json(self, use, messages, schema, timeout_s=None):
+        self.calls.append((use, messages, schema))
+        return self.result
+
+
+def _answer(**overrides):
+    data = {"act": "recommend", "include_genres": [], "exclude_genres": [], "max_certification": "",
+            "min_certification": "", "max_runtime_min": 0, "min_runtime_min": 0, "min_year": 0, "max_year": 0,
+            "language": "", "exclude_titles": [], "seed_titles": [], "exclude_franchises": [], "pick_refs": [],
+            "taste_text": "", "avoid_text": ""}
+    data.update(overrides)
+    return data
+
+
+def test_llm_titles_are_relinked_and_unknown_ones_reported(resources):
+    client = _FakeClient(_FakeResult(True, _answer(seed_titles=["hot fuzz", "Not A Real Film Xyz"],
+                                                   exclude_genres=["Horror"])))
+    ctx = DialogueContext(resources=resources)
+    u, by, fallback = asyncio.run(understand_with_llm("something in the style of that Simon Pegg cop comedy", ctx,
+                                                      client))
+    assert by == "rules+llm" and fallback is None
+    assert [t.title for t in u.seeds.titles] == ["Hot Fuzz"]
+    assert "Not A Real Film Xyz" in u.unresolved_titles
+    assert u.constraints.exclude_genres == ["Horror"]
+
+
+def test_llm_failure_falls_back_to_rules(resources):
+    client = _FakeClient(_FakeResult(False, failure="timeout: 6.0 s"))
+    u, by, fallback = asyncio.run(understand_with_llm("no horror", DialogueContext(resources=resources), client))
+    assert by == "rules" and fallback == "timeout: 6.0 s"
+    assert u.constraints.exclude_genres == ["Horror"]
+
+
+def test_no_llm_configured(resources):
+    u, by, fallback = asyncio.run(understand_with_llm("no horror", DialogueContext(resources=resources), None))
+    assert by == "rules" and fallback == "not configured"

@@ -1,0 +1,98 @@
+"""Catalog entity linking, franchises, relative constraints."""
+
+import time
+
+import pytest
+
+
+def titles(refs):
+    return [t.title for t in refs]
+
+
+@pytest.mark.parametrize("message, seed", [
+    ("a movie like Jaws", "Jaws"),
+    ("Hot Fuzz (2007) was great", "Hot Fuzz"),
+    ("Hi, I am after something like hot fuzz", "Hot Fuzz"),
+    ("i really enjoyed the dark knight", "The Dark Knight"),
+    ("similar to Jurasic Park", "Jurassic Park"),  # typo: fuzzy
+    ("I loved Heat", "Heat"),
+    ("something like Up", "Up"),
+    ("I liked Schindlers List", "Schindler's List"),
+])
+def test_seed_titles(read, message, seed):
+    assert titles(read(message).seeds.titles) == [seed]
+
+
+@pytest.mark.parametrize("message", [
+    "I'd love something up-beat", "we are big fans of comedy", "her favourite is comedy", "seen it", "tomorrow night",
+    "I love it", "it's heat week here",
+])
+def test_common_words_are_not_titles(read, message):
+    u = read(message)
+    assert u.seeds.titles == [] and u.constraints.exclude_titles == []
+
+
+def test_year_picks_the_right_movie(read):
+    assert [t.year for t in read("loved Titanic (1953)").seeds.titles] == [1953]
+    assert [t.year for t in read("loved Titanic").seeds.titles] == [1997]
+
+
+def test_list_of_excluded_titles(read):
+    u = read("not Alien or Jaws")
+    assert titles(u.constraints.exclude_titles) == ["Alien", "Jaws"]
+    assert u.seeds.titles == []
+
+
+def test_seen_titles_are_excluded_not_seeded(read):
+    u = read("I've already seen Inception, something like Memento")
+    assert titles(u.constraints.exclude_titles) == ["Inception"]
+    assert titles(u.seeds.titles) == ["Memento"]
+
+
+def test_unresolved_title_is_reported(read):
+    u = read("something like Zorblax Returns")
+    assert u.unresolved_titles == ["Zorblax Returns"]
+
+
+@pytest.mark.parametrize("message, name, member", [
+    ("nothing from the Fast & Furious films", "The Fast and the Furious", "2 Fast 2 Furious"),
+    ("no Marvel", "Marvel", "Iron Man"),
+    ("not another Twilight", "The Twilight Saga", "Twilight"),
+    ("no more Star Wars", "Star Wars", None),
+])
+def test_franchise_exclusion_takes_every_member(read, resources, message, name, member):
+    u = read(message)
+    assert [f.name for f in u.constraints.exclude_franchises] == [name]
+    ids = u.constraints.exclude_franchises[0].movie_ids
+    assert len(ids) >= 3
+    if member:
+        assert member in {resources.catalog.get(i).title.split(" (")[0] for i in ids}
+
+
+def test_twilight_1998_is_not_in_the_saga(read):
+    ids = read("not another Twilight").constraints.exclude_franchises[0].movie_ids
+    assert 1791 not in ids  # Twilight (1998), a different film
+
+
+def test_relative_shorter(read):
+    u = read("loved Titanic but it dragged")
+    assert titles(u.seeds.titles) == ["Titanic"]
+    assert [(r.kind, r.reference.title) for r in u.relative] == [("shorter", "Titanic")]
+    assert "dragged" not in u.avoid_text
+
+
+def test_relative_older_than(read):
+    u = read("something older than Pulp Fiction")
+    assert [(r.kind, r.reference.title) for r in u.relative] == [("older", "Pulp Fiction")]
+    assert u.seeds.titles == []
+
+
+def test_linking_is_fast(read):
+    messages = ["i loved the matrix and inception, anything like those but not too long",
+                "my wife wants a romcom, I want action, something like mr and mrs smith?",
+                "we watched toy story 3 last night, something for the kids aged 5 and 8"] * 30
+    started = time.perf_counter()
+    for m in messages:
+        read(m)
+    per_message_ms = (time.perf_counter() - started) * 1000 / len(messages)
+    assert per_message_ms < 25  # typical is ~2 ms; the 2-core machine is shared
