@@ -113,7 +113,8 @@ def stack(redis_server, index_dir: Path, catalog_dir: Path, taste_map_dir: Path,
                                    "profile": profile}))
         gateway_env = {**common, "GATEWAY_JWT_SECRET": JWT_SECRET, "GATEWAY_TASTE_MAP_DIR": str(taste_map_dir),
                        "GATEWAY_AUTH_RATE_LIMIT": "5", "GATEWAY_AUTH_RATE_WINDOW_S": "60",
-                       "GATEWAY_REQUEST_TIMEOUT_S": "10", "GATEWAY_RPC_TIMEOUT_S": "5", "GATEWAY_RANK_TIMEOUT_S": "5"}
+                       "GATEWAY_REQUEST_TIMEOUT_S": "10", "GATEWAY_RPC_TIMEOUT_S": "5", "GATEWAY_RANK_TIMEOUT_S": "5",
+                       "GATEWAY_DIAGNOSTICS": "true"}
         gateway = _start("gateway", "gateway_service", {**gateway_env, "EMBEDDING_ADDR": embedding,
                                                         "RETRIEVAL_ADDR": retrieval, "PROFILE_ADDR": profile,
                                                         "RANKER_ADDR": ranker}, root, started)

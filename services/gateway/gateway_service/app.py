@@ -24,6 +24,7 @@ from gateway_service import (
     routes_users,
 )
 from gateway_service.deps import CurrentUser, build_services, ensure_owner
+from gateway_service.dialogue.understand import UnderstandingResources
 from gateway_service.errors import install_error_handlers
 from gateway_service.middleware import RequestContextMiddleware
 from gateway_service.schemas import ErrorBody, ProbeResponse
@@ -63,6 +64,8 @@ def create_app(settings: GatewaySettings) -> FastAPI:
         services.extras["title_search"] = TitleSearch(catalog)
         years = catalog.movies["year"].dropna()
         services.extras["latest_year"] = int(years.max()) if len(years) else None
+        # The chat's title linker and franchise index (~1 s): built before the first message, not during it.
+        services.extras["understanding"] = await asyncio.to_thread(UnderstandingResources.from_catalog, catalog)
         app.state.services = services
         log.info("catalog loaded", extra=log_fields(movies=len(catalog), version=catalog.version))
         try:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import uuid
 from collections import Counter
 from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, field, replace
@@ -26,6 +27,7 @@ from gateway_service.schemas import Card, Carousel, Factor, RecommendationsReque
 from gateway_service.timing import stage
 from movierec.common.v1 import common_pb2
 from movierec.embedding.v1 import embedding_pb2
+from movierec.events.v1 import events_pb2
 from movierec.profile.v1 import profile_pb2
 from movierec.ranker.v1 import ranker_pb2
 from movierec.retrieval.v1 import retrieval_pb2
@@ -111,6 +113,15 @@ async def mark_watched(services: Services, user_id: str, movie_id: int) -> None:
     await services.redis.sadd(WATCHED_KEY.format(user_id=user_id), movie_id)
 
 
+async def record_watched(services: Services, user_id: str, movie_id: int) -> None:
+    """A watch: the profile tier's interaction first (a refusal leaves nothing behind), then the watched set
+    that keeps the movie out of later recommendations (the watched route and the chat's "I've seen those")."""
+    request = profile_pb2.RecordInteractionRequest(user_id=user_id, movie_id=movie_id,
+                                                   kind=events_pb2.INTERACTION_KIND_WATCH, event_id=uuid.uuid4().hex)
+    await call("profile", services.profile.RecordInteraction, request)
+    await mark_watched(services, user_id, movie_id)
+
+
 def normalize(vector: np.ndarray) -> np.ndarray:
     norm = float(np.linalg.norm(vector))
     return vector / norm if norm > 0 else vector
@@ -172,6 +183,8 @@ class Ranked:
     ranker: str
     degraded: bool = False
     degraded_reason: str | None = None
+    # What the ranker returned, before the gateway's last-line check (chat diagnostics).
+    returned_movie_ids: list[int] = field(default_factory=list)
 
     def cards(self, limit: int | None = None, skip: Collection[int] = ()) -> list[Card]:
         """Cards of the picks in rank order, without ``skip``, at most ``limit``."""
@@ -249,7 +262,7 @@ async def rank(services: Services, user: UserView, hits: list[retrieval_pb2.Hit]
     picks = [Pick(rec.movie_id, partial(_ranked_card, services, rec)) for rec in response.recommendations
              if rec.movie_id in services.catalog and admitted(rec.movie_id)]
     return Ranked(picks[:top_n], response.ranker or "ranker", bool(response.degraded),
-                  response.degraded_reason or None)
+                  response.degraded_reason or None, [rec.movie_id for rec in response.recommendations])
 
 
 def _ranked_card(services: Services, rec: ranker_pb2.Recommendation) -> Card | None:

@@ -2,19 +2,16 @@
 
 from __future__ import annotations
 
-import uuid
 from datetime import UTC, datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Path
 
-from gateway_service.deps import CurrentUser, ServicesDep, call, ensure_owner
+from gateway_service.deps import CurrentUser, ServicesDep, ensure_owner
 from gateway_service.errors import not_found
-from gateway_service.recommend import load_user, mark_watched
+from gateway_service.recommend import load_user, record_watched
 from gateway_service.schemas import ErrorBody, ProfileView, RatingView, TasteResponse, WatchedRequest, WatchedResponse
 from gateway_service.taste import taste
-from movierec.events.v1 import events_pb2
-from movierec.profile.v1 import profile_pb2
 
 router = APIRouter(prefix="/api/users", tags=["users"])
 
@@ -46,10 +43,7 @@ async def watched(userId: UserIdPath, body: WatchedRequest, user: CurrentUser,
     ensure_owner(user, userId)
     if body.movie_id not in services.catalog:
         raise not_found(f"no movie with id {body.movie_id}")
-    request = profile_pb2.RecordInteractionRequest(user_id=userId, movie_id=body.movie_id,
-                                                   kind=events_pb2.INTERACTION_KIND_WATCH, event_id=uuid.uuid4().hex)
-    await call("profile", services.profile.RecordInteraction, request)  # first: a refusal leaves nothing behind
-    await mark_watched(services, userId, body.movie_id)
+    await record_watched(services, userId, body.movie_id)
     return WatchedResponse(movie_id=body.movie_id, watched=True)
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints, model_validator
 from pydantic.alias_generators import to_camel
 
 MAX_ID = 2**53 - 1  # movie ids are int64 in the contracts; keep them exact in JavaScript too
@@ -202,35 +202,78 @@ class RecommendationsResponse(ApiModel):
 
 # ---- chat --------------------------------------------------------------------------------
 
-class MovieRef(ApiModel):
+class TitleView(ApiModel):
     movie_id: int
     title: str
+    year: int | None = None
+
+
+class FranchiseView(ApiModel):
+    name: str
+    movie_ids: list[int]
 
 
 class ConstraintsView(ApiModel):
-    max_runtime_min: int | None = None
-    lenient_runtime: bool = False
-    max_certification: str | None = None
+    """The active constraints of a chat session after a turn (they persist until changed)."""
+
     include_genres: list[str] = []
     exclude_genres: list[str] = []
+    min_certification: str | None = None
+    max_certification: str | None = None
+    use_certification_estimates: bool = False
+    min_runtime_min: int | None = None
+    max_runtime_min: int | None = None
+    lenient_runtime: bool = False
     min_year: int | None = None
     max_year: int | None = None
     language: str | None = None
-    exclude_movies: list[MovieRef] = []
-    more_like: MovieRef | None = None
+    exclude_titles: list[TitleView] = []
+    exclude_franchises: list[FranchiseView] = []
+    exclude_people: list[str] = []
+    require_people: list[str] = []
+    seed_titles: list[TitleView] = []
     descriptions: list[str] = []
 
 
-class ParsedView(ApiModel):
-    descriptions: list[str]
-    unresolved: list[str]
+RemovableSlot = Literal["genres", "exclude_genres", "min_certification", "max_certification", "certification",
+                        "runtime", "years", "min_year", "max_year", "language", "exclude_titles",
+                        "exclude_franchises", "people", "seed_titles", "all"]
+
+
+class ConstraintChipView(ApiModel):
+    """One active constraint as the person sees it; send ``{slot, value}`` back in ``removeConstraints``."""
+
+    label: str
+    slot: RemovableSlot
+    value: str | None = None
+
+
+class ConstraintRemoval(RequestModel):
+    slot: RemovableSlot
+    value: Annotated[str, StringConstraints(min_length=1, max_length=200)] | None = None
 
 
 class ChatRequest(RequestModel):
     user_id: UserId
     session_id: Annotated[str, StringConstraints(min_length=1, max_length=64,
                                                  pattern=r"^[A-Za-z0-9_\-]+$")] | None = None
-    message: Annotated[str, StringConstraints(min_length=1, max_length=1000), AfterValidator(_not_blank)]
+    message: Annotated[str, StringConstraints(min_length=1, max_length=1000), AfterValidator(_not_blank)] | None = None
+    # Constraints to drop before the turn runs (a chip's ✕): with no message, the last request re-runs without them.
+    remove_constraints: Annotated[list[ConstraintRemoval], Field(max_length=20)] = []
+
+    @model_validator(mode="after")
+    def _something_to_do(self) -> ChatRequest:
+        if self.message is None and not self.remove_constraints:
+            raise ValueError("send a message, or removeConstraints to re-run the last request without them")
+        if self.message is None and self.session_id is None:
+            raise ValueError("removeConstraints without a message needs the sessionId of the conversation")
+        return self
+
+
+class ChatDiagnostics(ApiModel):
+    retrieved_movie_ids: list[int]
+    ranked_movie_ids: list[int]  # what the ranker returned, before the gateway's last-line filter
+    dropped_by_final_filter: list[int]
 
 
 class ChatResponse(ApiModel):
@@ -238,11 +281,18 @@ class ChatResponse(ApiModel):
     reply: str
     recommendations: list[Card]
     constraints: ConstraintsView
-    parsed: ParsedView
+    chips: list[ConstraintChipView] = []
+    understanding: dict = Field(default_factory=dict, description="This message's Understanding (camelCase)")
+    understood_by: Literal["rules", "rules+llm", "none"] = "rules"
+    reply_source: Literal["template", "llm"] = "template"
+    llm_fallback: str | None = None
+    act: str = "recommend"
     taste_updated: bool
+    onboarded: bool = False  # this turn created the taste profile (chat-first)
     profile_version: int
     degraded: bool
     degraded_reason: str | None
+    diagnostics: ChatDiagnostics | None = None
 
 
 class ChatTurnView(ApiModel):
@@ -256,6 +306,7 @@ class ChatSessionView(ApiModel):
     session_id: str
     user_id: str
     constraints: ConstraintsView
+    chips: list[ConstraintChipView] = []
     turns: list[ChatTurnView]
 
 

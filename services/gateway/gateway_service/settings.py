@@ -40,6 +40,7 @@ class GatewaySettings:
     metrics_port: int | None = None  # None: /metrics on the API port
     forwarded_allow_ips: str | None = None  # None: X-Forwarded-For is never trusted
     server_timing: bool = False
+    diagnostics: bool = False  # chat diagnostics (pre-final-filter ids) for callers sending X-Movierec-Diagnostics: 1
 
     @classmethod
     def from_env(cls) -> GatewaySettings:
@@ -69,6 +70,8 @@ class GatewaySettings:
             metrics_port=metrics_port_from_env(),
             forwarded_allow_ips=forwarded_allow_ips_from_env(),
             server_timing=env_bool("GATEWAY_SERVER_TIMING", False),
+            # On by default in dev mode (`make up`); a production gateway keeps its internals to itself.
+            diagnostics=env_bool("GATEWAY_DIAGNOSTICS", dev_mode),
         )
 
 

@@ -226,6 +226,13 @@ export const getRecommendations = (userId, { numResults = 10, excludeMovies = []
 /** A chat turn; sessionId null starts a new conversation (the answer carries its id). */
 export const sendChat = (userId, sessionId, message) =>
   request("POST", "/api/chat", { body: { userId, sessionId: sessionId || null, message } });
+/**
+ * A chat turn as a stream: onEvent("picks", {understanding, constraints, chips, recommendations}) first,
+ * then onEvent("reply", {text}) per chunk of the reply as it is written; resolves with the final answer.
+ * ``turn`` = {message} or {removeConstraints: [{slot, value}]} (re-runs the last request without them).
+ */
+export const streamChat = (userId, sessionId, turn, onEvent) =>
+  streamRequest("/api/chat/stream", { userId, sessionId: sessionId || null, ...turn }, onEvent, { timeoutMs: 90000 });
 export const getChat = (sessionId) => request("GET", `/api/chat/${enc(sessionId)}`);
 export const deleteChat = (sessionId) => request("DELETE", `/api/chat/${enc(sessionId)}`);
 

@@ -9,8 +9,12 @@ const LOCAL_PLACEHOLDER = "img/poster-placeholder.svg";
 /**
  * A poster <img>: the movie's posterUrl, else its placeholderUrl / the gateway's generated
  * placeholder (/api/posters/{id}.svg), else the placeholder shipped with the UI. Each load error
- * steps one place down the chain, so a missing remote poster never leaves a broken image.
+ * steps one place down the chain — and so does a poster that neither loads nor fails within
+ * POSTER_TIMEOUT_MS (a remote host that never answers would otherwise leave the card blank), or one
+ * that "loads" with no pixels — so a missing remote poster never leaves a broken or empty image.
  */
+const POSTER_TIMEOUT_MS = 4000;
+
 export function posterImage(movie, { className = "poster", eager = false } = {}) {
   const generated = movie.movieId !== undefined && movie.movieId !== null ? posterFallbackUrl(movie.movieId) : null;
   const chain = [...new Set([movie.posterUrl, movie.placeholderUrl, generated, LOCAL_PLACEHOLDER].filter(Boolean))];
@@ -19,16 +23,54 @@ export function posterImage(movie, { className = "poster", eager = false } = {})
     decoding: "async", width: 200, height: 300, "data-testid": "poster",
   });
   let step = 0;
-  img.addEventListener("error", () => {
+  let timer = null;
+  const next = () => {
+    clearTimeout(timer);
     step += 1;
-    if (step < chain.length) img.src = chain[step];
+    if (step < chain.length) load();
+    else img.dataset.posterFailed = "true";
+  };
+  const watchdog = () => {
+    clearTimeout(timer);
+    timer = setTimeout(() => { if (step === 0 && !img.complete) next(); }, POSTER_TIMEOUT_MS);
+  };
+  const load = () => {
+    img.dataset.posterStep = String(step);
+    img.src = chain[step];
+    // Only the remote poster can hang (the placeholders are same-origin). A lazy image starts loading
+    // when it nears the viewport, so its clock starts then.
+    if (step !== 0 || chain.length < 2) return;
+    if (eager || typeof IntersectionObserver === "undefined") {
+      watchdog();
+      return;
+    }
+    const seen = new IntersectionObserver((entries) => {
+      if (entries.some((e) => e.isIntersecting)) {
+        seen.disconnect();
+        watchdog();
+      }
+    }, { rootMargin: "200px" });
+    seen.observe(img);
+  };
+  img.addEventListener("error", next);
+  img.addEventListener("load", () => {
+    clearTimeout(timer);
+    if (!img.naturalWidth) next();
   });
-  img.src = chain[0];
+  load();
   return img;
 }
 
 export function chip(label, { kind = "", title } = {}) {
   return h("span", { class: `chip ${kind ? `chip-${kind}` : ""}`, title }, label);
+}
+
+/** A chip with a ✕ button (an understood chat constraint the person can take back). */
+export function removableChip(label, onRemove, { kind = "constraint" } = {}) {
+  return h("span", { class: `chip chip-${kind} chip-removable`, "data-testid": "constraint-chip" },
+    h("span", {}, label),
+    h("button", { class: "chip-remove", type: "button", "aria-label": `Remove “${label}”`,
+      "data-testid": "chip-remove", onclick: onRemove }, "✕"));
 }
 
 export function factorChips(factors, max = 4) {

@@ -1,10 +1,12 @@
-// Chat: a multi-turn conversation (the server keeps it, keyed by sessionId); each answer shows
-// the constraints the gateway understood as chips and the picks with their reasons.
+// Chat: a multi-turn conversation (the server keeps it, keyed by sessionId). Each turn streams from
+// POST /api/chat/stream: the understood constraints (removable chips) and the picks arrive first, then
+// the reply text as it is written. Removing a chip re-runs the last request without that constraint.
+// A new user can start here without onboarding: the conversation seeds their taste.
 
-import { deleteChat, sendChat } from "../api.js";
-import { chip, degradedNote, factorChips, matchBadge, posterImage } from "../components.js";
+import { deleteChat, streamChat } from "../api.js";
+import { chip, degradedNote, factorChips, matchBadge, posterImage, removableChip } from "../components.js";
 import { errorBox, h } from "../dom.js";
-import { constraintChips, normaliseMovie } from "../format.js";
+import { normaliseMovie } from "../format.js";
 import { getSession } from "../session.js";
 import { noteProfileVersion } from "../store.js";
 import { openMovieModal } from "./modal.js";
@@ -13,10 +15,10 @@ const SESSION_KEY = "movierec.chat.session";
 const HISTORY_KEY = "movierec.chat.history";
 const MAX_MESSAGE = 1000;
 const SUGGESTIONS = [
-  "Something from the 90s, nothing too scary",
-  "A feel-good comedy under 2 hours",
-  "Family friendly, animated",
-  "Something shorter",
+  "Something like Hot Fuzz, under 2 hours",
+  "A funny animated movie for my 6-year-old",
+  "From the 90s, nothing too scary",
+  "Why the second one?",
 ];
 
 function loadHistory() {
@@ -42,28 +44,43 @@ function recommendationRow(raw, navigate) {
   return row;
 }
 
-function messageView(message, navigate) {
+/** The answer's understood constraints: removable on the latest answer, plain on earlier ones. */
+function chipsView(answer, onRemove) {
+  const chips = answer.chips || [];
+  if (!chips.length) return null;
+  return h("div", { class: "constraints", "data-testid": "constraints" },
+    h("span", { class: "muted small" }, onRemove ? "Understood (✕ to remove): " : "Understood: "),
+    chips.map((c) => (onRemove ? removableChip(c.label, () => onRemove(c)) : chip(c.label, { kind: "constraint" }))));
+}
+
+function botMessage(answer, navigate, onRemove, { streaming = false } = {}) {
+  const notes = [];
+  if (answer.onboarded) notes.push("I started your taste profile from this conversation.");
+  else if (answer.tasteUpdated) notes.push(`Your taste moved a little${answer.profileVersion ? ` (v${answer.profileVersion})` : ""}.`);
+  return h("div", { class: `msg msg-bot${streaming ? " streaming" : ""}`, "data-testid": "msg-bot",
+    "data-act": answer.act || "", "data-reply-source": answer.replySource || "" },
+  h("p", { class: "reply", "data-testid": "reply" }, answer.reply || "", degradedNote(answer.degraded, "answer", answer.degradedReason)),
+  chipsView(answer, onRemove),
+  notes.map((text) => h("p", { class: "muted small taste-moved" }, text)),
+  h("div", { class: "chat-recs" }, (answer.recommendations || []).map((r) => recommendationRow(r, navigate))));
+}
+
+function messageView(message, navigate, onRemove) {
   if (message.role === "user") {
-    return h("div", { class: "msg msg-user", "data-testid": "msg-user" }, h("p", {}, message.text));
+    return h("div", { class: `msg msg-user${message.removal ? " msg-removal" : ""}`, "data-testid": "msg-user" },
+      h("p", {}, message.text));
   }
   if (message.role === "error") {
     return h("div", { class: "msg msg-error" }, errorBox(message.error));
   }
-  const answer = message.answer;
-  const chips = constraintChips(answer.constraints);
-  const unresolved = (answer.parsed && answer.parsed.unresolved) || [];
-  return h("div", { class: "msg msg-bot", "data-testid": "msg-bot" },
-    h("p", { class: "reply" }, answer.reply || "", degradedNote(answer.degraded, "answer", answer.degradedReason)),
-    chips.length
-      ? h("div", { class: "constraints", "data-testid": "constraints" },
-        h("span", { class: "muted small" }, "Active filters: "),
-        chips.map((c) => chip(c.label, { kind: "constraint" })))
-      : null,
-    unresolved.length
-      ? h("p", { class: "muted small" }, `I could not find: ${unresolved.map((u) => (typeof u === "object" ? u.text || u.title : u)).join(", ")}`)
-      : null,
-    answer.tasteUpdated ? h("p", { class: "muted small taste-moved" }, `Your taste moved a little${answer.profileVersion ? ` (v${answer.profileVersion})` : ""}.`) : null,
-    h("div", { class: "chat-recs" }, (answer.recommendations || []).map((r) => recommendationRow(r, navigate))));
+  return botMessage(message.answer, navigate, onRemove);
+}
+
+function keepAnswer(answer) {
+  return { reply: answer.reply, chips: answer.chips, constraints: answer.constraints,
+    recommendations: answer.recommendations, act: answer.act, tasteUpdated: answer.tasteUpdated,
+    onboarded: answer.onboarded, profileVersion: answer.profileVersion, degraded: answer.degraded,
+    degradedReason: answer.degradedReason, replySource: answer.replySource };
 }
 
 export function renderChat(view, params, { navigate }) {
@@ -71,6 +88,7 @@ export function renderChat(view, params, { navigate }) {
   // The server creates the conversation on the first message (sessionId null) and keeps it in Redis.
   let sessionId = sessionStorage.getItem(SESSION_KEY) || null;
   let history = loadHistory();
+  let busy = false;
   const log = h("div", { class: "chat-log", "data-testid": "chat-log" });
   const input = h("textarea", { id: "chat-input", rows: 1, maxlength: MAX_MESSAGE, "data-testid": "chat-input",
     placeholder: "Ask for anything: “a heist movie from the 90s, nothing too long”", "aria-label": "Message" });
@@ -84,36 +102,56 @@ export function renderChat(view, params, { navigate }) {
     sessionStorage.setItem(HISTORY_KEY, JSON.stringify(history.filter((m) => m.role !== "error").slice(-40)));
   }
 
+  function removeChip(c) {
+    if (busy || !sessionId) return;
+    submit({ removeConstraints: [{ slot: c.slot, value: c.value ?? null }] }, `Without “${c.label}”`, true);
+  }
+
   function paint() {
     log.replaceChildren();
     if (!history.length) {
       log.append(h("div", { class: "chat-empty" },
         h("h2", {}, "What are you in the mood for?"),
-        h("p", { class: "muted" }, "Say it your way. I'll pick up limits like decade, length, maturity or “not that one”, show you what I understood, and explain each pick. Every message also nudges your taste."),
+        h("p", { class: "muted" }, "Say it your way — a movie you loved, who's watching, how long, what to avoid. I'll show what I understood (tap ✕ to drop a condition), explain each pick, and answer questions like “why the second one?”."),
         suggestions));
     }
-    for (const message of history) log.append(messageView(message, navigate));
+    const lastBot = history.map((m) => m.role).lastIndexOf("bot");
+    history.forEach((message, i) => log.append(messageView(message, navigate, i === lastBot ? removeChip : null)));
     log.scrollTop = log.scrollHeight;
   }
 
-  async function submit(text) {
-    history.push({ role: "user", text });
+  async function submit(turn, shownText, removal = false) {
+    busy = true;
+    history.push({ role: "user", text: shownText, removal });
     paint();
-    const typing = h("div", { class: "msg msg-bot typing", "data-testid": "typing" }, h("span"), h("span"), h("span"));
-    log.append(typing);
+    let live = h("div", { class: "msg msg-bot typing", "data-testid": "typing" }, h("span"), h("span"), h("span"));
+    log.append(live);
     log.scrollTop = log.scrollHeight;
     send.disabled = true;
     input.disabled = true;
+    let partial = null;
+    const onEvent = (name, data) => {
+      if (name === "picks") {
+        partial = { ...data, reply: "" };
+        if (data.sessionId) sessionId = data.sessionId;
+      } else if (name === "reply" && partial) {
+        partial.reply += data.text || "";
+      } else {
+        return;
+      }
+      const next = botMessage(partial, navigate, null, { streaming: true });
+      live.replaceWith(next);
+      live = next;
+      log.scrollTop = log.scrollHeight;
+    };
     try {
-      const answer = await sendChat(session.userId, sessionId, text);
+      const answer = await streamChat(session.userId, sessionId, turn, onEvent);
       if (answer.sessionId) {
         sessionId = answer.sessionId;
         sessionStorage.setItem(SESSION_KEY, sessionId);
       }
       noteProfileVersion(answer);
-      history.push({ role: "bot", answer: { reply: answer.reply, constraints: answer.constraints,
-        recommendations: answer.recommendations, parsed: answer.parsed, tasteUpdated: answer.tasteUpdated,
-        profileVersion: answer.profileVersion, degraded: answer.degraded, degradedReason: answer.degradedReason } });
+      history.push({ role: "bot", answer: keepAnswer(answer) });
     } catch (error) {
       if (error.status === 404 && sessionId) {
         // The conversation expired on the server: the next message starts a new one.
@@ -122,6 +160,7 @@ export function renderChat(view, params, { navigate }) {
       }
       history.push({ role: "error", error: { title: error.title, message: error.message, fields: error.fields } });
     } finally {
+      busy = false;
       send.disabled = false;
       input.disabled = false;
       persist();
@@ -133,9 +172,9 @@ export function renderChat(view, params, { navigate }) {
   form.addEventListener("submit", (event) => {
     event.preventDefault();
     const text = input.value.trim();
-    if (!text) return;
+    if (!text || busy) return;
     input.value = "";
-    submit(text);
+    submit({ message: text }, text);
   });
   input.addEventListener("keydown", (event) => {
     if (event.key === "Enter" && !event.shiftKey) {

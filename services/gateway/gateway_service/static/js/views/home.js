@@ -40,7 +40,8 @@ export function renderHome(view, params, { navigate }) {
     if (answer.coldStart) {
       body.append(h("div", { class: "panel cold-start", "data-testid": "cold-start" },
         h("p", {}, "These are popular picks to start with. Tell movierec what you love to make them yours."),
-        h("a", { class: "btn btn-primary btn-small", href: "#/onboarding" }, "Personalize")));
+        h("a", { class: "btn btn-primary btn-small", href: "#/onboarding" }, "Personalize"), " ",
+        h("a", { class: "btn btn-small", href: "#/chat", "data-testid": "chat-first" }, "Or just chat")));
     }
     if (!carousels.length) {
       body.append(h("div", { class: "empty panel" },
