@@ -110,6 +110,7 @@ class TitleLinker:
         self._prefixes = {" ".join(k.split()[:n]) for k in self._keys for n in range(1, len(k.split()) + 1)}
         self._common = common_words
         self._people = people  # folded full name → name as the catalog writes it
+        self._people_first = {k.split()[0] for k in people}
         self.latest_year = max((m.year for ms in by_key.values() for m in ms if m.year), default=None)
 
     @classmethod
@@ -253,6 +254,8 @@ class TitleLinker:
         return cue_before and (movie.ml_rating_count or 0) >= COMMON_LOWERCASE_MIN_RATINGS
 
     def _person_at(self, tokens: Sequence[Token], blocked: Sequence[bool], i: int) -> Mention | None:
+        if tokens[i].key not in self._people_first:
+            return None
         for n in (3, 2):
             span = tokens[i:i + n]
             if len(span) < n or any(blocked[i + k] or not t.is_word for k, t in enumerate(span)):

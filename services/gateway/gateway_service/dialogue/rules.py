@@ -19,6 +19,7 @@ Steps (each documented in services/gateway/README.md, "Chat understanding"):
 
 from __future__ import annotations
 
+import functools
 import re
 import statistics
 from collections.abc import Sequence
@@ -115,9 +116,14 @@ def _min_runtime(c: HardConstraints, value: int) -> None:
     c.min_runtime_min = value if c.min_runtime_min is None else max(c.min_runtime_min, value)
 
 
-def _finditer(pattern: str, r: _Reading):
-    for m in list(re.finditer(pattern, r.low)):
-        yield m
+@functools.lru_cache(maxsize=512)
+def _compiled(pattern: str) -> re.Pattern:
+    return re.compile(pattern)
+
+
+def _finditer(pattern: str, r: _Reading) -> list[re.Match]:
+    """Matches of ``pattern`` in the (masked) lowercased message; patterns are compiled once."""
+    return list(_compiled(pattern).finditer(r.low))
 
 
 # ---- step 2: constraint phrases ----------------------------------------------------------------
