@@ -127,6 +127,11 @@ bench-events: proto artifacts ## Review events/s and review→vector latency →
 eval: proto artifacts ## Offline evaluation (top-N, ratings, embeddings, faithfulness, INSPIRED, constraints) → reports/eval.{json,md}, eval_*.png
 	$(PY) -m movierec_eval
 
+.PHONY: eval-dialogue
+EVAL_DIALOGUE_ARGS ?=
+eval-dialogue: proto artifacts ## The labelled dialogue corpus through the real chat (starts the system) → reports/dialogue.{json,md}
+	$(PY) -m movierec_eval.dialogue_eval $(EVAL_DIALOGUE_ARGS)
+
 .PHONY: finetune-data
 finetune-data: catalog ## OpenAI fine-tuning JSONL from ratings → artifacts/finetune/
 	$(PY) -m ranker_service.finetune_data

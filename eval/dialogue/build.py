@@ -78,9 +78,11 @@ class Resolver:
             movie = self.facts.get(self.title(ref)["movie_id"])
             want = {"shorter": ("max_runtime_min", (movie.runtime_min or 0) - 1),
                     "longer": ("min_runtime_min", (movie.runtime_min or 0) + 1),
-                    "older": ("max_year", (movie.year or 0) - 1), "newer": ("min_year", (movie.year or 0) + 1)}.get(kind)
+                    "older": ("max_year", (movie.year or 0) - 1),
+                    "newer": ("min_year", (movie.year or 0) + 1)}.get(kind)
             if want and given.get(want[0]) != want[1]:
-                raise SystemExit(f"{item['message']!r}: {kind} {ref} means {want[0]}={want[1]}, label says {given.get(want[0])}")
+                raise SystemExit(f"{item['message']!r}: {kind} {ref} means {want[0]}={want[1]}, "
+                                 f"label says {given.get(want[0])}")
 
     def meaning(self, item: dict) -> dict:
         self.check_relative(item)
@@ -98,7 +100,8 @@ def main() -> None:
     with open(HERE / "requests.jsonl", "w", encoding="utf-8") as out:
         for item in REQUESTS:
             counters[item["class"]] += 1
-            record = {"id": f"{item['class']}-{counters[item['class']]:03d}", "class": item["class"], "form": item["form"],
+            record = {"id": f"{item['class']}-{counters[item['class']]:03d}", "class": item["class"],
+                      "form": item["form"],
                       "message": item["message"], "source": resolver.source(item["source"]), "note": item["note"],
                       "expect": resolver.meaning(item)}
             out.write(json.dumps(record, ensure_ascii=False) + "\n")

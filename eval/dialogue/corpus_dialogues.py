@@ -1,3 +1,4 @@
+# ruff: noqa: E501  (a table of hand-written labels: one request per line reads best)
 """Multi-turn dialogues, labelled by hand: after every turn, the ACTIVE constraints of the session.
 
 Constraints persist until changed; a new value of a slot replaces the old; exclusions accumulate;

@@ -1,3 +1,4 @@
+# ruff: noqa: E501  (a table of hand-written labels: one request per line reads best)
 """Single requests (a brand-new user's first chat message), labelled by hand.
 
 Each ``R(class, form, message, C(...), seeds=..., rel=..., src=...)`` states what the message means
