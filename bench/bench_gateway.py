@@ -152,6 +152,8 @@ def system_env(root: Path, index_dir: Path, catalog_dir: Path, collab_dir: Path 
         "GATEWAY_JWT_SECRET": secrets.token_hex(32),
         "GATEWAY_SERVER_TIMING": "true",
         "GATEWAY_AUTH_RATE_LIMIT": "1000",
+        "GATEWAY_AUTH_IP_RATE_LIMIT": "1000000",  # every benchmark user signs up from 127.0.0.1
+        "GATEWAY_WRITE_RATE_LIMIT": "1000000",
         "LOG_LEVEL": "WARNING",  # an access-log line per request would cost the gateway measurably
     }
     # Without a model the ranker scores by content only; point it at a directory that does not exist.

@@ -141,7 +141,11 @@ def stack_env(catalog_dir: Path, index_dir: Path, artifacts_root: Path | None) -
            "RETRIEVAL_CATALOG_DIR": str(catalog_dir.parent),
            "PROFILE_INDEX_DIR": str(index_dir), "PROFILE_CATALOG_DIR": str(catalog_dir),
            "RANKER_INDEX_DIR": str(index_dir), "RANKER_CATALOG_DIR": str(catalog_dir),
-           "GATEWAY_JWT_SECRET": secrets.token_hex(32)}
+           "GATEWAY_JWT_SECRET": secrets.token_hex(32),
+           # Every simulated person comes from 127.0.0.1: lift the per-address and per-user budgets
+           # that would otherwise (rightly) throttle one address signing up hundreds of users.
+           "GATEWAY_AUTH_IP_RATE_LIMIT": "1000000", "GATEWAY_AUTH_RATE_LIMIT": "1000000",
+           "GATEWAY_WRITE_RATE_LIMIT": "1000000", "GATEWAY_SEARCH_RATE_LIMIT": "1000000"}
     if artifacts_root is not None:  # a subset index: keep every other artifact out of the way, as the UI tests do
         env["MOVIEREC_ARTIFACTS_DIR"] = str(artifacts_root)
     return env

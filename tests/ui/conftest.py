@@ -132,6 +132,7 @@ def system(ui_artifacts, tmp_path_factory) -> Iterator[RunningSystem]:
         "RANKER_CATALOG_DIR": str(a.catalog_dir),
         "GATEWAY_TASTE_MAP_DIR": str(a.taste_map_dir),
         "GATEWAY_JWT_SECRET": secrets.token_hex(32),
+        "GATEWAY_AUTH_IP_RATE_LIMIT": "100000",  # the browser journeys sign up many users from 127.0.0.1
         # Two shared cores and other test runs: generous deadlines keep the real ranker in the loop.
         "GATEWAY_RPC_TIMEOUT_S": "5",
         "GATEWAY_RANK_TIMEOUT_S": "8",

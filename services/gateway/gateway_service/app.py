@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 from contextlib import asynccontextmanager
 from pathlib import Path
 
 import prometheus_client
 import redis.exceptions
-from fastapi import Depends, FastAPI, Request, Response
+from fastapi import FastAPI, Request, Response
 from fastapi.responses import JSONResponse
 from fastapi.staticfiles import StaticFiles
 
@@ -23,11 +22,12 @@ from gateway_service import (
     routes_reviews,
     routes_users,
 )
-from gateway_service.deps import CurrentUser, build_services, ensure_owner
+from gateway_service.deps import build_services
 from gateway_service.dialogue.understand import UnderstandingResources
 from gateway_service.errors import install_error_handlers
+from gateway_service.guards import EdgeMiddleware, LocalRateLimiter, write_budget
 from gateway_service.middleware import RequestContextMiddleware
-from gateway_service.schemas import ErrorBody, ProbeResponse
+from gateway_service.schemas import ProbeResponse
 from gateway_service.settings import GatewaySettings
 from gateway_service.taste_map import TasteMapStore, taste_map_root
 from gateway_service.titles import TitleSearch, catalog_resolver
@@ -38,20 +38,6 @@ from movierec_core.logs import log_fields
 log = logging.getLogger("movierec.gateway")
 
 STATIC_DIR = Path(__file__).parent / "static"
-
-
-async def review_owner(request: Request, user: CurrentUser) -> None:
-    """POST /api/reviews (routes_reviews.py) is user-scoped too: the token must own the body's userId.
-
-    FastAPI has already read (and cached) the body when dependencies run; a body that is not JSON or
-    lacks a string userId is left to the route's own 422 validation.
-    """
-    try:
-        payload = json.loads(await request.body() or b"null")
-    except ValueError:
-        return
-    if isinstance(payload, dict) and isinstance(payload.get("userId"), str):
-        ensure_owner(user, payload["userId"].strip())
 
 
 def create_app(settings: GatewaySettings) -> FastAPI:
@@ -80,12 +66,14 @@ def create_app(settings: GatewaySettings) -> FastAPI:
     install_error_handlers(app)
     app.add_middleware(RequestContextMiddleware, request_timeout_s=settings.request_timeout_s,
                        server_timing=settings.server_timing)
+    app.add_middleware(EdgeMiddleware, max_body_bytes=settings.max_body_bytes)  # outermost: runs first
+    app.state.search_limiter = LocalRateLimiter(settings.search_rate_limit, window_s=60)
 
-    for module in (routes_auth, routes_movies, routes_onboarding, routes_recommendations, routes_chat,
-                   routes_users):
+    for module in (routes_auth, routes_movies, routes_onboarding, routes_recommendations, routes_reviews):
         app.include_router(module.router)
-    app.include_router(routes_reviews.router, dependencies=[Depends(review_owner)],
-                       responses={code: {"model": ErrorBody} for code in (401, 403)})
+    # Writes are budgeted per user (429 + Retry-After); reads on these routers are free.
+    app.include_router(routes_chat.router, dependencies=[write_budget("chat")])
+    app.include_router(routes_users.router, dependencies=[write_budget("interaction")])
     _ops_routes(app, settings)
     if STATIC_DIR.is_dir():
         app.mount("/", StaticFiles(directory=STATIC_DIR, html=True), name="ui")
@@ -104,14 +92,15 @@ def _ops_routes(app: FastAPI, settings: GatewaySettings) -> None:
 
     @app.get("/readyz", tags=["ops"], response_model=ProbeResponse, responses={503: {"model": ProbeResponse}})
     async def readyz(request: Request) -> JSONResponse:
-        """Readiness: this gateway can serve — its catalog is loaded and Redis (accounts, sessions) answers.
+        """Readiness: this gateway can serve — its catalog is loaded.
 
-        The gRPC tiers are deliberately not checked: every gateway shares them, so a tier outage would pull
-        every replica out of rotation at once, while the gateway still has useful answers (degraded
-        recommendations without the ranker, clear 503s otherwise). ``/healthz`` reports the tiers.
+        Neither Redis nor the gRPC tiers are checked: every replica shares them, so an outage there would
+        pull every replica out of rotation at once, while the gateway still has useful answers (the UI,
+        catalog search, health, degraded recommendations; a 503 in words on the routes that need
+        Redis). The body reports Redis's state; ``/healthz`` reports the tiers.
         """
-        problem = await _not_ready_because(request.app)
-        body = ProbeResponse(status="not_ready" if problem else "ready", reason=problem)
+        problem, note = await _not_ready_because(request.app)
+        body = ProbeResponse(status="not_ready" if problem else "ready", reason=problem or note)
         return JSONResponse(body.model_dump(by_alias=True), status_code=503 if problem else 200)
 
     @app.get("/healthz", tags=["ops"])
@@ -131,14 +120,14 @@ def _ops_routes(app: FastAPI, settings: GatewaySettings) -> None:
             return Response(prometheus_client.generate_latest(), media_type=prometheus_client.CONTENT_TYPE_LATEST)
 
 
-async def _not_ready_because(app: FastAPI) -> str | None:
-    """Why this gateway cannot serve yet, or None when it can."""
+async def _not_ready_because(app: FastAPI) -> tuple[str | None, str | None]:
+    """(why this gateway cannot serve yet or None, a note on a degraded dependency or None)."""
     services = getattr(app.state, "services", None)
     if services is None:
-        return "starting: the catalog is not loaded yet"
+        return "starting: the catalog is not loaded yet", None
     try:
         await asyncio.wait_for(services.redis.ping(), READY_REDIS_TIMEOUT_S)
     except (redis.exceptions.RedisError, OSError, TimeoutError) as error:
-        log.warning("not ready: redis unreachable", extra=log_fields(error=repr(error)))
-        return "Redis (accounts, sessions) is unreachable"
-    return None
+        log.warning("redis unreachable; serving what does not need it", extra=log_fields(error=repr(error)))
+        return None, "degraded: Redis (accounts, sessions, reviews) is unreachable; those routes answer 503"
+    return None, None

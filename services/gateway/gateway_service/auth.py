@@ -8,6 +8,7 @@ import math
 import secrets
 import time
 from collections import OrderedDict
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -21,11 +22,43 @@ from gateway_service.errors import ApiError, unauthenticated
 ISSUER = "movierec-gateway"
 USER_KEY = "movierec:gw:user:{username}"
 USER_ID_KEY = "movierec:gw:userid:{user_id}"
-RATE_KEY = "movierec:gw:ratelimit:{action}:{client}:{username}:{window}"
+RATE_KEY = "movierec:gw:ratelimit:{action}:{subject}:{window}"
 
-_hasher = PasswordHasher()  # argon2id with the library's current recommended parameters
-# Verified against when the username is unknown, so that response time does not reveal which usernames exist.
-_DUMMY_HASH = _hasher.hash(secrets.token_urlsafe(16))
+
+class PasswordHashing:
+    """argon2id with parameters sized to the pod, on a small bounded pool.
+
+    Each hash holds ``memory_kib`` of memory for ~0.1–0.5 s of CPU, so unbounded concurrent sign-ups
+    (each a thread of the default pool) could exhaust the pod's memory and starve every other route.
+    At most ``concurrency`` hashes run at once; the others wait their turn (the per-IP limit keeps
+    that queue short). Memory bound: concurrency × memory_kib (2 × 19 MiB by default).
+    """
+
+    def __init__(self, memory_kib: int, time_cost: int, concurrency: int):
+        self._hasher = PasswordHasher(memory_cost=memory_kib, time_cost=time_cost, parallelism=1)
+        self._slots = asyncio.Semaphore(concurrency)
+        self._pool = ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="argon2")
+        # Verified against when the username is unknown, so response time does not reveal which exist.
+        self._dummy = self._hasher.hash(secrets.token_urlsafe(16))
+
+    async def _run(self, function, *args):
+        async with self._slots:
+            return await asyncio.get_running_loop().run_in_executor(self._pool, function, *args)
+
+    async def hash(self, password: str) -> str:
+        return await self._run(self._hasher.hash, password)
+
+    async def verify(self, password_hash: str | None, password: str) -> bool:
+        return await self._run(self._verify, password_hash or self._dummy, password)
+
+    def _verify(self, password_hash: str, password: str) -> bool:
+        try:
+            return self._hasher.verify(password_hash, password)
+        except (VerificationError, InvalidHashError):
+            return False
+
+    def close(self) -> None:
+        self._pool.shutdown(wait=False, cancel_futures=True)
 
 
 @dataclass(frozen=True)
@@ -53,12 +86,22 @@ def new_user_id() -> str:
 class UserStore:
     """Users as one JSON value per lower-cased username (created with SET NX, so sign-up is atomic)."""
 
-    def __init__(self, redis: Redis):
+    def __init__(self, redis: Redis, hashing: PasswordHashing):
         self._redis = redis
+        self._hashing = hashing
+
+    def close(self) -> None:
+        self._hashing.close()
+
+    async def exists(self, username: str) -> bool:
+        return bool(await self._redis.exists(USER_KEY.format(username=normalize_username(username))))
 
     async def create(self, username: str, password: str) -> StoredUser | None:
-        """The new user, or None when the username is taken."""
-        password_hash = await asyncio.to_thread(_hasher.hash, password)
+        """The new user, or None when the username is taken (checked before hashing, so a flood of
+        taken names costs no argon2 work; SET NX still decides a race)."""
+        if await self.exists(username):
+            return None
+        password_hash = await self._hashing.hash(password)
         user = StoredUser(new_user_id(), normalize_username(username), password_hash, datetime.now(UTC))
         record = json.dumps({"user_id": user.user_id, "username": user.username,
                              "password_hash": password_hash, "created_at": user.created_at.isoformat()})
@@ -84,15 +127,8 @@ class UserStore:
 
     async def authenticate(self, username: str, password: str) -> StoredUser | None:
         user = await self.get(username)
-        verified = await asyncio.to_thread(_verify, user.password_hash if user else _DUMMY_HASH, password)
+        verified = await self._hashing.verify(user.password_hash if user else None, password)
         return user if user is not None and verified else None
-
-
-def _verify(password_hash: str, password: str) -> bool:
-    try:
-        return _hasher.verify(password_hash, password)
-    except (VerificationError, InvalidHashError):
-        return False
 
 
 class TokenIssuer:
@@ -139,7 +175,11 @@ class TokenIssuer:
 
 
 class RateLimiter:
-    """Fixed-window counter in Redis: at most ``limit`` attempts per (action, client, username) per window."""
+    """Fixed-window counters in Redis: at most ``limit`` hits per (action, subject) per window.
+
+    Subjects: (client, username) for login/sign-up attempts, the client address alone for the per-IP
+    budget (which a flood varying the username cannot dodge), the user id for writes.
+    """
 
     def __init__(self, redis: Redis, limit: int, window_s: int):
         self._redis = redis
@@ -147,16 +187,23 @@ class RateLimiter:
         self.window_s = window_s
 
     async def hit(self, action: str, client: str, username: str, now: float | None = None) -> None:
-        """Count one attempt; raise 429 with Retry-After when the window's budget is spent."""
+        """Count one attempt of (client, username); 429 with Retry-After when the budget is spent."""
+        await self.hit_subject(action, f"{client}:{normalize_username(username)}", now=now)
+
+    async def hit_subject(self, action: str, subject: str, *, limit: int | None = None,
+                          window_s: int | None = None, now: float | None = None) -> None:
+        """Count one hit of ``subject``; raise 429 with Retry-After when the window's budget is spent."""
+        limit = self.limit if limit is None else limit
+        window_s = self.window_s if window_s is None else window_s
         now = time.time() if now is None else now
-        window = int(now // self.window_s)
-        key = RATE_KEY.format(action=action, client=client, username=normalize_username(username), window=window)
+        window = int(now // window_s)
+        key = RATE_KEY.format(action=action, subject=subject, window=window)
         async with self._redis.pipeline(transaction=True) as pipe:
             pipe.incr(key)
-            pipe.expire(key, self.window_s + 1)
+            pipe.expire(key, window_s + 1)
             count, _ = await pipe.execute()
-        if count > self.limit:
-            retry_after = max(1, math.ceil((window + 1) * self.window_s - now))
+        if count > limit:
+            retry_after = max(1, math.ceil((window + 1) * window_s - now))
             raise ApiError(429, "RATE_LIMITED",
                            f"too many {action} attempts; try again in {retry_after} s",
                            headers={"Retry-After": str(retry_after)})

@@ -10,7 +10,7 @@ from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from redis.asyncio import Redis
 
-from gateway_service.auth import AuthUser, RateLimiter, TokenIssuer, UserStore
+from gateway_service.auth import AuthUser, PasswordHashing, RateLimiter, TokenIssuer, UserStore
 from gateway_service.errors import forbidden, from_rpc_error, from_service_error, unauthenticated
 from gateway_service.settings import GatewaySettings
 from movierec.embedding.v1 import embedding_pb2_grpc
@@ -45,6 +45,7 @@ class Services:
         for channel in self.channels:
             await channel.close()
         await self.redis.aclose()
+        self.users.close()
 
 
 def build_services(settings: GatewaySettings, catalog: Catalog, redis: Redis | None = None) -> Services:
@@ -64,7 +65,8 @@ def build_services(settings: GatewaySettings, catalog: Catalog, redis: Redis | N
         retrieval=retrieval_pb2_grpc.RetrievalServiceStub(channels["retrieval"]),
         profile=profile_pb2_grpc.ProfileServiceStub(channels["profile"]),
         ranker=ranker_pb2_grpc.RankerServiceStub(channels["ranker"]),
-        users=UserStore(redis),
+        users=UserStore(redis, PasswordHashing(settings.argon2_memory_kib, settings.argon2_time_cost,
+                                               settings.hash_concurrency)),
         tokens=TokenIssuer(settings.jwt_secret, settings.jwt_ttl_s),
         limiter=RateLimiter(redis, settings.auth_rate_limit, settings.auth_rate_window_s),
         channels=list(channels.values()),

@@ -7,6 +7,7 @@ from fastapi import APIRouter, Request, status
 from gateway_service.auth import AuthUser
 from gateway_service.deps import CurrentUser, Services, ServicesDep
 from gateway_service.errors import ApiError, not_found, unauthenticated
+from gateway_service.guards import client_address
 from gateway_service.schemas import Credentials, ErrorBody, MeResponse, TokenResponse
 
 router = APIRouter(prefix="/api/auth", tags=["auth"])
@@ -15,9 +16,14 @@ _ERRORS = {401: {"model": ErrorBody}, 422: {"model": ErrorBody}, 429: {"model": 
            503: {"model": ErrorBody}}
 
 
-def _client(request: Request) -> str:
-    """The socket peer address (run behind a proxy that sets it, not X-Forwarded-For, which anyone can forge)."""
-    return request.client.host if request.client else "unknown"
+async def _charge_attempt(services: Services, action: str, request: Request, username: str) -> None:
+    """Two budgets: per (address, username) against password guessing, and per address alone, which a
+    flood varying the username cannot dodge. The address is the socket peer, or X-Forwarded-For only
+    from the proxies trusted in GATEWAY_FORWARDED_ALLOW_IPS."""
+    client = client_address(request)
+    await services.limiter.hit_subject(f"{action}-address", f"ip:{client}",
+                                       limit=services.settings.auth_ip_rate_limit)
+    await services.limiter.hit(action, client, username)
 
 
 def _token_response(services: Services, user: AuthUser) -> TokenResponse:
@@ -29,7 +35,7 @@ def _token_response(services: Services, user: AuthUser) -> TokenResponse:
              responses={**_ERRORS, 409: {"model": ErrorBody}})
 async def signup(body: Credentials, request: Request, services: ServicesDep) -> TokenResponse:
     """Create an account (argon2id-hashed password) and return a bearer token."""
-    await services.limiter.hit("signup", _client(request), body.username)
+    await _charge_attempt(services, "signup", request, body.username)
     user = await services.users.create(body.username, body.password)
     if user is None:
         raise ApiError(409, "USERNAME_TAKEN", f"the username {body.username!r} is taken",
@@ -40,7 +46,7 @@ async def signup(body: Credentials, request: Request, services: ServicesDep) -> 
 @router.post("/login", response_model=TokenResponse, responses=_ERRORS)
 async def login(body: Credentials, request: Request, services: ServicesDep) -> TokenResponse:
     """Exchange username + password for a bearer token (the same 401 for an unknown user and a wrong password)."""
-    await services.limiter.hit("login", _client(request), body.username)
+    await _charge_attempt(services, "login", request, body.username)
     user = await services.users.authenticate(body.username, body.password)
     if user is None:
         raise unauthenticated("wrong username or password")

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Path, Query, Response
+from fastapi import APIRouter, Path, Query, Request, Response
 
 from gateway_service import movies
 from gateway_service.deps import ServicesDep
 from gateway_service.errors import bad_request, not_found
+from gateway_service.guards import client_address
 from gateway_service.schemas import MAX_ID, ErrorBody, MovieDetail, MovieSearchResponse, VibesResponse
 from gateway_service.vibes import VIBES
 
@@ -18,11 +19,13 @@ MovieIdPath = Annotated[int, Path(ge=1, le=MAX_ID, description="A MovieLens movi
 
 
 @router.get("/movies", response_model=MovieSearchResponse,
-            responses={400: {"model": ErrorBody}, 422: {"model": ErrorBody}})
-async def search_movies(services: ServicesDep,
+            responses={400: {"model": ErrorBody}, 422: {"model": ErrorBody}, 429: {"model": ErrorBody}})
+async def search_movies(request: Request, services: ServicesDep,
                         query: Annotated[str, Query(max_length=200, description="Part of a title")],
                         limit: Annotated[int, Query(ge=1, le=50)] = 10) -> MovieSearchResponse:
-    """Title search (case, accent and punctuation-insensitive; "matrix 1999" restricts to that year)."""
+    """Title search (case, accent and punctuation-insensitive; "matrix 1999" restricts to that year).
+    Unauthenticated, so budgeted per client address (GATEWAY_SEARCH_RATE_LIMIT a minute, 429 beyond)."""
+    request.app.state.search_limiter.hit("title search", client_address(request))
     if not query.strip():
         raise bad_request("query must not be empty", [("query", "must contain at least one character")])
     found = await services.extras["title_search"].search(query, limit)

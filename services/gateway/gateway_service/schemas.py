@@ -27,10 +27,11 @@ class ApiModel(BaseModel):
 
 
 class RequestModel(ApiModel):
-    """Requests additionally reject unknown fields, so a misspelled field is a 422, not ignored."""
+    """Requests accept only the camelCase spelling and reject unknown fields, so a misspelled field
+    (``user_id`` for ``userId``) is a 422, never a second way to name the acting user."""
 
-    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="forbid",
-                              serialize_by_alias=True)
+    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=False, validate_by_name=False,
+                              validate_by_alias=True, extra="forbid", serialize_by_alias=True)
 
 
 # ---- errors ------------------------------------------------------------------------------

@@ -12,6 +12,7 @@ from movierec_core.paths import run_dir
 
 MIN_SECRET_CHARS = 32
 DEV_SECRET_FILE = "gateway-jwt-secret"
+DEV_BUDGET = 1_000_000
 
 
 @dataclass(frozen=True)
@@ -41,6 +42,15 @@ class GatewaySettings:
     forwarded_allow_ips: str | None = None  # None: X-Forwarded-For is never trusted
     server_timing: bool = False
     diagnostics: bool = False  # chat diagnostics (pre-final-filter ids) for callers sending X-Movierec-Diagnostics: 1
+    # argon2id sized to the pod: hash_concurrency × argon2_memory_kib is the most hashing may hold.
+    argon2_memory_kib: int = 19_456
+    argon2_time_cost: int = 2
+    hash_concurrency: int = 2
+    auth_ip_rate_limit: int = 30  # sign-up/login attempts per client address per auth window
+    write_rate_limit: int = 60  # reviews, chat turns, interactions per user per write window
+    write_rate_window_s: int = 60
+    search_rate_limit: int = 120  # unauthenticated title searches per client address per minute
+    max_body_bytes: int = 1_048_576
 
     @classmethod
     def from_env(cls) -> GatewaySettings:
@@ -72,6 +82,16 @@ class GatewaySettings:
             server_timing=env_bool("GATEWAY_SERVER_TIMING", False),
             # On by default in dev mode (`make up`); a production gateway keeps its internals to itself.
             diagnostics=env_bool("GATEWAY_DIAGNOSTICS", dev_mode),
+            argon2_memory_kib=env_int("GATEWAY_ARGON2_MEMORY_KIB", 19_456, minimum=8_192, maximum=1_048_576),
+            argon2_time_cost=env_int("GATEWAY_ARGON2_TIME_COST", 2, minimum=1, maximum=10),
+            hash_concurrency=env_int("GATEWAY_HASH_CONCURRENCY", 2, minimum=1, maximum=64),
+            # Dev mode (`make up`: one developer, every client on 127.0.0.1, evaluations signing up
+            # hundreds of users) keeps the per-address and per-user budgets out of the way.
+            auth_ip_rate_limit=env_int("GATEWAY_AUTH_IP_RATE_LIMIT", DEV_BUDGET if dev_mode else 30, minimum=1),
+            write_rate_limit=env_int("GATEWAY_WRITE_RATE_LIMIT", DEV_BUDGET if dev_mode else 60, minimum=1),
+            write_rate_window_s=env_int("GATEWAY_WRITE_RATE_WINDOW_S", 60, minimum=1),
+            search_rate_limit=env_int("GATEWAY_SEARCH_RATE_LIMIT", DEV_BUDGET if dev_mode else 120, minimum=1),
+            max_body_bytes=env_int("GATEWAY_MAX_BODY_BYTES", 1_048_576, minimum=1_024),
         )
 
 
