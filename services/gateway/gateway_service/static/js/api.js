@@ -75,8 +75,9 @@ async function errorFromResponse(response) {
 }
 
 /** fetch() with the bearer token and a timeout; any non-2xx answer becomes an ApiError. */
-async function send(method, path, { body, auth = true, timeoutMs = DEFAULT_TIMEOUT_MS, accept = "application/json" } = {}) {
-  const headers = { Accept: accept };
+async function send(method, path, { body, auth = true, timeoutMs = DEFAULT_TIMEOUT_MS, accept = "application/json",
+                                    extraHeaders = {} } = {}) {
+  const headers = { Accept: accept, ...extraHeaders };
   if (body !== undefined) headers["Content-Type"] = "application/json";
   const session = getSession();
   if (auth && session) headers.Authorization = `Bearer ${session.token}`;
@@ -236,10 +237,14 @@ export const streamChat = (userId, sessionId, turn, onEvent) =>
 export const getChat = (sessionId) => request("GET", `/api/chat/${enc(sessionId)}`);
 export const deleteChat = (sessionId) => request("DELETE", `/api/chat/${enc(sessionId)}`);
 
-export const postReview = (userId, movieId, rating, text) => {
+/** One key per user action: a retry of the same action (a flaky network) is applied once. */
+export const actionKey = () => (globalThis.crypto && crypto.randomUUID ? crypto.randomUUID()
+  : Array.from({ length: 4 }, () => Math.random().toString(16).slice(2, 10)).join(""));
+
+export const postReview = (userId, movieId, rating, text, key = actionKey()) => {
   const body = { userId, movieId, rating };
   if (text) body.text = text;
-  return request("POST", "/api/reviews", { body });
+  return request("POST", "/api/reviews", { body, extraHeaders: { "Idempotency-Key": key } });
 };
 
 export const markWatched = (userId, movieId) =>
