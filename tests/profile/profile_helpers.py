@@ -14,7 +14,6 @@ from movierec_core.devstack import Managed, spawn
 from profile_service.interactions import Interaction
 from profile_service.settings import StoreSettings, TasteConstants
 from profile_service.store import ProfileStore
-from profile_service.taste import ema_step, fuse_onboarding
 from profile_service.vectors import MovieVectors
 
 
@@ -54,17 +53,68 @@ def log_entries(store: ProfileStore) -> list[Interaction]:
     return [Interaction.from_fields(fields) for _, fields in store.read_stream(store.interactions_key)]
 
 
+def _fold_step(u: np.ndarray, ops: list[tuple[str, float, np.ndarray]]) -> np.ndarray:
+    """pull c: normalize(c·u + (1−c)·v); push β: normalize(u − β·v); float64 inside, float32 after the step."""
+    x = u.astype(np.float64)
+    for op, coef, vector in ops:
+        v = vector.astype(np.float32).astype(np.float64)
+        x = coef * x + (1 - coef) * v if op == "pull" else x - coef * v
+        x = x / np.linalg.norm(x)
+    return x.astype(np.float32)
+
+
+def _logged_ops(event: Interaction, movies: MovieVectors) -> list[tuple[str, float, np.ndarray]]:
+    if event.kind == "message":
+        return [("pull", event.alpha, event.embedding)]
+    ops = []
+    for part in filter(None, event.ops.split(";")):
+        op, coef, source = part.split(" ")
+        vector = movies.vector(event.movie_ids[0]) if source == "movie" else event.op_vectors[int(source)]
+        ops.append((op, float(coef), vector))
+    return ops
+
+
 def expected_vectors(entries: list[Interaction], movies: MovieVectors) -> dict[str, np.ndarray]:
-    """Every user's taste vector recomputed in numpy from the log, formula by formula (no Redis, no Lua)."""
-    vectors: dict[str, np.ndarray] = {}
+    """Every user's taste vector recomputed in numpy from the log, rule by rule (no Redis, no Lua).
+
+    The rules, written again independently of the service: onboarding sets the base and drops the
+    steps; a message appends a step; a rating replaces the movie's step (appended at the end), unless
+    it is older than the stored rating (ignored) or rates it exactly as before (kept in place).
+    """
+    base: dict[str, np.ndarray] = {}
+    steps: dict[str, dict[str, tuple[list, float | None, str]]] = {}
+    latest_at: dict[tuple[str, int], int] = {}
     for event in entries:
+        user = event.user_id
         if event.kind == "onboard":
-            liked = movies.stack(list(event.movie_ids)) if event.movie_ids else None
-            vectors[event.user_id] = fuse_onboarding(liked, event.embedding, event.weight)
-        elif event.kind == "rate" and event.alpha is not None:
-            vectors[event.user_id] = ema_step(vectors[event.user_id], movies.vector(event.movie_ids[0]), event.alpha)
+            liked = movies.stack(list(event.movie_ids)).astype(np.float64).mean(axis=0) if event.movie_ids else None
+            if liked is not None and event.embedding is not None:
+                fused = event.weight * liked + (1 - event.weight) * event.embedding.astype(np.float64)
+            else:
+                fused = liked if liked is not None else event.embedding.astype(np.float64)
+            base[user] = (fused / np.linalg.norm(fused)).astype(np.float32)
+            steps[user] = {}
         elif event.kind == "message":
-            vectors[event.user_id] = ema_step(vectors[event.user_id], event.embedding, event.alpha)
+            steps[user][f"c:{event.event_id}"] = (_logged_ops(event, movies), None, "")
+        elif event.kind == "rate":
+            movie = event.movie_ids[0]
+            if latest_at.get((user, movie), -1) > event.created_at_ms:
+                continue
+            latest_at[(user, movie)] = event.created_at_ms
+            key = f"r:{movie}"
+            previous = steps[user].get(key)
+            if previous is not None and previous[1:] == (event.rating, event.text):
+                continue
+            steps[user].pop(key, None)
+            ops = _logged_ops(event, movies)
+            if ops:
+                steps[user][key] = (ops, event.rating, event.text)
+    vectors = {}
+    for user, start in base.items():
+        u = start
+        for ops, _, _ in steps[user].values():  # dicts keep insertion order: the fold order
+            u = _fold_step(u, ops)
+        vectors[user] = u
     return vectors
 
 

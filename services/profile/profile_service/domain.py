@@ -16,9 +16,11 @@ import numpy as np
 
 from profile_service.embedder import Embedder, EmbeddingRejected, EmbeddingUnavailable
 from profile_service.interactions import Interaction
+from profile_service.sentiment import polar_clauses
 from profile_service.settings import TasteConstants
+from profile_service.steps import MOVIE, format_ops
 from profile_service.store import ApplyResult, ProfileNotFound, ProfileState, ProfileStore, now_ms
-from profile_service.taste import is_valid_rating, recent_weight_at, scoring_vector
+from profile_service.taste import PULL, PUSH, VECTOR_DTYPE, is_valid_rating, normalize, recent_weight_at, scoring_vector
 
 MAX_ID_CHARS = 128
 MAX_MOVIE_IDS = 200
@@ -145,18 +147,42 @@ class Profiles:
         return self.store.apply(interaction, self.movies)
 
     def apply_review(self, event: dict) -> ApplyResult:
-        """Store the review; a liked rating also moves the taste vector and the recent interests."""
+        """Store the review and make it the movie's step of the taste fold (replacing an earlier one).
+
+        ≥ like threshold: pull toward the movie; ≤ dislike threshold: push away from it; in between: no
+        move. Review text adds a weaker pull toward its positive clauses and push from its negative ones.
+        """
         review = ReviewInput.parse(event)
         self._check_movie(review.movie_id)
         liked = review.rating >= self.taste.like_threshold
+        ops, op_vectors = self.review_ops(review.rating, review.text)
         interaction = Interaction(
             kind="rate", event_id=review.event_id, user_id=review.user_id, created_at_ms=review.created_at_ms,
             applied_at_ms=now_ms(), movie_ids=(review.movie_id,), rating=review.rating, text=review.text,
-            alpha=self.taste.review_alpha if liked else None,
             weight=self.taste.rate_weight if liked else None,
-            decay_per_day=self.taste.decay_per_day if liked else None,
-            index_version=self.movies.version)
+            decay_per_day=self.taste.decay_per_day,  # also decays a replaced rating's recent contribution
+            index_version=self.movies.version, ops=format_ops(ops), op_vectors=op_vectors)
         return self.store.apply(interaction, self.movies)
+
+    def review_ops(self, rating: float, text: str) -> tuple[list[tuple[str, float, str]], np.ndarray | None]:
+        """The fold step of a review: the movie's pull or push, then its text's clauses (see README)."""
+        taste = self.taste
+        ops: list[tuple[str, float, str]] = []
+        if rating >= taste.like_threshold:
+            ops.append((PULL, taste.review_alpha, MOVIE))
+        elif rating <= taste.dislike_threshold and taste.dislike_beta > 0:
+            ops.append((PUSH, taste.dislike_beta, MOVIE))
+        clauses = polar_clauses(text) if text and self.embedder is not None else []
+        if not clauses:
+            return ops, None
+        vectors = self._embed_many([clause.text for clause in clauses], "text")
+        extra = []
+        for sign, op, coef in ((1, PULL, taste.review_text_alpha), (-1, PUSH, taste.review_text_beta)):
+            rows = [i for i, clause in enumerate(clauses) if clause.polarity * sign > 0]
+            if rows and (op == PULL or coef > 0):
+                ops.append((op, coef, str(len(extra))))
+                extra.append(normalize(vectors[rows].astype(np.float64).mean(axis=0)))
+        return ops, np.asarray(extra, dtype=VECTOR_DTYPE) if extra else None
 
     def record_interaction(self, user_id: str, movie_id: int, kind: str, event_id: str,
                            created_at_ms: int | None = None) -> ApplyResult:
@@ -199,6 +225,12 @@ class Profiles:
         if movie_id not in self.movies:
             raise InvalidEvent(f"movie {movie_id} is not in the catalog index {self.movies.version}",
                                "movie_id", "UNKNOWN_MOVIE")
+
+    def _embed_many(self, texts: list[str], field: str) -> np.ndarray:
+        try:
+            return self.embedder.embed_many(texts)
+        except EmbeddingRejected as error:
+            raise InvalidEvent(str(error), field, "EMBEDDING_REJECTED") from None
 
     def _embed(self, text: str, field: str) -> np.ndarray:
         if self.embedder is None:

@@ -48,7 +48,11 @@ class Embedder:
 
     def embed(self, text: str) -> np.ndarray:
         """The L2-normalized query embedding of ``text`` as float32."""
-        request = embedding_pb2.EmbedRequest(texts=[text], kind=embedding_pb2.EMBED_KIND_QUERY)
+        return self.embed_many([text])[0]
+
+    def embed_many(self, texts: list[str]) -> np.ndarray:
+        """One Embed call for several texts: a (len(texts), dim) float32 array."""
+        request = embedding_pb2.EmbedRequest(texts=texts, kind=embedding_pb2.EMBED_KIND_QUERY)
         try:
             response = self._get_stub().Embed(request)
         except grpc.RpcError as error:
@@ -58,10 +62,10 @@ class Embedder:
                                            f"{described.code.name}: {described.message}") from None
             raise EmbeddingRejected(f"embedding tier refused the text: {described.code.name}: "
                                     f"{described.message}") from None
-        if len(response.vectors) != 1:
-            raise EmbeddingRejected(f"embedding tier returned {len(response.vectors)} vectors for 1 text")
-        vector = np.asarray(response.vectors[0].values, dtype=VECTOR_DTYPE)
-        if vector.shape != (self.expected_dim,):
-            raise EmbeddingRejected(f"embedding model {response.model!r} gives {vector.shape[0]}-d vectors but "
+        if len(response.vectors) != len(texts):
+            raise EmbeddingRejected(f"embedding tier returned {len(response.vectors)} vectors for {len(texts)} texts")
+        vectors = np.asarray([v.values for v in response.vectors], dtype=VECTOR_DTYPE).reshape(len(texts), -1)
+        if vectors.shape[1] != self.expected_dim:
+            raise EmbeddingRejected(f"embedding model {response.model!r} gives {vectors.shape[1]}-d vectors but "
                                     f"the movie index is {self.expected_dim}-d (same model required)")
-        return vector
+        return vectors

@@ -32,6 +32,7 @@ INTERACTIONS_SCHEMA = pa.schema([
     ("movie_ids", pa.list_(pa.int64())), ("rating", pa.float64()), ("text", pa.string()),
     ("vibes", pa.list_(pa.string())), ("embedding", pa.list_(pa.float32())), ("alpha", pa.float64()),
     ("weight", pa.float64()), ("decay", pa.float64()), ("index_version", pa.string()),
+    ("ops", pa.string()), ("op_vectors", pa.list_(pa.list_(pa.float32()))),
 ])
 
 TURNS_SCHEMA = pa.schema([
@@ -51,12 +52,14 @@ def interaction_row(stream_id: str, event: Interaction) -> dict:
         "movie_ids": list(event.movie_ids), "rating": event.rating, "text": event.text or None,
         "vibes": list(event.vibes), "embedding": None if event.embedding is None else event.embedding.tolist(),
         "alpha": event.alpha, "weight": event.weight, "decay": event.decay_per_day,
-        "index_version": event.index_version or None,
+        "index_version": event.index_version or None, "ops": event.ops or None,
+        "op_vectors": None if event.op_vectors is None else event.op_vectors.tolist(),
     }
 
 
 def interaction_from_row(row: dict) -> Interaction:
     embedding = row.get("embedding")
+    op_vectors = row.get("op_vectors")
     return Interaction(
         kind=row["kind"], event_id=row["event_id"], user_id=row["user_id"],
         created_at_ms=int(row["created_at_ms"]), applied_at_ms=int(row["applied_at_ms"]),
@@ -64,7 +67,8 @@ def interaction_from_row(row: dict) -> Interaction:
         text=row.get("text") or "", vibes=tuple(row.get("vibes") or ()),
         embedding=None if embedding is None else np.asarray(embedding, dtype="<f4"),
         alpha=row.get("alpha"), weight=row.get("weight"), decay_per_day=row.get("decay"),
-        index_version=row.get("index_version") or "", version=row.get("version"),
+        index_version=row.get("index_version") or "", version=row.get("version"), ops=row.get("ops") or "",
+        op_vectors=None if op_vectors is None else np.asarray(op_vectors, dtype="<f4"),
     )
 
 

@@ -19,7 +19,7 @@ KINDS = ("onboard", "rate", "message", "watch", "click")
 
 # Column order of the log (and of its Parquet export).
 LOG_FIELDS = ("event_id", "user_id", "kind", "created_at", "applied_at", "version", "movie_ids", "rating",
-              "text", "vibes", "embedding", "alpha", "weight", "decay", "index_version")
+              "text", "vibes", "embedding", "alpha", "weight", "decay", "index_version", "ops", "op_vectors")
 
 
 @dataclass(frozen=True)
@@ -39,6 +39,10 @@ class Interaction:
     decay_per_day: float | None = None  # recent-interest decay (rate/watch/click)
     index_version: str = ""
     version: int | None = None          # profile version after applying (set by the log)
+    # rate: the fold step, "pull 0.8 movie;pull 0.9 0;push 0.1 1" (operation, coefficient, source: the
+    # movie's vector or row k of op_vectors, the embedded review clauses); see taste.apply_ops
+    ops: str = ""
+    op_vectors: np.ndarray | None = field(default=None, compare=False)
 
     def __post_init__(self) -> None:
         if self.kind not in KINDS:
@@ -65,6 +69,10 @@ class Interaction:
                 fields[name] = repr(float(value))
         if self.index_version:
             fields["index_version"] = self.index_version
+        if self.ops:
+            fields["ops"] = self.ops
+        if self.op_vectors is not None and len(self.op_vectors):
+            fields["op_vectors"] = pack(self.op_vectors)
         return [item for pair in fields.items() for item in pair]
 
     @classmethod
@@ -87,4 +95,13 @@ class Interaction:
             alpha=number("alpha"), weight=number("weight"), decay_per_day=number("decay"),
             index_version=text("index_version"),
             version=int(fields["version"]) if "version" in fields else None,
+            ops=text("ops"), op_vectors=_op_vectors(fields, text("ops")),
         )
+
+
+def _op_vectors(fields: dict[str, bytes], ops: str) -> np.ndarray | None:
+    if "op_vectors" not in fields:
+        return None
+    flat = unpack(fields["op_vectors"])
+    rows = sum(1 for op in ops.split(";") if op and not op.endswith(" movie"))
+    return flat.reshape(rows, -1) if rows else None

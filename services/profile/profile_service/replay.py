@@ -149,7 +149,8 @@ def differences(live: ProfileState, replayed: ProfileState, tolerance: float, re
 
 def overlaps(live_prefix: str, target_prefix: str) -> bool:
     """True when deleting or writing ``target_prefix*`` could touch a live key."""
-    live_names = ("profile:", "applied:", "ratings:", "interactions", "turns", "deadletter", "stats")
+    live_names = ("profile:", "applied:", "ratings:", "steps:", "batch-block:", "interactions", "turns", "deadletter",
+                  "stats")
     return live_prefix.startswith(target_prefix) or any(
         target_prefix.startswith(live_prefix + name) or (live_prefix + name).startswith(target_prefix)
         for name in live_names)

@@ -31,6 +31,10 @@ class TasteConstants:
     message_alpha: float = 0.8          # u = normalize(α·u + (1−α)·e)
     review_alpha: float = 0.8           # u = normalize(α·u + (1−α)·m) for liked ratings
     like_threshold: float = 4.0         # a rating at or above this counts as liked
+    dislike_threshold: float = 2.5      # a rating at or below this pushes the vector away
+    dislike_beta: float = 0.2           # u = normalize(u − β·m) for disliked ratings (0 ≤ β < 1)
+    review_text_alpha: float = 0.9      # positive review clauses: u = normalize(α·u + (1−α)·e)
+    review_text_beta: float = 0.1       # negative review clauses: u = normalize(u − β·e)
     rate_weight: float = 1.5            # recent-interest weight of a liked rating
     watch_weight: float = 0.8
     click_weight: float = 0.2
@@ -48,6 +52,11 @@ class TasteConstants:
             message_alpha=unit("PROFILE_MESSAGE_ALPHA", cls.message_alpha),
             review_alpha=unit("PROFILE_REVIEW_ALPHA", cls.review_alpha),
             like_threshold=env_float("PROFILE_LIKE_THRESHOLD", cls.like_threshold, minimum=0.5, maximum=5.0),
+            dislike_threshold=env_float("PROFILE_DISLIKE_THRESHOLD", cls.dislike_threshold, minimum=0.5,
+                                        maximum=5.0),
+            dislike_beta=env_float("PROFILE_DISLIKE_BETA", cls.dislike_beta, minimum=0.0, maximum=0.95),
+            review_text_alpha=unit("PROFILE_REVIEW_TEXT_ALPHA", cls.review_text_alpha),
+            review_text_beta=env_float("PROFILE_REVIEW_TEXT_BETA", cls.review_text_beta, minimum=0.0, maximum=0.95),
             rate_weight=env_float("PROFILE_RECENT_RATE_WEIGHT", cls.rate_weight, minimum=0.0),
             watch_weight=env_float("PROFILE_RECENT_WATCH_WEIGHT", cls.watch_weight, minimum=0.0),
             click_weight=env_float("PROFILE_RECENT_CLICK_WEIGHT", cls.click_weight, minimum=0.0),
@@ -55,6 +64,9 @@ class TasteConstants:
             scoring_base_weight=unit("PROFILE_SCORING_BASE_WEIGHT", cls.scoring_base_weight),
             recent_min_weight=env_float("PROFILE_RECENT_MIN_WEIGHT", cls.recent_min_weight, minimum=0.0),
         )
+        if constants.dislike_threshold >= constants.like_threshold:
+            raise ConfigError(f"PROFILE_DISLIKE_THRESHOLD={constants.dislike_threshold} must be below "
+                              f"PROFILE_LIKE_THRESHOLD={constants.like_threshold}")
         if constants.message_alpha == 1.0 or constants.review_alpha == 1.0:
             # α = 1 would make the EMA ignore every event: almost certainly a typo for 0.1.
             raise ConfigError("PROFILE_MESSAGE_ALPHA/PROFILE_REVIEW_ALPHA must be below 1.0")

@@ -2,11 +2,13 @@
 
 Key layout (``P`` = ``PROFILE_KEY_PREFIX``, default ``movierec:``)::
 
-    P profile:<user>   hash  vec (float32 LE bytes), version, onboarded_at, updated_at, liked (JSON ids),
+    P profile:<user>   hash  vec (float32 LE bytes), base (float32: the fold's start, the onboarding vector),
+                             seq (last step number), version, onboarded_at, updated_at, liked (JSON ids),
                              message_count, review_count, watch_count, click_count,
                              recent (float32 bytes), recent_w, recent_t   (recent-interest accumulator)
     P ratings:<user>   hash  movie_id → JSON {rating, at, event_id, text}  (latest review per movie)
     P applied:<user>   set   event ids already applied to this user
+    P steps:<user>     hash  the taste fold's steps: r:<movie> / c:<seq> → "<seq>|<record>" (see steps.py)
     P interactions     stream  the interaction log: one entry per applied event (capped, ~MAXLEN)
     P turns            stream  recommendation/chat turns (capped, ~MAXLEN)
     P deadletter       list  rejected events, newest first, JSON {event, reason, task, at}
@@ -25,6 +27,7 @@ from __future__ import annotations
 
 import json
 import time
+import uuid
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -32,8 +35,12 @@ import redis
 
 from profile_service.interactions import Interaction
 from profile_service.settings import StoreSettings
-from profile_service.taste import fuse_onboarding, pack, unpack
+from profile_service.steps import event_spec, ordered_steps, resolve, step_record
+from profile_service.taste import apply_ops, fold, fuse_onboarding, pack, unpack
 from profile_service.vectors import MovieVectors
+
+NEEDS_REFOLD, BLOCKED, STALE = -4, -5, -6
+MAX_REFOLD_ATTEMPTS = 50
 
 # Shared Lua helpers: float32 vectors are packed little-endian; struct/cjson are built into Redis Lua.
 _LUA_PRELUDE = r"""
@@ -66,32 +73,55 @@ local function append_log(log_key, maxlen, version, first, last)
 end
 """
 
-# KEYS: profile, applied, log, stats, pending, pending due
-# ARGV: event_id, applied_at, vec, liked_json, log(0/1), maxlen, log fields...
-ONBOARD_LUA = _LUA_PRELUDE + r"""
+# A batch (apply_many, replay) pipelines many scripts: once one event of a user must take the slow
+# (recompute) path, every later event of that user in the batch is refused (-5) and re-applied in order
+# after it. KEYS[block] is that batch's set of blocked users; outside a batch it is never touched.
+_LUA_BATCH = r"""
+local function blocked(block_key, batch, profile_key)
+  return batch == '1' and redis.call('SISMEMBER', block_key, profile_key) == 1
+end
+local function block(block_key, batch, profile_key)
+  if batch == '1' then
+    redis.call('SADD', block_key, profile_key)
+    redis.call('EXPIRE', block_key, 600)
+  end
+end
+"""
+
+# KEYS: profile, applied, log, stats, steps, block, pending, pending due
+# ARGV: event_id, applied_at, vec, liked_json, log(0/1), maxlen, batch(0/1), log fields...
+ONBOARD_LUA = _LUA_PRELUDE + _LUA_BATCH + r"""
 local seen = already_applied(KEYS[2], KEYS[4], KEYS[1], ARGV[1])
 if seen then return {0, seen} end
+if blocked(KEYS[6], ARGV[7], KEYS[1]) then return {-5, 0} end
 local vec = ARGV[3]
 local recent = redis.call('HGET', KEYS[1], 'recent')
 if recent and #recent ~= #vec then
   -- the movie index changed dimension: old recent interests cannot be blended any more
   redis.call('HDEL', KEYS[1], 'recent', 'recent_w', 'recent_t')
 end
-redis.call('HSET', KEYS[1], 'vec', vec, 'liked', ARGV[4], 'onboarded_at', ARGV[2], 'updated_at', ARGV[2])
+-- onboarding (re)starts the taste fold: the new vector is its base, earlier steps are dropped
+redis.call('HSET', KEYS[1], 'vec', vec, 'base', vec, 'liked', ARGV[4], 'onboarded_at', ARGV[2],
+           'updated_at', ARGV[2])
+redis.call('DEL', KEYS[5])
 local version = redis.call('HINCRBY', KEYS[1], 'version', 1)
 redis.call('SADD', KEYS[2], ARGV[1])
 settle(ARGV[1])
-if ARGV[5] == '1' then append_log(KEYS[3], ARGV[6], version, 7, #ARGV) end
+if ARGV[5] == '1' then append_log(KEYS[3], ARGV[6], version, 8, #ARGV) end
 return {1, version}
 """
 
-# KEYS: profile, applied, ratings, log, stats, pending, pending due
-# ARGV: 1 event_id, 2 applied_at, 3 event_time, 4 target vec, 5 ema alpha|'', 6 recent weight|'',
-#       7 decay per day, 8 counter field, 9 rating movie id|'', 10 rating JSON, 11 log(0/1), 12 maxlen,
-#       13.. log fields
-APPLY_LUA = _LUA_PRELUDE + r"""
+# KEYS: 1 profile, 2 applied, 3 ratings, 4 log, 5 stats, 6 steps, 7 block, 8 pending, 9 pending due
+# ARGV: 1 event_id, 2 applied_at, 3 event_time, 4 target vec (recent interests), 5 ops "pull 0.8;push 0.2"|'',
+#       6 the ops' vectors (concatenated float32), 7 recent weight|'', 8 decay per day, 9 counter field,
+#       10 rating movie id|'', 11 rating JSON, 12 step field ('r:<movie>', 'c' = a new chat step, or ''),
+#       13 step record|'', 14 mode ('fast', or the version the recomputed vector was computed from),
+#       15 recomputed vec|'' (keep), 16 keep the previous rating's recent contribution (0/1),
+#       17 batch (0/1), 18 log (0/1), 19 maxlen, 20.. log fields
+APPLY_LUA = _LUA_PRELUDE + _LUA_BATCH + r"""
 local seen = already_applied(KEYS[2], KEYS[5], KEYS[1], ARGV[1])
 if seen then return {0, seen} end
+if blocked(KEYS[7], ARGV[17], KEYS[1]) then return {-5, 0} end
 local vec = redis.call('HGET', KEYS[1], 'vec')
 if not vec then return {-1, 0} end
 local target = ARGV[4]
@@ -99,61 +129,108 @@ if #target ~= #vec then return {-2, #vec / 4} end
 local dim = #vec / 4
 local t = unpack_vec(target, dim)
 local event_time = tonumber(ARGV[3])
+local version = tonumber(redis.call('HGET', KEYS[1], 'version') or '0')
+local fast = ARGV[14] == 'fast'
 
-if ARGV[5] ~= '' then
-  local a = tonumber(ARGV[5])
-  local u = unpack_vec(vec, dim)
-  local out, sum = {}, 0
-  for i = 1, dim do
-    local x = a * u[i] + (1 - a) * t[i]
-    out[i] = x
-    sum = sum + x * x
-  end
-  local norm = math.sqrt(sum)
-  if norm == 0 or norm ~= norm then return {-3, 0} end
-  for i = 1, dim do out[i] = out[i] / norm end
-  redis.call('HSET', KEYS[1], 'vec', pack_vec(out, dim))
+-- a review older than the stored one for the movie is logged and counted, and changes nothing else
+local previous = nil
+if ARGV[10] ~= '' then
+  local raw = redis.call('HGET', KEYS[3], ARGV[10])
+  if raw then previous = cjson.decode(raw) end
 end
+local superseded = previous ~= nil and tonumber(previous['at']) > event_time
 
-if ARGV[6] ~= '' then
-  -- recent-interest accumulator referenced to the latest event time T: Σ wᵢ·decay^((T−tᵢ)/day)·mᵢ
-  local w, decay = tonumber(ARGV[6]), tonumber(ARGV[7])
-  local acc = redis.call('HGET', KEYS[1], 'recent')
-  local out, total, ref = {}, w, event_time
-  if acc and #acc == #vec then
-    local a = unpack_vec(acc, dim)
-    local acc_w = tonumber(redis.call('HGET', KEYS[1], 'recent_w'))
-    local acc_t = tonumber(redis.call('HGET', KEYS[1], 'recent_t'))
-    if event_time >= acc_t then
-      local f = decay ^ ((event_time - acc_t) / 86400000)
-      for i = 1, dim do out[i] = a[i] * f + w * t[i] end
-      total = acc_w * f + w
-    else
-      local late = w * decay ^ ((acc_t - event_time) / 86400000)
-      for i = 1, dim do out[i] = a[i] + late * t[i] end
-      total, ref = acc_w + late, acc_t
+if not superseded then
+  if fast and string.sub(ARGV[12], 1, 2) == 'r:' and redis.call('HEXISTS', KEYS[6], ARGV[12]) == 1 then
+    -- re-rating a movie that is part of the fold: the caller recomputes the fold without its old step
+    block(KEYS[7], ARGV[17], KEYS[1])
+    return {-4, version}
+  end
+  if not fast and tonumber(ARGV[14]) ~= version then return {-6, version} end
+  if redis.call('HEXISTS', KEYS[1], 'base') == 0 then
+    -- a profile from before the fold was kept: its current vector becomes the base
+    redis.call('HSET', KEYS[1], 'base', vec)
+  end
+
+  if fast and ARGV[5] ~= '' then
+    local u = unpack_vec(vec, dim)
+    local i = 0
+    for op, coef in string.gmatch(ARGV[5], '(%a+) ([^;]+)') do
+      local c = tonumber(coef)
+      local v = unpack_vec(string.sub(ARGV[6], i * dim * 4 + 1, (i + 1) * dim * 4), dim)
+      i = i + 1
+      local sum = 0
+      if op == 'pull' then
+        for k = 1, dim do local x = c * u[k] + (1 - c) * v[k]; u[k] = x; sum = sum + x * x end
+      else
+        for k = 1, dim do local x = u[k] - c * v[k]; u[k] = x; sum = sum + x * x end
+      end
+      local norm = math.sqrt(sum)
+      if norm == 0 or norm ~= norm then return {-3, 0} end
+      for k = 1, dim do u[k] = u[k] / norm end
     end
-  else
-    for i = 1, dim do out[i] = w * t[i] end
+    redis.call('HSET', KEYS[1], 'vec', pack_vec(u, dim))
+  elseif not fast and ARGV[15] ~= '' then
+    redis.call('HSET', KEYS[1], 'vec', ARGV[15])
   end
-  redis.call('HSET', KEYS[1], 'recent', pack_vec(out, dim), 'recent_w', string.format('%.17g', total),
-             'recent_t', string.format('%d', ref))
+
+  if ARGV[12] ~= '' then
+    if ARGV[13] == '' then
+      redis.call('HDEL', KEYS[6], ARGV[12])
+    else
+      local seq = redis.call('HINCRBY', KEYS[1], 'seq', 1)
+      local field = ARGV[12]
+      if field == 'c' then field = 'c:' .. seq end
+      redis.call('HSET', KEYS[6], field, seq .. '|' .. ARGV[13])
+    end
+  end
+
+  local acc = redis.call('HGET', KEYS[1], 'recent')
+  local acc_ok = acc and #acc == #vec
+  if previous and ARGV[16] ~= '1' and tonumber(previous['w'] or 0) > 0 and acc_ok then
+    -- the replaced rating's recent-interest contribution leaves the accumulator with it
+    local acc_t = tonumber(redis.call('HGET', KEYS[1], 'recent_t'))
+    local acc_w = tonumber(redis.call('HGET', KEYS[1], 'recent_w'))
+    local gone = tonumber(previous['w']) * tonumber(ARGV[8]) ^ ((acc_t - tonumber(previous['at'])) / 86400000)
+    local a = unpack_vec(acc, dim)
+    for i = 1, dim do a[i] = a[i] - gone * t[i] end
+    acc = pack_vec(a, dim)
+    redis.call('HSET', KEYS[1], 'recent', acc, 'recent_w', string.format('%.17g', acc_w - gone))
+  end
+
+  if ARGV[7] ~= '' then
+    -- recent-interest accumulator referenced to the latest event time T: Σ wᵢ·decay^((T−tᵢ)/day)·mᵢ
+    local w, decay = tonumber(ARGV[7]), tonumber(ARGV[8])
+    local out, total, ref = {}, w, event_time
+    if acc_ok then
+      local a = unpack_vec(acc, dim)
+      local acc_w = tonumber(redis.call('HGET', KEYS[1], 'recent_w'))
+      local acc_t = tonumber(redis.call('HGET', KEYS[1], 'recent_t'))
+      if event_time >= acc_t then
+        local f = decay ^ ((event_time - acc_t) / 86400000)
+        for i = 1, dim do out[i] = a[i] * f + w * t[i] end
+        total = acc_w * f + w
+      else
+        local late = w * decay ^ ((acc_t - event_time) / 86400000)
+        for i = 1, dim do out[i] = a[i] + late * t[i] end
+        total, ref = acc_w + late, acc_t
+      end
+    else
+      for i = 1, dim do out[i] = w * t[i] end
+    end
+    redis.call('HSET', KEYS[1], 'recent', pack_vec(out, dim), 'recent_w', string.format('%.17g', total),
+               'recent_t', string.format('%d', ref))
+  end
+
+  if ARGV[10] ~= '' then redis.call('HSET', KEYS[3], ARGV[10], ARGV[11]) end
 end
 
-if ARGV[9] ~= '' then
-  -- keep the latest review per movie by event time (a late-arriving older review is still logged)
-  local previous = redis.call('HGET', KEYS[3], ARGV[9])
-  if not previous or tonumber(cjson.decode(previous)['at']) <= event_time then
-    redis.call('HSET', KEYS[3], ARGV[9], ARGV[10])
-  end
-end
-
-redis.call('HINCRBY', KEYS[1], ARGV[8], 1)
-local version = redis.call('HINCRBY', KEYS[1], 'version', 1)
+redis.call('HINCRBY', KEYS[1], ARGV[9], 1)
+version = redis.call('HINCRBY', KEYS[1], 'version', 1)
 redis.call('HSET', KEYS[1], 'updated_at', ARGV[2])
 redis.call('SADD', KEYS[2], ARGV[1])
 settle(ARGV[1])
-if ARGV[11] == '1' then append_log(KEYS[4], ARGV[12], version, 13, #ARGV) end
+if ARGV[18] == '1' then append_log(KEYS[4], ARGV[19], version, 20, #ARGV) end
 return {1, version}
 """
 
@@ -206,6 +283,7 @@ class ProfileState:
     recent_weight: float
     recent_time_ms: int | None
     ratings: dict[int, dict] = field(default_factory=dict)
+    base: np.ndarray | None = None  # where the taste fold starts (the onboarding vector)
 
 
 def now_ms() -> int:
@@ -235,6 +313,12 @@ class ProfileStore:
 
     def ratings_key(self, user_id: str) -> str:
         return f"{self.prefix}ratings:{user_id}"
+
+    def steps_key(self, user_id: str) -> str:
+        return f"{self.prefix}steps:{user_id}"
+
+    def block_key(self, batch_id: str) -> str:
+        return f"{self.prefix}batch-block:{batch_id or 'none'}"
 
     @property
     def interactions_key(self) -> str:
@@ -269,68 +353,138 @@ class ProfileStore:
         """
         script, keys, args = self._plan(interaction, movies, log)
         status, detail = script(keys=keys, args=args)
+        if status == NEEDS_REFOLD:
+            return self._refold(interaction, movies, log)
         return _result(interaction, status, detail)
 
     def apply_many(self, interactions: list[Interaction], movies: MovieVectors, *,
                    log: bool = True) -> list[ApplyResult | Exception]:
-        """Apply interactions in order in one pipelined round trip (each script is still atomic).
+        """Apply interactions in order in pipelined round trips (each script is still atomic).
 
-        Returns, per interaction, its result or the exception :meth:`apply` would have raised.
+        An event that needs the fold recomputed (a re-rating) blocks its user's later events in the
+        batch; they are applied one by one, in order, after it. Returns, per interaction, its result or
+        the exception :meth:`apply` would have raised.
         """
+        batch_id = uuid.uuid4().hex
         pipe = self.client.pipeline(transaction=False)
-        planned: list[Interaction] = []
-        outcomes: list[ApplyResult | Exception | None] = []
-        for interaction in interactions:
+        planned: list[int] = []
+        results: list[ApplyResult | Exception | None] = [None] * len(interactions)
+        for position, interaction in enumerate(interactions):
             try:
-                script, keys, args = self._plan(interaction, movies, log)
+                script, keys, args = self._plan(interaction, movies, log, batch_id=batch_id)
             except (KeyError, InvalidUpdate, ValueError) as error:
-                outcomes.append(error)
+                results[position] = error
                 continue
             script(keys=keys, args=args, client=pipe)
-            planned.append(interaction)
-            outcomes.append(None)
-        replies = iter(zip(planned, pipe.execute(), strict=True))
-        results: list[ApplyResult | Exception] = []
-        for outcome in outcomes:
-            if outcome is not None:
-                results.append(outcome)
+            planned.append(position)
+        try:
+            replies = pipe.execute()
+        finally:
+            self.client.delete(self.block_key(batch_id))
+        deferred = []
+        for position, (status, detail) in zip(planned, replies, strict=True):
+            if status in (NEEDS_REFOLD, BLOCKED):
+                deferred.append(position)
                 continue
-            interaction, (status, detail) = next(replies)
             try:
-                results.append(_result(interaction, status, detail))
+                results[position] = _result(interactions[position], status, detail)
             except (ProfileNotFound, InvalidUpdate) as error:
-                results.append(error)
+                results[position] = error
+        for position in deferred:  # in batch order: a blocked user's events keep their order
+            try:
+                results[position] = self.apply(interactions[position], movies, log=log)
+            except (ProfileNotFound, InvalidUpdate, KeyError) as error:
+                results[position] = error
         return results
 
-    def _plan(self, event: Interaction, movies: MovieVectors, log: bool):
-        """(script, keys, args) that apply ``event``."""
+    def _plan(self, event: Interaction, movies: MovieVectors, log: bool, *, batch_id: str = ""):
+        """(script, keys, args) that apply ``event`` (the fast path: its step appended to the fold)."""
         user = event.user_id
+        batch = "1" if batch_id else "0"
         if event.kind == "onboard":
             movie_vectors = movies.stack(list(event.movie_ids)) if event.movie_ids else None
             weight = event.weight if event.weight is not None else 1.0
             vector = fuse_onboarding(movie_vectors, event.embedding, weight)
             return self._onboard, \
                 [self.profile_key(user), self.applied_key(user), self.interactions_key, self.stats_key,
-                 self.pending_key, self.pending_due_key], \
+                 self.steps_key(user), self.block_key(batch_id), self.pending_key, self.pending_due_key], \
                 [event.event_id, event.applied_at_ms, pack(vector), json.dumps(list(event.movie_ids)),
-                 "1" if log else "0", self.settings.log_maxlen, *event.to_fields()]
+                 "1" if log else "0", self.settings.log_maxlen, batch, *event.to_fields()]
         if event.kind == "message":
             if event.embedding is None:
                 raise InvalidUpdate(f"message event {event.event_id} has no embedding")
             target = event.embedding
         else:
             target = movies.vector(event.movie_ids[0])
-        rating_movie, rating_json = "", ""
-        if event.kind == "rate":
-            rating_movie = str(event.movie_ids[0])
-            rating_json = json.dumps({"rating": event.rating, "at": event.created_at_ms,
-                                      "event_id": event.event_id, "text": event.text}, ensure_ascii=False)
-        return self._apply, \
-            [self.profile_key(user), self.applied_key(user), self.ratings_key(user), self.interactions_key,
-             self.stats_key, self.pending_key, self.pending_due_key], \
-            [event.event_id, event.applied_at_ms, event.created_at_ms, pack(target), _optional(event.alpha),
-             _optional(event.weight), _optional(event.decay_per_day) or "1", COUNTERS[event.kind], rating_movie,
-             rating_json, "1" if log else "0", self.settings.log_maxlen, *event.to_fields()]
+        spec, extra = event_spec(event)
+        ops = resolve(spec, extra, target if event.kind != "message" else None)
+        fields = self._rating_fields(event)
+        step_field = f"r:{event.movie_ids[0]}" if event.kind == "rate" else ("c" if ops else "")
+        return self._apply, self._apply_keys(user, batch_id), \
+            [event.event_id, event.applied_at_ms, event.created_at_ms, pack(target),
+             ";".join(f"{op} {coef!r}" for op, coef, _ in ops), b"".join(pack(v) for _, _, v in ops),
+             _optional(event.weight), _optional(event.decay_per_day) or "1", COUNTERS[event.kind], *fields,
+             step_field, step_record(event), "fast", "", "0", batch, "1" if log else "0",
+             self.settings.log_maxlen, *event.to_fields()]
+
+    def _apply_keys(self, user: str, batch_id: str) -> list[str]:
+        return [self.profile_key(user), self.applied_key(user), self.ratings_key(user), self.interactions_key,
+                self.stats_key, self.steps_key(user), self.block_key(batch_id), self.pending_key,
+                self.pending_due_key]
+
+    @staticmethod
+    def _rating_fields(event: Interaction, recent_weight: float | None = None) -> tuple[str, str]:
+        if event.kind != "rate":
+            return "", ""
+        weight = event.weight if recent_weight is None else recent_weight
+        return str(event.movie_ids[0]), json.dumps(
+            {"rating": event.rating, "at": event.created_at_ms, "event_id": event.event_id, "text": event.text,
+             "w": weight or 0.0}, ensure_ascii=False)
+
+    def _refold(self, event: Interaction, movies: MovieVectors, log: bool) -> ApplyResult:
+        """A re-rating: recompute the fold without the movie's earlier step, then commit if nothing moved.
+
+        Optimistic: the vector is computed from a consistent snapshot and written by the script only if
+        the profile's version is still the snapshot's (else read again). Rating a movie exactly as
+        before (same stars and text) keeps its step where it is: the vector does not change.
+        """
+        user, movie = event.user_id, event.movie_ids[0]
+        field = f"r:{movie}"
+        target = movies.vector(movie)
+        for _ in range(MAX_REFOLD_ATTEMPTS):
+            pipe = self.client.pipeline(transaction=True)
+            pipe.hmget(self.profile_key(user), ["version", "base", "vec"])
+            pipe.hgetall(self.steps_key(user))
+            pipe.hget(self.ratings_key(user), str(movie))
+            (version, base, vec), raw_steps, previous_json = pipe.execute()
+            if vec is None:
+                raise ProfileNotFound(user)
+            previous = raw_steps.get(field.encode())
+            same = previous is not None and ordered_steps({field.encode(): previous})[0].same_review(event)
+            if same:
+                recomputed, record, keep_recent = b"", b"", "1"
+                step_field = ""
+                weight = json.loads(previous_json).get("w") if previous_json else event.weight
+                fields = self._rating_fields(event, weight)
+                recent = ""  # the earlier, identical rating's recent interest stays as it was
+            else:
+                steps = [step.ops(movies) for step in ordered_steps(raw_steps, without=field)]
+                spec, extra = event_spec(event)
+                new_ops = resolve(spec, extra, target)
+                u = fold(unpack(base if base is not None else vec), steps)
+                recomputed = pack(apply_ops(u, new_ops) if new_ops else u)
+                record, keep_recent, step_field = step_record(event), "0", field
+                fields = self._rating_fields(event)
+                recent = _optional(event.weight)
+            status, detail = self._apply(keys=self._apply_keys(user, ""), args=[
+                event.event_id, event.applied_at_ms, event.created_at_ms, pack(target), "", b"", recent,
+                _optional(event.decay_per_day) or "1", COUNTERS[event.kind], *fields, step_field, record,
+                int(version or 0), recomputed, keep_recent, "0", "1" if log else "0", self.settings.log_maxlen,
+                *event.to_fields()])
+            if status != STALE:
+                return _result(event, status, detail)
+        raise InvalidUpdate(f"event {event.event_id}: the profile kept changing during {MAX_REFOLD_ATTEMPTS} "
+                            "recompute attempts")
 
     def park(self, dead_id: str, entry: dict) -> bool:
         """Record a rejected event in the dead-letter list once; False when it was already parked."""
@@ -397,6 +551,8 @@ def _result(event: Interaction, status: int, detail: int) -> ApplyResult:
         raise InvalidUpdate(f"event {event.event_id}: vector dimension does not match the profile's {detail}")
     if status == -3:
         raise InvalidUpdate(f"event {event.event_id} would make the taste vector zero")
+    if status < 0:
+        raise InvalidUpdate(f"event {event.event_id}: unexpected script status {status}")
     return ApplyResult(status == 1, int(detail))
 
 
@@ -421,4 +577,5 @@ def _state_from_hash(user_id: str, raw: dict[bytes, bytes], ratings: dict[bytes,
         recent_weight=float(raw.get(b"recent_w", b"0")),
         recent_time_ms=int(raw[b"recent_t"]) if b"recent_t" in raw else None,
         ratings={int(movie): json.loads(record) for movie, record in ratings.items()},
+        base=unpack(raw[b"base"]) if b"base" in raw else None,
     )

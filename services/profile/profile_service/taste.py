@@ -60,6 +60,39 @@ def ema_step(current: np.ndarray, target: np.ndarray, alpha: float) -> np.ndarra
     return normalize(alpha * u + (1.0 - alpha) * t).astype(VECTOR_DTYPE)
 
 
+# One step of the taste fold is a short list of operations, applied in order in float64 and rounded
+# to float32 once at the end of the step (the Lua fast path in :mod:`profile_service.store` does the
+# same): ``pull c`` is ``u = normalize(c·u + (1−c)·v)`` (the EMA), ``push β`` is
+# ``u = normalize(u − β·v)`` with 0 ≤ β < 1, so ``|u − β·v| ≥ 1 − β > 0``: a push can never zero or
+# flip u, and it turns u by at most arcsin(β) (11.5° for β = 0.2).
+PULL, PUSH = "pull", "push"
+
+
+def apply_ops(current: np.ndarray, ops: list[tuple[str, float, np.ndarray]]) -> np.ndarray:
+    """One fold step: the ops ``(pull|push, coefficient, vector)`` in order; float32 result."""
+    u = np.asarray(current, dtype=VECTOR_DTYPE).astype(np.float64)
+    for op, coef, vector in ops:
+        v = np.asarray(vector, dtype=VECTOR_DTYPE).astype(np.float64)
+        if op == PULL:
+            u = normalize(coef * u + (1.0 - coef) * v)
+        elif op == PUSH:
+            if not 0.0 <= coef < 1.0:
+                raise ValueError(f"push coefficient {coef} must be in [0, 1)")
+            u = normalize(u - coef * v)
+        else:
+            raise ValueError(f"unknown fold operation {op!r}")
+    return u.astype(VECTOR_DTYPE)
+
+
+def fold(base: np.ndarray, steps: list[list[tuple[str, float, np.ndarray]]]) -> np.ndarray:
+    """The taste vector: the base (onboarding) with every step applied in order."""
+    u = np.asarray(base, dtype=VECTOR_DTYPE)
+    for ops in steps:
+        if ops:
+            u = apply_ops(u, ops)
+    return u
+
+
 def decay_factor(decay_per_day: float, elapsed_ms: float) -> float:
     return decay_per_day ** (elapsed_ms / DAY_MS)
 
