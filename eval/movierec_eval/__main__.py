@@ -36,7 +36,6 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--index-dir", action="append", type=Path, default=None,
                         help="index artifact per embedding model for the genre gap (repeatable; default current)")
     parser.add_argument("--seed", type=int, default=7)
-    parser.add_argument("--rating-seed", type=int, default=42)
     parser.add_argument("--out", type=Path, default=REPO_ROOT / "reports")
     args = parser.parse_args(argv)
     args.sections = [s.strip() for s in args.sections.split(",") if s.strip()]
@@ -98,15 +97,18 @@ class Resources:
 
 
 def run_topn(res: Resources, variants: list[str], state: dict) -> dict:
-    from movierec_eval import topn
+    from movierec_eval import served, topn
+    from ranker_service.app import load_store
     from ranker_service.scoring import ScoringParams
+    from ranker_service.settings import RankerSettings
 
     try:
         from ranker_service.collaborative import fit as rating_fit
     except ImportError:
         rating_fit = None
-    ranker = res.ranker
-    out = {"protocol": {
+    config = served.live_config()
+    served_parts = (load_store(RankerSettings.from_env()), ScoringParams.load(), config)
+    out = {"served_config": config.describe(), "protocol": {
         "split": "leave-last-out per user; " + "ratings ordered by (timestamp, movieId); last = test, second-last "
                  "= validation, rest = training; every rating is an interaction",
         "ranking": "over every item of the variant the user has not interacted with (history masked)",
@@ -120,7 +122,7 @@ def run_topn(res: Resources, variants: list[str], state: dict) -> dict:
     for variant in variants:
         report = topn.evaluate_variant(
             variant, res.ratings, res.index, res.taste, res.cold_start, topn.Grids(), res.seed, rating_fit,
-            (ranker.store, ScoringParams.load(), res.ranker_settings.mmr_lambda), mmr=variant == "full")
+            served_parts)
         report.pop("_systems")
         outputs = report.pop("_ranker_outputs", None)
         if outputs is not None and variant == "full":
@@ -164,12 +166,12 @@ def run_faithfulness(res: Resources, state: dict) -> dict:
         samples += faithfulness.samples_from_outputs(user, output, ratings, query)
     if not samples:
         return {"status": "no ranker outputs (run the topn and constraints sections too)"}
-    store = res.ranker.store
-    result = faithfulness.evaluate(samples, res.catalog, store, faithfulness.proposed_claim_counts(samples, store))
-    result["injected_false_claims"] = faithfulness.injected_false_claims(samples, res.catalog, store, res.seed)
+    from movierec_eval.raw_claims import RawClaims
+
+    result = faithfulness.check_samples(samples, res.catalog, res.ranker.store, RawClaims.load(data_dir()), res.seed)
     result["protocol"] = faithfulness.__doc__.split("\n\n", 1)[1].strip()
-    result["sources"] = "every top-10 pick of the real Ranker for the 610 test users (full variant) and every pick " \
-                        "of the constraint suite (with a request text)"
+    result["sources"] = "every top-10 pick of the served configuration for the 610 test users (full variant) and " \
+                        "every pick of the constraint suite (with a request text)"
     return result
 
 
@@ -214,7 +216,7 @@ def run_section(section: str, res: Resources, args: argparse.Namespace, state: d
     if section == "rating":
         from movierec_eval import rating
 
-        return rating.evaluate(res.ratings, args.rating_seed, args.out / "train.json")
+        return rating.evaluate()
     if section == "embedding":
         from movierec_eval import embedding_quality
 

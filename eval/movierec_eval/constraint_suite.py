@@ -14,6 +14,11 @@ friendly" = PG or milder and no Horror). Every pick is checked against them on t
 by code written here, so a request the parser misreads counts as violated. Unknown certification
 fails a maturity limit, unknown runtime fails a runtime limit unless the request allows it, unknown
 year fails a year bound (docs/architecture.md §3).
+
+Violations are counted at three points: retrieval's top results (what would be shown with no ranker
+and no re-check), the ranker's picks (before the gateway's final ``admits``) and the final picks, so
+an upstream miss that the last filter hides is still visible. ``make eval`` runs it with the trained
+artifacts the product serves (the ranker as ``ranker_service.app.build_ranker`` builds it).
 """
 
 from __future__ import annotations
@@ -182,9 +187,12 @@ class ChatPath:
         history = UserHistory(ratings=ratings, query=message)
         picks, output = [], None
         if admitted:
+            # The chat calls the gateway's rank() with its default candidates_only=True (a request's words
+            # give the candidates a meaning the ranker must keep).
             request = RankInput(history, query.astype(np.float32), admitted, min(PICKS, len(admitted)),
                                 Filter.from_proto(proto, known_genres=self.ranker.store.genres,
-                                                  known_languages=self.ranker.store.languages))
+                                                  known_languages=self.ranker.store.languages),
+                                candidates_only=True)
             output = asyncio.run(self.ranker.rank(request))
             picks = [p.movie_id for p in output.picks if hard.admits(self.catalog.get(p.movie_id))]
         return parsed, active, hard, found, picks, output
@@ -205,10 +213,21 @@ def run(path: ChatPath, profiles: dict[int, tuple[dict[int, float], np.ndarray]]
     """Every request through the chat path; returns (report, ranker outputs for the faithfulness check)."""
     rows, outputs = [], []
     total_violations = empty = 0
+    upstream = {"retrieval": {"items": 0, "violating_items": 0}, "ranker": {"items": 0, "violating_items": 0}}
     for number, request in enumerate(REQUESTS, start=1):
         ratings, taste = profiles[request.user]
         parsed, _active, _hard, found, picks, output = path.turn(request.message, ratings, taste)
         excluded = expected_exclusions(request.expect, path.resolve)
+        # Before the gateway's final re-check: what retrieval returned (top PICKS by score, what would
+        # be shown without ranker and filter) and what the ranker returned.
+        stages = {"retrieval": [m for m, _ in found[:PICKS]],
+                  "ranker": [p.movie_id for p in output.picks] if output is not None else []}
+        stage_counts = {}
+        for stage, ids in stages.items():
+            bad = sum(bool(violations(path.catalog.get(m), request.expect, set(ratings), excluded)) for m in ids)
+            upstream[stage]["items"] += len(ids)
+            upstream[stage]["violating_items"] += bad
+            stage_counts[stage] = bad
         picked = []
         for movie_id in picks:
             movie = path.catalog.get(movie_id)
@@ -224,9 +243,10 @@ def run(path: ChatPath, profiles: dict[int, tuple[dict[int, float], np.ndarray]]
         rows.append({"n": number, "user": request.user, "message": request.message,
                      "expected": {k: v for k, v in request.expect.__dict__.items() if v not in (None, (), False)},
                      "parsed": parsed.descriptions, "unresolved": parsed.unresolved,
-                     "retrieved": len(found), "picks": picked,
+                     "retrieved": len(found), "picks": picked, "violating_items_before_final_filter": stage_counts,
                      "violations": sum(len(p["violations"]) for p in picked)})
     report = {"requests": len(rows), "picks": sum(len(r["picks"]) for r in rows), "violations": total_violations,
+              "before_final_filter": upstream,
               "requests_with_violations": sum(1 for r in rows if r["violations"]),
               "requests_without_picks": empty, "detail": rows}
     return report, outputs

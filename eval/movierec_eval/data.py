@@ -98,6 +98,7 @@ class LeaveLastOut:
     validation_items: np.ndarray
     test_items: np.ndarray
     stats: dict = field(default_factory=dict)
+    test_tied: np.ndarray | None = None  # per user: the test and validation ratings share a timestamp
 
     def history(self, phase: str) -> Histories:
         return self.train if phase == "validation" else self.with_validation
@@ -106,9 +107,17 @@ class LeaveLastOut:
         return self.validation_items if phase == "validation" else self.test_items
 
 
-def leave_last_out(ratings: pd.DataFrame, name: str) -> LeaveLastOut:
-    """Split ``ratings`` (user_id, movie_id, rating, timestamp) by the tie rule above."""
-    ordered = ratings.sort_values(SORT_KEYS, kind="mergesort").reset_index(drop=True)
+RANDOM_TIE_RULE = "ratings ordered by timestamp, ties in time in a random order (seed {seed})"
+
+
+def leave_last_out(ratings: pd.DataFrame, name: str, tie_seed: int | None = None) -> LeaveLastOut:
+    """Split ``ratings`` (user_id, movie_id, rating, timestamp) by the tie rule above, or — with
+    ``tie_seed`` — with ratings of the same second in a seeded random order (protocol sensitivity)."""
+    if tie_seed is None:
+        ordered = ratings.sort_values(SORT_KEYS, kind="mergesort").reset_index(drop=True)
+    else:
+        shuffled = ratings.assign(_tie=np.random.default_rng(tie_seed).permutation(len(ratings)))
+        ordered = shuffled.sort_values(["user_id", "timestamp", "_tie"]).drop(columns="_tie").reset_index(drop=True)
     counts = ordered.groupby("user_id").size()
     if (counts < 3).any():
         raise ValueError(f"{int((counts < 3).sum())} users have fewer than 3 ratings; leave-last-out needs 3")
@@ -124,10 +133,11 @@ def leave_last_out(ratings: pd.DataFrame, name: str) -> LeaveLastOut:
                          universe)
 
     last = bounds[1:] - 1
-    ties = float(np.mean(stamp[last] == stamp[last - 1]))
+    tied = stamp[last] == stamp[last - 1]
     stats = {"users": universe.n_users, "items": universe.n_items, "ratings": len(ordered),
-             "validation_test_same_timestamp": round(ties, 4), "tie_rule": TIE_RULE}
-    return LeaveLastOut(universe, histories(2), histories(1), item_col[last - 1], item_col[last], stats)
+             "validation_test_same_timestamp": round(float(np.mean(tied)), 4),
+             "tie_rule": TIE_RULE if tie_seed is None else RANDOM_TIE_RULE.format(seed=tie_seed)}
+    return LeaveLastOut(universe, histories(2), histories(1), item_col[last - 1], item_col[last], stats, tied)
 
 
 def random_split(ratings: pd.DataFrame, test_fraction: float = 0.2, seed: int = 42) -> tuple[pd.DataFrame,

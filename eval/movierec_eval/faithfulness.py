@@ -279,3 +279,180 @@ def injected_false_claims(samples: list[Sample], catalog, store, seed: int, limi
                                  "source_movie_id": source_id})
     return {"picks": len(chosen), "injected": injected, "by_kind": dict(sorted(by_kind.items())),
             "survived_verifier": len(survived), "survivors": survived}
+
+
+# ---- against the raw data files (shares no code with the catalog or the ranker) ---------------------
+
+SIMILARITY_PERCENTILE = 95  # "similar to X" needs a cosine above this percentile of random movie pairs…
+SIMILAR_MIN_SHARED = 1  # …and at least this many shared raw facts (keyword, director, cast; or 2 genres)
+SIMILARITY_PAIRS = 20_000
+
+
+def similarity_threshold(store, seed: int) -> float:
+    """The ``SIMILARITY_PERCENTILE``-th percentile of the cosine between random pairs of catalog movies
+    (computed on the run's own vectors, so it follows the embedding model)."""
+    import numpy as np
+
+    ids = sorted(store.row_of)
+    rng = np.random.default_rng(seed)
+    a, b = rng.choice(len(ids), SIMILARITY_PAIRS), rng.choice(len(ids), SIMILARITY_PAIRS)
+    keep = a != b
+    va = store.vectors_of([ids[i] for i in a[keep]])
+    vb = store.vectors_of([ids[i] for i in b[keep]])
+    return float(np.percentile((va * vb).sum(axis=1), SIMILARITY_PERCENTILE))
+
+
+def similarity_reason(movie_id: int, source_id: int, raw, store, threshold: float) -> str | None:
+    """Why "similar to <source>" is not supported: vectors not close enough, or no shared raw facts."""
+    import numpy as np
+
+    if movie_id not in store.row_of or source_id not in store.row_of:
+        return "no vector for the movie or its source"
+    cosine = float(np.dot(*store.vectors_of([movie_id, source_id])))
+    if cosine < threshold:
+        return f"cosine {cosine:.3f} below the similarity threshold {threshold:.3f}"
+    movie, source = raw.get(movie_id), raw.get(source_id)
+    if movie is None or source is None:
+        return "movie or source not in the raw files"
+    shared = movie.shared_facts(source)
+    specific = sum(len(v) for k, v in shared.items() if k != "genres")
+    if specific < SIMILAR_MIN_SHARED and len(shared.get("genres", [])) < 2:
+        return f"no shared raw facts beyond {shared.get('genres', [])}"
+    return None
+
+
+def raw_reason(kind: str, value: str, source_id: int, sample: Sample, raw, store, threshold: float) -> str | None:
+    """The raw-data verdict on one factor: stated by a raw file (and by the cited source's raw files),
+    the request word in the request and in the movie's raw texts, "similar to" close and sharing facts."""
+    from movierec_eval.raw_claims import mentions, stated_reason, title_key
+
+    movie = raw.get(sample.movie_id)
+    if movie is None:
+        return "recommended movie is not in the raw files"
+    if source_id and not _liked(sample, source_id):
+        return f"source {source_id} is not a movie the person liked"
+    if kind == "FACTOR_KIND_SIMILAR_TO_LIKED":
+        if not source_id:
+            return "similar-to-liked without a source"
+        source = raw.get(source_id)
+        if source is None or title_key(value) not in {title_key(t) for t in source.titles}:
+            return f"{value!r} is not a raw title of source {source_id}"
+        return similarity_reason(sample.movie_id, source_id, raw, store, threshold)
+    if kind == "FACTOR_KIND_QUERY_TERM":
+        if value.lower() not in _words(sample.query) and value.lower() not in sample.query.lower():
+            return f"{value!r} is not in the request"
+        return None if mentions(value, movie) or _decade_stated(value, movie) else \
+            f"{value!r} is in no raw text of the movie"
+    reason = stated_reason(kind, value, movie)
+    if reason is None and source_id:
+        source_reason = stated_reason(kind, value, raw.get(source_id))
+        return None if source_reason is None else f"source {source_id}: {source_reason}"
+    return reason
+
+
+def _decade_stated(term: str, movie) -> bool:
+    decade = _decade(term.lower())
+    return decade is not None and decade in movie.decades
+
+
+def raw_check(samples: list[Sample], raw, store, seed: int) -> dict:
+    """Share of returned factors the raw files support; every failure listed, counted by kind."""
+    from movierec.ranker.v1 import ranker_pb2
+
+    threshold = similarity_threshold(store, seed)
+    failures, by_kind, failed_kinds = [], Counter(), Counter()
+    for sample in samples:
+        for claim in sample.factors:
+            kind = ranker_pb2.FactorKind.Name(claim.kind)
+            by_kind[kind] += 1
+            reason = raw_reason(kind, claim.value, claim.source_movie_id, sample, raw, store, threshold)
+            if reason is not None:
+                failed_kinds[kind] += 1
+                failures.append({"user": sample.user, "movie_id": sample.movie_id, "kind": kind, "value": claim.value,
+                                 "source_movie_id": claim.source_movie_id, "raw_check": reason})
+    total = sum(by_kind.values())
+    return {"factors": total, "supported": total - len(failures),
+            "supported_share": round((total - len(failures)) / total, 6) if total else None,
+            "similarity_threshold": round(threshold, 4),
+            "similarity_rule": f"cosine ≥ the {SIMILARITY_PERCENTILE}th percentile of {SIMILARITY_PAIRS} random "
+                               f"movie pairs and ≥ {SIMILAR_MIN_SHARED} shared raw keyword/director/cast (or 2 "
+                               "shared genres)",
+            "by_kind": {k: {"factors": n, "unsupported": failed_kinds[k]} for k, n in sorted(by_kind.items())},
+            "failures": failures}
+
+
+def near_miss_claims(samples: list[Sample], raw, store, seed: int, limit: int = 400) -> dict:
+    """Plausible but false claims, the kind a careless explainer makes, fed to the ranker's verifier
+    and to the raw checker; both must reject every one. Per sampled pick: a cast member of a related
+    film (same director, or a title sharing its first word — sequels) who is not in this movie, a genre
+    of the director's other film that this movie lacks, the decade ±10 years, the runtime ±2 minutes.
+    Each plant is first confirmed false against the raw files (an accidentally true plant is skipped)."""
+    import numpy as np
+
+    from movierec.ranker.v1 import ranker_pb2
+    from ranker_service.history import UserHistory
+    from ranker_service.verify import Claim, verify_claims
+
+    rng = np.random.default_rng(seed)
+    chosen = [samples[i] for i in sorted(rng.choice(len(samples), min(limit, len(samples)), replace=False))]
+    by_director: dict[str, list] = {}
+    by_first_word: dict[str, list] = {}
+    for movie in raw.movies.values():
+        for director in movie.directors:
+            by_director.setdefault(director, []).append(movie)
+        for title in movie.titles:
+            if title.split():
+                by_first_word.setdefault(title.split()[0].lower(), []).append(movie)
+    planted, caught_verifier, caught_raw, by_kind, escaped = 0, 0, 0, Counter(), []
+    for sample in chosen:
+        movie = raw.get(sample.movie_id)
+        facts = store.get(sample.movie_id)
+        if movie is None or facts is None:
+            continue
+        history = UserHistory(ratings=sample.ratings, picked=sample.picked, query=sample.query)
+        for kind, value in _plants(movie, by_director, by_first_word, rng):
+            if raw_reason(kind, value, 0, sample, raw, store, 1.0) is None:
+                continue  # accidentally true
+            planted += 1
+            by_kind[kind] += 1
+            caught_raw += 1
+            kept = verify_claims([Claim(ranker_pb2.FactorKind.Value(kind), value, 0)], facts, history, store,
+                                 origin="eval-near-miss")
+            if kept:
+                escaped.append({"movie_id": sample.movie_id, "kind": kind, "value": value})
+            else:
+                caught_verifier += 1
+    return {"picks": len(chosen), "planted": planted, "by_kind": dict(sorted(by_kind.items())),
+            "caught_by_verifier": caught_verifier, "caught_by_raw_checker": caught_raw,
+            "escaped_verifier": escaped}
+
+
+def _plants(movie, by_director, by_first_word, rng) -> list[tuple[str, str]]:
+    plants = []
+    related = [m for d in movie.directors for m in by_director.get(d, []) if m.movie_id != movie.movie_id]
+    sequels = [m for t in movie.titles if t.split() for m in by_first_word.get(t.split()[0].lower(), [])
+               if m.movie_id != movie.movie_id and len(t.split()[0]) > 3]
+    cast = sorted({c for m in sequels + related for c in m.cast} - movie.cast)
+    if cast:
+        plants.append(("FACTOR_KIND_CAST", str(rng.choice(cast)).title()))
+    genres = sorted({g for m in related for g in m.genres} - movie.genres)
+    if genres:
+        plants.append(("FACTOR_KIND_GENRE", str(rng.choice(genres)).title()))
+    if movie.years:
+        decade = min(movie.decades) + int(rng.choice((-10, 10)))
+        plants.append(("FACTOR_KIND_DECADE", f"{decade}s"))
+    if movie.runtimes:
+        plants.append(("FACTOR_KIND_RUNTIME", f"{min(movie.runtimes) + int(rng.choice((-2, 2)))} min"))
+    return plants
+
+
+def check_samples(samples: list[Sample], catalog, store, raw, seed: int) -> dict:
+    """Every measure of this section on any set of recommendations — the hook for other explainers (the
+    LLM path's evaluation builds :class:`Sample` objects from its outputs and calls this): catalog
+    consistency (the ranker's verifier + the catalog-based checker), the raw-data check with the
+    similarity rule, the injected false claims and the near-miss plants."""
+    out = {"catalog_consistency": evaluate(samples, catalog, store, proposed_claim_counts(samples, store)),
+           "raw_data": raw_check(samples, raw, store, seed)}
+    out["catalog_consistency"]["injected_false_claims"] = injected_false_claims(samples, catalog, store, seed)
+    out["near_miss_claims"] = near_miss_claims(samples, raw, store, seed)
+    return out

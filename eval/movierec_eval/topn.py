@@ -8,7 +8,6 @@ phase folds the validation item into each person's input (see :mod:`movierec_eva
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import time
 from collections.abc import Callable
@@ -119,31 +118,44 @@ class Cache:
 
 # ---- systems -----------------------------------------------------------------------------------
 
-def baselines(ctx: Context, grids: Grids, seed: int) -> list[SystemResult]:
+def baseline_specs(ctx: Context, grids: Grids, seed: int) -> list[tuple[str, str, list[dict], Callable]]:
+    """(name, protocol, validation grid, scores(config, phase)) of every baseline, defined once."""
     x = ctx.train_matrix
     cache = Cache()
-    out = [tune(ctx, "popularity", "baseline", "training interaction counts", [{}],
-                lambda c, p: B.Popularity(x).score(ctx.inputs(p)))]
-    out.append(tune(ctx, "ItemKNN", "baseline", "cosine item-item on binary interactions, top-k neighbours",
-                    [{"neighbours": k} for k in grids.knn_neighbours],
-                    lambda c, p: cache.get(("knn", c["neighbours"]), lambda: cache.get(
-                        "knn", lambda: B.ItemKNN(x, max(grids.knn_neighbours))).pruned(c["neighbours"]))
-                    .score(ctx.inputs(p))))
-    out.append(tune(ctx, "ALS", "baseline",
-                    f"implicit ALS (numpy, exact solves), {grids.als_iterations} iterations, seed {seed}",
-                    [{"factors": f, "reg": r, "alpha": a} for f, r, a in grids.als],
-                    lambda c, p: cache.get(("als", *c.values()), lambda: B.ImplicitALS(
-                        x, c["factors"], c["reg"], c["alpha"], grids.als_iterations, seed)).score(ctx.inputs(p))))
-    ease = tune(ctx, "EASE", "baseline", "EASE on whole user histories (binary)",
-                [{"lambda": lam} for lam in grids.ease_lambda],
-                lambda c, p: cache.get(("ease", c["lambda"]), lambda: B.Ease(x, c["lambda"])).score(ctx.inputs(p)))
-    out.append(ease)
-    out.append(tune(ctx, "EASE (recency-weighted history)", "baseline",
-                    "EASE on whole user histories; input weights decay^(steps before the latest rating)",
-                    [{"lambda": lam, "decay": d} for lam in grids.ease_lambda for d in grids.recency_decay],
-                    lambda c, p: cache.get(("ease", c["lambda"]), lambda: B.Ease(x, c["lambda"]))
-                    .score(ctx.inputs(p, B.SequenceSpec("position", c["decay"])))))
-    return out
+
+    def ease(lam: float) -> B.Ease:
+        return cache.get(("ease", lam), lambda: B.Ease(x, lam))
+
+    def knn(neighbours: int) -> B.ItemKNN:
+        full = cache.get("knn", lambda: B.ItemKNN(x, max((*grids.knn_neighbours, neighbours))))
+        return cache.get(("knn", neighbours), lambda: full.pruned(neighbours))
+
+    return [
+        ("popularity", "training interaction counts", [{}], lambda c, p: B.Popularity(x).score(ctx.inputs(p))),
+        ("ItemKNN", "cosine item-item on binary interactions, top-k neighbours",
+         [{"neighbours": k} for k in grids.knn_neighbours], lambda c, p: knn(c["neighbours"]).score(ctx.inputs(p))),
+        ("ALS", f"implicit ALS (numpy, exact solves), {grids.als_iterations} iterations, seed {seed}",
+         [{"factors": f, "reg": r, "alpha": a} for f, r, a in grids.als],
+         lambda c, p: cache.get(("als", *c.values()), lambda: B.ImplicitALS(
+             x, c["factors"], c["reg"], c["alpha"], grids.als_iterations, seed)).score(ctx.inputs(p))),
+        ("EASE", "EASE on whole user histories (binary)", [{"lambda": lam} for lam in grids.ease_lambda],
+         lambda c, p: ease(c["lambda"]).score(ctx.inputs(p))),
+        ("EASE (recency-weighted history)",
+         "EASE on whole user histories; input weights decay^(steps before the latest rating)",
+         [{"lambda": lam, "decay": d} for lam in grids.ease_lambda for d in grids.recency_decay],
+         lambda c, p: ease(c["lambda"]).score(ctx.inputs(p, B.SequenceSpec("position", c["decay"])))),
+    ]
+
+
+def baselines(ctx: Context, grids: Grids, seed: int) -> list[SystemResult]:
+    return [tune(ctx, name, "baseline", protocol, configs, scores)
+            for name, protocol, configs, scores in baseline_specs(ctx, grids, seed)]
+
+
+def rescore_baseline(ctx: Context, chosen: SystemResult, grids: Grids, seed: int) -> SystemResult:
+    """The same baseline with its already chosen configuration, on another split (no re-tuning)."""
+    name, protocol, _, scores = next(spec for spec in baseline_specs(ctx, grids, seed) if spec[0] == chosen.name)
+    return tune(ctx, name, "baseline", protocol, [chosen.chosen], scores)
 
 
 def seq_ease_system(ctx: Context, grids: Grids) -> tuple[SystemResult, SeqEase]:
@@ -211,60 +223,24 @@ def pipeline_system(ctx: Context, name: str, protocol: str, tastes: dict[str, np
     return result
 
 
-# ---- the ranker's real code on the chosen configuration ---------------------------------------
-
-def run_real_ranker(ctx: Context, store, sequence, alpha: float, tastes: np.ndarray, mask: np.ndarray,
-                    mmr_lambda: float, calibration_params, users: np.ndarray | None = None):
-    """Rank each user's content candidates (``mask``) with ranker_service's Ranker (numeric path, no LLM),
-    ŷ = SeqEASE (``sequence``, fitted on this split) and the ranker's own hybrid candidates (it adds
-    SeqEASE's top ``HYBRID_SPLIT`` unrated movies): returns (top-10 movie ids per user, outputs)."""
-    from movierec_catalog.filter import Filter
-    from ranker_service.history import UserHistory
-    from ranker_service.pipeline import Ranker, RankInput
-    from ranker_service.scoring import NumericScorer
-
-    scorer = NumericScorer(store, calibration_params, None, alpha=alpha, sequence=sequence)
-    ranker = Ranker(store, scorer, mmr_lambda, collab_candidates=HYBRID_SPLIT)
-    history = ctx.split.history("test")
-    item_ids = ctx.split.universe.item_ids
-    users = np.arange(ctx.split.universe.n_users) if users is None else users
-
-    async def one(user: int):
-        ids = item_ids[history.items[user]]  # chronological, as the gateway sends them
-        ratings = {int(m): float(r) for m, r in zip(ids, history.ratings[user], strict=True)}
-        candidates = [(int(item_ids[i]), float(tastes[user] @ ctx.vectors.matrix[i]))
-                      for i in np.flatnonzero(mask[user])]
-        request = RankInput(UserHistory(ratings=ratings), tastes[user], candidates, 10, Filter())
-        return await ranker.rank(request), request.history
-
-    async def all_users():
-        return [await one(int(u)) for u in users]
-
-    outputs = asyncio.run(all_users())
-    return [np.array([p.movie_id for p in out.picks]) for out, _ in outputs], outputs
-
-
-def content_top(ctx: Context, phase: str, cos: np.ndarray, k: int) -> np.ndarray:
-    """Each user's top-``k`` unseen items by cosine (what retrieval passes the ranker)."""
-    cos = np.where(ctx.seen[phase], -np.inf, cos)
-    mask = np.zeros(cos.shape, dtype=bool)
-    mask[np.arange(len(cos))[:, None], np.argpartition(-cos, k, axis=1)[:, :k]] = True
-    return mask
-
-
 # ---- the section ---------------------------------------------------------------------------------
 
-def variant_split(ratings: pd.DataFrame, name: str) -> LeaveLastOut:
-    return leave_last_out(k_core(ratings, 5) if name == "5core" else ratings, name)
+def variant_context(ratings: pd.DataFrame, name: str, index, taste_constants, cold_start: np.ndarray, seed: int,
+                    tie_seed: int | None = None) -> tuple[Context, dict[str, np.ndarray]]:
+    """One variant's split, aligned vectors and the profile tier's taste vector per user and phase."""
+    split = leave_last_out(k_core(ratings, 5) if name == "5core" else ratings, name, tie_seed)
+    vectors = ItemVectors.align(split.universe.item_ids, index.movie_ids, index.vectors)
+    tastes = {p: taste_matrix(split.history(p), vectors, taste_constants, cold_start) for p in PHASES}
+    return Context(split, vectors, seed), tastes
 
 
 def evaluate_variant(name: str, ratings: pd.DataFrame, index, taste_constants, cold_start: np.ndarray,
-                     grids: Grids, seed: int, rating_model_fit=None, ranker_parts=None, mmr: bool = True) -> dict:
+                     grids: Grids, seed: int, rating_model_fit=None, served_parts=None) -> dict:
+    """Every baseline and ablation (tuned on validation), then — with ``served_parts`` = (store,
+    scoring params, served config) — the served configuration through the ranker's request path."""
     started = time.perf_counter()
-    split = variant_split(ratings, name)
-    vectors = ItemVectors.align(split.universe.item_ids, index.movie_ids, index.vectors)
-    ctx = Context(split, vectors, seed)
-    tastes = {p: taste_matrix(split.history(p), vectors, taste_constants, cold_start) for p in PHASES}
+    ctx, tastes = variant_context(ratings, name, index, taste_constants, cold_start, seed)
+    split = ctx.split
     systems = baselines(ctx, grids, seed)
     seq, seq_model = seq_ease_system(ctx, grids)
     systems += [seq, content_system(ctx, tastes)]
@@ -282,9 +258,10 @@ def evaluate_variant(name: str, ratings: pd.DataFrame, index, taste_constants, c
     report = {"split": split.stats, "systems": [s.to_json() for s in systems]}
     report["comparisons"] = compare(systems, seed)
     report["recall_curves"] = recall_curves(systems)
-    if ranker_parts is not None:
-        report["real_ranker"], report["_ranker_outputs"] = check_real_ranker(
-            ctx, ranker_parts, seq_model, full, tastes["test"], seq_scaled["test"], seed, mmr)
+    if served_parts is not None:
+        report["served"], report["_ranker_outputs"] = served_section(
+            ctx, tastes, served_parts, systems, grids, seed,
+            lambda: variant_context(ratings, name, index, taste_constants, cold_start, seed, tie_seed=seed))
     report["seconds"] = round(time.perf_counter() - started, 1)
     report["_systems"] = systems
     return report
@@ -316,47 +293,77 @@ def rating_model_pipeline(ctx: Context, tastes, fit, ratings: pd.DataFrame, grid
                            tastes, yhat, hybrid=False, alphas=grids.blend_alpha)
 
 
-def check_real_ranker(ctx: Context, ranker_parts, seq_model: SeqEase, full: SystemResult, tastes: np.ndarray,
-                      seq_scaled: np.ndarray, seed: int, mmr: bool):
-    """Re-rank the test users through the service's code path — ranker_service's Ranker with ŷ = its
-    SeqEASE and its own hybrid candidates, given content top-100 as retrieval would pass — and compare
-    with the vectorized numbers; also measure what the service's MMR default costs in accuracy."""
-    store, params, mmr_default = ranker_parts
-    alpha = full.chosen["a"]
-    cos = content_scores(tastes, ctx.vectors)
-    mask = candidate_mask(ctx, "test", cos, seq_scaled)
-    content = content_top(ctx, "test", cos, HYBRID_SPLIT)
-    collab = seq_model.model
-    item_ids = ctx.split.universe.item_ids
-    targets = item_ids[ctx.split.targets("test")]
-    started = time.perf_counter()
-    lists, outputs = run_real_ranker(ctx, store, collab, alpha, tastes, content, 1.0, params)
-    seconds = time.perf_counter() - started
-    ranks = metrics.ranks_from_lists(lists, targets)
-    vector_top = np.argsort(-np.where(mask, alpha * cos + (1 - alpha) * seq_scaled, -np.inf), axis=1)[:, :10]
-    same = float(np.mean([set(item_ids[v]) == set(r) for v, r in zip(vector_top, lists, strict=True)]))
-    result = {
-        "protocol": "ranker_service.pipeline.Ranker (numeric path, no LLM) with NumericScorer(alpha=a, "
-                    "sequence=ranker_service SeqEASE fitted on the split), per test user; given content top-100, "
-                    "the Ranker adds SeqEASE's top-100 unrated movies itself (hybrid candidates, no fill to 200)",
-        "alpha": alpha, "users": len(lists), "seconds": round(seconds, 1),
-        "ms_per_rank_call": round(1000 * seconds / max(1, len(lists)), 2),
-        "top10_same_as_vectorized": round(same, 4),
-        "mmr_lambda_1.0": metrics.summarize(ranks, seed, ("hr@10", "ndcg@10")),
-    }
-    if mmr and mmr_default < 1.0:
-        mmr_lists, _ = run_real_ranker(ctx, store, collab, alpha, tastes, content, mmr_default, params)
-        result[f"mmr_lambda_{mmr_default}"] = metrics.summarize(metrics.ranks_from_lists(mmr_lists, targets), seed,
-                                                                ("hr@10", "ndcg@10"))
+# ---- the served configuration (the headline) -------------------------------------------------
+
+TARGETS = {"5core": {"hr@10": 0.18, "ndcg@10": 0.095}, "full": {"hr@10": 0.14, "ndcg@10": 0.08}}
+
+
+def best_baseline(systems: list[SystemResult]) -> SystemResult:
+    """The baseline with the best test NDCG@10 (the hardest comparison for ours)."""
+    return max((s for s in systems if s.kind == "baseline"), key=lambda s: s.test["ndcg@10"]["mean"])
+
+
+def paired_both(ours: np.ndarray, theirs: np.ndarray, seed: int) -> dict:
+    return {metric: metrics.paired(ours, theirs, seed, metric) for metric in ("hr@10", "ndcg@10")}
+
+
+def served_section(ctx: Context, tastes: dict[str, np.ndarray], served_parts, systems: list[SystemResult],
+                   grids: Grids, seed: int, random_ties: Callable[[], tuple[Context, dict]]):
+    """The live configuration on this split: test and validation figures, paired comparison with the
+    best baseline, ablations of single settings, list quality and protocol sensitivity (users without a
+    validation/test timestamp tie; a split with ties in random order)."""
+    from movierec_eval import served
+
+    store, params, config = served_parts
+    runner = served.ServedRunner(ctx, store, params, served.fit_sequence(ctx.split, config), tastes)
+    test = runner.run(config, "test")
+    best = best_baseline(systems)
+    name = ctx.split.universe.name
+    summary = served.summarize_run(test, seed)
+    out = {"protocol": served.__doc__.split("\n\n", 1)[1].strip(), "config": config.describe(),
+           "test": summary, "validation": served.summarize_run(runner.run(config, "validation"), seed),
+           "target": TARGETS[name],
+           "meets_target": all(summary[m]["mean"] >= v for m, v in TARGETS[name].items()),
+           "versus_best_baseline": {"baseline": best.name, "baseline_test": best.test,
+                                    **paired_both(test["ranks"], best.test_ranks, seed)},
+           "list_quality": runner.list_quality(test, "test")}
+    ablations = {"MMR λ = 1 (relevance only)": config.but(mmr_lambda=1.0),
+                 "candidates_only = true (as the other carousels and requests with words)":
+                     config.but(candidates_only=True),
+                 f"retrieval k = 100 instead of {config.retrieval_k}": config.but(retrieval_k=100)}
+    out["ablations"] = [{"name": label, "config": c.describe(), "test": served.summarize_run(run := runner.run(
+        c, "test"), seed), "versus_served": paired_both(run["ranks"], test["ranks"], seed)}
+        for label, c in ablations.items()]
+    untied = ~ctx.split.test_tied
+    out["without_ties"] = {"users": int(untied.sum()),
+                           "served": metrics.summarize(test["ranks"][untied], seed, ("hr@10", "ndcg@10")),
+                           "baseline": metrics.summarize(best.test_ranks[untied], seed, ("hr@10", "ndcg@10")),
+                           **paired_both(test["ranks"][untied], best.test_ranks[untied], seed)}
+    out["random_tie_order"] = random_tie_order(random_ties, store, params, config, best, grids, seed)
+    log.info("%s/served test HR@10 %.4f NDCG@10 %.4f (target %s)", name, summary["hr@10"]["mean"],
+             summary["ndcg@10"]["mean"], TARGETS[name])
     users = ctx.split.universe.user_ids
-    outputs = [(f"user{users[u]}", pair) for u, pair in enumerate(outputs)]
-    return result, outputs
+    outputs = [(f"user{users[u]}", (output, request.history)) for u, (output, request) in zip(
+        test["users"], test["outputs"], strict=True)]
+    return out, outputs
+
+
+def random_tie_order(make_context, store, params, config, best: SystemResult, grids: Grids, seed: int) -> dict:
+    """Served and the best baseline (its chosen configuration) on a split whose same-second ratings are in
+    a random order: a win that comes from the (timestamp, movieId) tie rule disappears here."""
+    from movierec_eval import served
+
+    ctx, tastes = make_context()
+    run = served.ServedRunner(ctx, store, params, served.fit_sequence(ctx.split, config), tastes).run(config, "test")
+    baseline = rescore_baseline(ctx, best, grids, seed)
+    return {"tie_rule": ctx.split.stats["tie_rule"],
+            "served": metrics.summarize(run["ranks"], seed, ("hr@10", "ndcg@10")), "baseline": baseline.test,
+            **paired_both(run["ranks"], baseline.test_ranks, seed)}
 
 
 def compare(systems: list[SystemResult], seed: int) -> list[dict]:
     """Each of ours vs the best baseline on test (by test NDCG@10: the hardest comparison), paired."""
-    base = [s for s in systems if s.kind == "baseline"]
-    best = max(base, key=lambda s: s.test["ndcg@10"]["mean"])
+    best = best_baseline(systems)
     out = []
     for system in systems:
         if system.kind != "ours":

@@ -23,6 +23,7 @@ from gateway_service.deps import Services, call
 from gateway_service.errors import ApiError, not_found
 from gateway_service.fallback import LovedMovie, grounded_reason, loved_movies
 from gateway_service.movies import placeholder_url, poster_url
+from gateway_service.rank_policy import candidates_only_for
 from gateway_service.schemas import Card, Carousel, Factor, RecommendationsRequest, RecommendationsResponse
 from gateway_service.timing import stage
 from movierec.common.v1 import common_pb2
@@ -397,10 +398,7 @@ async def rank_carousel(services: Services, user: UserView, plan: CarouselPlan, 
                         hard: Filter, query: str) -> Ranked:
     with stage(f"rank.{plan.kind}"):  # each carousel's own wall time, inside the "rank" stage
         return await rank(services, user, candidates.hits, top_n=plan.top_n, hard=hard, query=query,
-                          vector=plan.rank_vector,
-                          # Collaborative additions only for plain top picks: a request's own words, or a
-                          # carousel's seed or genre, give its candidates a meaning they must keep.
-                          candidates_only=plan.kind != "top_picks" or bool(query.strip()))
+                          vector=plan.rank_vector, candidates_only=candidates_only_for(plan.kind, query))
 
 
 async def recommendations(services: Services, body: RecommendationsRequest) -> RecommendationsResponse:

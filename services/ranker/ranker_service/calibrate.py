@@ -21,6 +21,11 @@ people without ratings), and ``cos`` alone ("numeric-content"). So the match sco
 that the person rates the movie 4 stars or more if they watch it. Brier score, log loss, expected
 calibration error and a reliability table are reported.
 
+The served ``a`` is the evaluation's choice (``ranker_service/served_defaults.json``, written by
+``python -m movierec_eval.select_served --write`` on validation through the ranker's request path);
+the calibration is fitted for it. The alpha grid above stays in the report as a diagnostic (and is
+the ``a`` used when no served default exists).
+
 Writes ``reports/ranker-alpha.json``; ``--write`` also updates ``ranker_service/calibration.json``.
 """
 
@@ -43,6 +48,7 @@ from movierec_core.paths import REPO_ROOT
 from ranker_service.scoring import CALIBRATION_FILE, LIKED_RATING, Calibration, ScoringParams
 from ranker_service.sequence_model import CODE_VERSION as SEQUENCE_CODE_VERSION
 from ranker_service.sequence_model import SeqEaseParams, SequenceModel
+from ranker_service.settings import ServedDefaults
 
 log = logging.getLogger("movierec.ranker.calibrate")
 
@@ -253,9 +259,13 @@ def main(argv: list[str] | None = None) -> int:
              ratings.movie_id.nunique())
     params = served_sequence_params()
     alpha = select_alpha(ratings, vectors, params, args.candidates, args.seed)
-    log.info("alpha = %.2f (NDCG@10 %s)", alpha["alpha"],
+    log.info("content+SeqEASE alpha grid best: %.2f (NDCG@10 %s)", alpha["alpha"],
              next(g["ndcg@10"] for g in alpha["grid"] if g["alpha"] == alpha["alpha"]))
-    calibrations, evidence = fit_calibration(ratings, vectors, fit, params, alpha["alpha"])
+    # The served a is chosen by the evaluation through the ranker's request path (served_defaults.json);
+    # the calibration is fitted for that a, so the match score describes what is served.
+    served_alpha = ServedDefaults.load().alpha
+    alpha["served_alpha"] = alpha["alpha"] if served_alpha is None else float(served_alpha)
+    calibrations, evidence = fit_calibration(ratings, vectors, fit, params, alpha["served_alpha"])
     fitted_on = {"index_version": index_version, "collab_code_version": CODE_VERSION,
                  "sequence_code_version": SEQUENCE_CODE_VERSION, "sequence_params": params.describe(),
                  "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
@@ -268,7 +278,7 @@ def main(argv: list[str] | None = None) -> int:
                       "calibration": {k: {m: v for m, v in e.items() if m != "reliability"}
                                       if isinstance(e, dict) else e for k, e in evidence.items()}}, indent=1))
     if args.write:
-        ScoringParams(alpha["alpha"], calibrations, fitted_on).save()
+        ScoringParams(alpha["served_alpha"], calibrations, fitted_on).save()
         log.info("wrote %s", CALIBRATION_FILE)
     return 0
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -14,6 +15,24 @@ from movierec_llm.settings import LlmSettings as SharedLlmSettings
 MAX_CANDIDATES_LIMIT = 500
 MAX_TOP_N = 50
 DEFAULT_TOP_N = 5
+# The served defaults of a, MMR λ and the hybrid candidate count, chosen on validation by
+# `python -m movierec_eval.select_served --write` (eval/README.md); RANKER_* variables override them.
+SERVED_DEFAULTS_FILE = Path(__file__).with_name("served_defaults.json")
+
+
+@dataclass(frozen=True)
+class ServedDefaults:
+    alpha: float | None = None  # None: the blend weight stored in calibration.json
+    mmr_lambda: float = 0.7
+    collab_candidates: int = 100
+
+    @classmethod
+    def load(cls, path: Path = SERVED_DEFAULTS_FILE) -> ServedDefaults:
+        if not path.exists():
+            return cls()
+        data = json.loads(path.read_text())
+        return cls(alpha=data.get("alpha"), mmr_lambda=float(data["mmr_lambda"]),
+                   collab_candidates=int(data["collab_candidates"]))
 
 
 @dataclass(frozen=True)
@@ -73,17 +92,19 @@ class RankerSettings:
     @classmethod
     def from_env(cls) -> RankerSettings:
         alpha = env_optional_str("RANKER_ALPHA")
+        served = ServedDefaults.load()
         return cls(
             catalog_dir=Path(env_str("RANKER_CATALOG_DIR", str(default_catalog_dir()))),
             index_dir=Path(env_str("RANKER_INDEX_DIR", str(current_index_dir()))),
             collab_dir=Path(env_str("RANKER_COLLAB_DIR", str(artifacts_dir() / "collab" / "current"))),
             sequence_dir=Path(env_str("RANKER_SEQUENCE_DIR", str(artifacts_dir() / "seqease" / "current"))),
             require_collab=env_bool("RANKER_REQUIRE_COLLAB", False),
-            alpha=None if alpha is None else env_float("RANKER_ALPHA", minimum=0, maximum=1),
-            mmr_lambda=env_float("RANKER_MMR_LAMBDA", 0.7, minimum=0, maximum=1),
+            alpha=served.alpha if alpha is None else env_float("RANKER_ALPHA", minimum=0, maximum=1),
+            mmr_lambda=env_float("RANKER_MMR_LAMBDA", served.mmr_lambda, minimum=0, maximum=1),
             max_candidates=env_int("RANKER_MAX_CANDIDATES", MAX_CANDIDATES_LIMIT, minimum=1,
                                    maximum=MAX_CANDIDATES_LIMIT),
             llm=LlmSettings.from_env(),
             hybrid_candidates=env_bool("RANKER_HYBRID_CANDIDATES", True),
-            collab_candidates=env_int("RANKER_COLLAB_CANDIDATES", 100, minimum=0, maximum=MAX_CANDIDATES_LIMIT),
+            collab_candidates=env_int("RANKER_COLLAB_CANDIDATES", served.collab_candidates, minimum=0,
+                                      maximum=MAX_CANDIDATES_LIMIT),
         )

@@ -21,7 +21,11 @@ Steps:
    on a leave-last-out validation item, then fitted on ALL ratings → ``<seqease-out>/<key>/`` +
    ``current`` (default ``artifacts/seqease``), cached in ``$MOVIEREC_CACHE_DIR/seqease`` the same way.
 
-Every number in the report carries the protocol that produced it.
+Every number in the report carries the protocol that produced it. The report goes to
+``<out>/train.json`` (beside the artifacts, e.g. ``artifacts/collab/train.json``), so building
+artifacts never rewrites a committed file; ``make eval`` quotes it in ``reports/eval.json``. The
+80/20 split (:func:`random_split`, ``TEST_FRACTION``/``SPLIT_SEED``) is the one the evaluation's
+rating section uses too.
 """
 
 from __future__ import annotations
@@ -334,7 +338,8 @@ def evaluate(df: pd.DataFrame, hp: Hyperparameters, tune: bool) -> tuple[dict[st
         "test": {"protocol": split_protocol + "; every model fitted on the train part only", "n_train": len(train),
                  "n_test": len(test), "models": models},
         "fold_in": fold_in,
-        "target": {"protocol": "docs/architecture.md §6: rating prediction RMSE on a random 80/20 split of ml-latest-small",
+        "target": {"protocol": "docs/architecture.md §6: rating prediction RMSE on a random 80/20 split of "
+                               "ml-latest-small",
                    "rmse_max": TARGET_RMSE, "ours_rmse": ours_test["rmse"],
                    "met": bool(ours_test["rmse"] <= TARGET_RMSE), "anchors": ANCHORS},
         "evaluation_seconds": round(time.perf_counter() - started, 2),
@@ -487,7 +492,9 @@ def main(argv: list[str] | None = None) -> int:
                              "else <repo>/../shared/data/ml-latest-small/ratings.csv)")
     parser.add_argument("--out", type=Path, default=None,
                         help="artifact root (default: $MOVIEREC_ARTIFACTS_DIR/collab or <repo>/artifacts/collab)")
-    parser.add_argument("--report", type=Path, default=REPO_ROOT / "reports" / "train.json")
+    parser.add_argument("--report", type=Path, default=None,
+                        help="where the training report goes (default: <out>/train.json, beside the artifacts; "
+                             "the committed reports/ are written only by `make eval` / `make bench`)")
     parser.add_argument("--tune", action="store_true", help="choose hyperparameters on the validation split first")
     parser.add_argument("--set", dest="overrides", type=parse_override, action="append", default=[],
                         metavar="NAME=VALUE", help="override a hyperparameter (repeatable), e.g. --set factors=30")
@@ -500,6 +507,7 @@ def main(argv: list[str] | None = None) -> int:
 
     ratings_path = (args.ratings or default_ratings_path()).resolve()
     out = (args.out or default_out_dir()).resolve()
+    args.report = args.report or out / "train.json"
     try:
         hp = Hyperparameters.from_kwargs(**{**Hyperparameters().as_dict(), **dict(args.overrides)})
         ratings_sha = sha256_file(ratings_path) if ratings_path.is_file() else None
