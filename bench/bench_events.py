@@ -2,8 +2,8 @@
 
     python bench/bench_events.py [--rate 300] [--seconds 20] [--concurrency 2] [--pool prefork]
 
-What runs: a fresh redis-server (AOF, ``--appendfsync everysec`` like ``make up``; ``--appendfsync
-always`` for the durable setting), one real Celery worker process (``python -m
+What runs: a fresh redis-server (AOF with the ``appendfsync`` the product ships — ``make up``'s
+default, ``always`` — unless ``--appendfsync everysec`` is given), one real Celery worker process (``python -m
 profile_service.worker``) with the full movie index, and in this process the gateway's own publish
 path (``gateway_service.events.publish_review``, called from an asyncio loop as the REST route does).
 
@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import inspect
 import json
 import os
 import signal
@@ -259,7 +260,9 @@ def main() -> int:
     parser.add_argument("--concurrency", type=int, default=int(os.environ.get("WORKER_CONCURRENCY", "4")))
     parser.add_argument("--pool", choices=("prefork", "threads", "solo"),
                         default=os.environ.get("WORKER_POOL", "threads"))
-    parser.add_argument("--appendfsync", choices=("everysec", "always"), default="everysec")
+    # The durability the product ships: what `make up` starts Redis with (devstack.start_redis's default).
+    shipped = inspect.signature(start_redis).parameters["appendfsync"].default
+    parser.add_argument("--appendfsync", choices=("everysec", "always"), default=shipped)
     parser.add_argument("--index-dir", type=Path, default=current_index_dir())
     parser.add_argument("--out", type=Path, default=REPORT)
     args = parser.parse_args()
