@@ -96,3 +96,43 @@ def test_linking_is_fast(read):
         read(m)
     per_message_ms = (time.perf_counter() - started) * 1000 / len(messages)
     assert per_message_ms < 25  # typical is ~2 ms; the 2-core machine is shared
+
+
+@pytest.mark.parametrize("message", [
+    "It was really good.",            # a pronoun at the start of a sentence, even before "was good"
+    "So, It sounds like we agree.",
+    "I LOVE that actor",              # shouting is not a title
+    "I'm 31 and moved here 5 years ago",  # numbers are not titles ("31", 2016)
+    "she was nominated for an Oscar",
+    "Perfect!",
+    "ahh, gotcha",                    # an uncommon lowercase word with no title cue
+    "they tried too hard to be funny",  # "Die Hard" has no German article to drop
+    "my kids like the princesses",    # an inflection is not a typo of "Princess"
+])
+def test_no_false_title_links(read, message):
+    u = read(message)
+    assert u.seeds.titles == [] and u.constraints.exclude_titles == [], [t.title for t in u.seeds.titles]
+
+
+@pytest.mark.parametrize("message, unresolved", [
+    ("I just saw Frozen 2", "Frozen"),                # a sequel the catalog lacks is not the original
+    ("I liked Wonder Boys", None),                    # the longer name wins over "Boys"
+    ("Zombieland Double Tap was weak", "The Double"),
+    ("waiting for Once Upon a Time in Hollywood", "Once"),
+])
+def test_partial_matches_inside_longer_names_are_rejected(read, message, unresolved):
+    linked = [t.title for t in read(message).seeds.titles]
+    if unresolved:
+        assert unresolved not in linked
+    else:
+        assert linked == ["Wonder Boys"]
+
+
+@pytest.mark.parametrize("message, title", [
+    ("Cinema Paradiso, Raging Bull, The Asphalt Jungle", "Raging Bull"),
+    ("i really loved parasite", "Parasite"),
+    ("we loved the new Lion King", "The Lion King"),
+    ("Get Out is great", "Get Out"),
+])
+def test_title_case_and_cued_titles_are_linked(read, message, title):
+    assert title in [t.title for t in read(message).seeds.titles]

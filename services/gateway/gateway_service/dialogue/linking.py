@@ -46,18 +46,25 @@ FUZZY_THRESHOLD = 88.0
 FUZZY_MAX_WORDS = 6
 COMMON_DF = 5
 COMMON_LOWERCASE_MIN_RATINGS = 50
-_ARTICLES = ("the ", "a ", "an ", "le ", "la ", "les ", "l ", "el ", "il ", "der ", "die ", "das ")
+_ARTICLES = ("the ", "a ", "an ")
+# Foreign leading articles are optional only in non-English titles ("Die Hard" is not "Hard").
+_FOREIGN_ARTICLES = ("le ", "la ", "les ", "l ", "el ", "il ", "der ", "die ", "das ")
+# Words that name something else far more often than the film of that name ("an Oscar nominee").
+NOT_A_TITLE_ALONE = frozenset({"oscar", "oscars", "netflix", "hulu", "amazon", "hbo", "imdb", "youtube", "disney",
+                               "god", "christmas", "cinema", "hollywood", "bollywood"})
 _ROMAN = {"ii": "2", "iii": "3", "iv": "4", "v": "5", "vi": "6", "vii": "7", "viii": "8", "ix": "9", "x": "10"}
 # Words right before a title that make it a title mention ("like Jaws", "seen Heat", "not Up").
 TITLE_CUES_BEFORE = frozenset({
     "like", "loved", "love", "liked", "enjoyed", "seen", "watched", "saw", "not", "than", "about", "except",
     "to", "why", "and", "or", "nor", "as", "adore", "adored", "rewatched", "besides", "including", "is", "was",
-    "favorite", "favourite", "fan", "no", "another", "but", "of", "rather", "vs", "dug",
+    "favorite", "favourite", "fan", "no", "another", "but", "of", "rather", "vs", "dug", "watch", "see",
+    "called", "titled", "named", "movie", "film", "recommend", "suggested", "try", "rewatch", "with",
 })
 TITLE_CUES_AFTER = ("was great", "was good", "was amazing", "was awesome", "is great", "is my favorite",
-                    "was fun", "was funny", "is a favorite", "was a favorite", "was brilliant")
-FUZZY_CUES = frozenset({"like", "loved", "liked", "enjoyed", "seen", "watched", "saw", "than", "to", "except",
-                        "adored", "about", "dug", "favorite", "favourite"})
+                    "was fun", "was funny", "is a favorite", "was a favorite", "was brilliant", "movie", "film",
+                    "is my favorite", "was so good", "is so good", "is one of", "was one of")
+FUZZY_CUES = frozenset({"like", "loved", "liked", "enjoyed", "seen", "watched", "saw", "than", "except",
+                        "adored", "dug", "favorite", "favourite", "called", "titled"})
 _YEAR_RE = re.compile(r"^(?:18|19|20)\d\d$")
 
 
@@ -66,8 +73,9 @@ def _normalize_key(key: str) -> str:
     return " ".join(words)
 
 
-def title_keys(title: str) -> set[str]:
+def title_keys(title: str, english: bool = True) -> set[str]:
     """Folded forms of a catalog title that count as a mention of it."""
+    articles = _ARTICLES if english else _ARTICLES + _FOREIGN_ARTICLES
     parts, rest = [], title
     while (peeled := peel_trailing_group(rest)) is not None:
         rest, alt = peeled
@@ -75,7 +83,7 @@ def title_keys(title: str) -> set[str]:
     keys: set[str] = set()
     for key in (fold(title), fold(rest), *(fold(p) for p in parts)):
         keys.add(key)
-        keys.update(key[len(a):] for a in _ARTICLES if key.startswith(a))
+        keys.update(key[len(a):] for a in articles if key.startswith(a))
     return {_normalize_key(k) for k in keys if k}
 
 
@@ -96,7 +104,7 @@ class TitleLinker:
     def __init__(self, movies: Iterable[Movie], common_words: set[str], people: dict[str, str]):
         by_key: dict[str, list[Movie]] = defaultdict(list)
         for movie in movies:
-            for key in title_keys(movie.title):
+            for key in title_keys(movie.title, english=movie.original_language in (None, "en")):
                 by_key[key].append(movie)
         for group in by_key.values():
             group.sort(key=lambda m: (-(m.ml_rating_count or 0), m.movie_id))
@@ -176,7 +184,8 @@ class TitleLinker:
         taken = {j for m in mentions for j in range(m.start, m.end)}
         unresolved: list[str] = []
         for i, tok in enumerate(tokens):
-            if tok.low not in FUZZY_CUES or i + 1 >= len(tokens) or (i + 1) in taken:
+            similar_to = tok.low == "to" and i > 0 and tokens[i - 1].low == "similar"
+            if (tok.low not in FUZZY_CUES and not similar_to) or i + 1 >= len(tokens) or (i + 1) in taken:
                 continue
             fuzzy = self._fuzzy_after(tokens, blocked, taken, i + 1)
             if fuzzy is not None:
@@ -214,10 +223,10 @@ class TitleLinker:
         movie, end = self._pick_year(tokens, end, candidates)
         key = " ".join(t.key for t in tokens[i:end] if t.is_word)
         if strict:
-            if len(key.split()) < 2 or self.is_common(key):
+            if len(key.split()) < 2 or self.is_common(key) or self._glued(tokens, i, end):
                 return None
         elif movie.movie_id not in pick_ids and not any(m.movie_id in pick_ids for m in candidates):
-            if self.is_common(key) and not self._accept_common(tokens, i, end, movie):
+            if not self._accept(tokens, i, end, key, movie):
                 return None
         else:
             movie = next((m for m in candidates if m.movie_id in pick_ids), movie)
@@ -236,22 +245,62 @@ class TitleLinker:
                 return same[0], close
         return candidates[0], end
 
-    def _accept_common(self, tokens: Sequence[Token], i: int, end: int, movie: Movie) -> bool:
+    def _accept(self, tokens: Sequence[Token], i: int, end: int, key: str, movie: Movie) -> bool:
+        """The rules of the module docstring for a match that is not one of the shown picks."""
+        words = key.split()
+        if all(w.isdigit() for w in words) or (len(words) == 1 and words[0] in NOT_A_TITLE_ALONE):
+            return False
+        if self._glued(tokens, i, end):
+            return False  # part of a longer name: "Wonder Boys", "Frozen 2" (not in the catalog)
+        whole = all(not t.is_word for t in tokens[:i]) and all(not t.is_word for t in tokens[end:])
+        cue_before, cue_after = self._cues(tokens, i, end)
+        first = next(t for t in tokens[i:end] if t.is_word)
+        capitalized = first.text[:1].isupper() and not (first.text.isupper() and len(first.text) > 1)
+        if not self.is_common(key):
+            if len(words) > 1 or capitalized:
+                return True
+            return whole or cue_before or cue_after  # "i saw parasite", not "ahhh, gotcha"
+        title_case = len(words) > 1 and all(t.text[:1].isupper() for t in tokens[i:end]
+                                             if t.is_word and t.low not in {"of", "the", "a", "an", "and", "in", "to"})
+        if capitalized:
+            if title_case:
+                return True  # "Raging Bull", "the new Lion King", "Get Out is great"
+            if sentence_initial(tokens, i):
+                return cue_after
+            return cue_before or cue_after
+        if all(w in lexicon.FILLER_WORDS for w in words):
+            return False
+        return cue_before and (movie.ml_rating_count or 0) >= COMMON_LOWERCASE_MIN_RATINGS
+
+    @staticmethod
+    def _cues(tokens: Sequence[Token], i: int, end: int) -> tuple[bool, bool]:
         before = tokens[i - 1].low if i > 0 else ""
         if before == "the" and i > 1:
             before = tokens[i - 2].low
-        cue_before = before in TITLE_CUES_BEFORE
         after = " ".join(t.low for t in tokens[end:end + 4])
         cue_after = any(after.startswith(c) for c in TITLE_CUES_AFTER) or (
             end < len(tokens) and tokens[end].text == "(")
-        first = next(t for t in tokens[i:end] if t.is_word)
-        if (first.capitalized and not first.text.isupper()) or (first.text.isupper() and len(first.text) > 1
-                                                              and not all(t.text.isupper() for t in tokens)):
-            return not sentence_initial(tokens, i) or cue_before or cue_after
-        key = " ".join(t.key for t in tokens[i:end] if t.is_word)
-        if all(w in lexicon.FILLER_WORDS for w in key.split()):
+        return before in TITLE_CUES_BEFORE, cue_after
+
+    @staticmethod
+    def _glued(tokens: Sequence[Token], i: int, end: int) -> bool:
+        """True when the match sits inside a longer capitalized name or is followed by a sequel number."""
+        if end < len(tokens) and tokens[end].text.isdigit() and not _YEAR_RE.match(tokens[end].text):
+            return True
+        first = tokens[i]
+        if not first.text[:1].isupper():
             return False
-        return cue_before and (movie.ml_rating_count or 0) >= COMMON_LOWERCASE_MIN_RATINGS
+        def name_word(tok: Token) -> bool:
+            return tok.is_word and tok.text[:1].isupper() and tok.text not in {"I", "I'm", "I've", "I'd", "I'll"}
+        if i > 0 and name_word(tokens[i - 1]) and not sentence_initial(tokens, i - 1) and \
+                tokens[i - 1].low not in TITLE_CUES_BEFORE:
+            return True
+        if end - i > 1:
+            return False
+        j = end
+        while j < len(tokens) and tokens[j].low in {"of", "the", "upon"} and j - end < 2:
+            j += 1
+        return j < len(tokens) and name_word(tokens[j])
 
     def _person_at(self, tokens: Sequence[Token], blocked: Sequence[bool], i: int) -> Mention | None:
         if tokens[i].key not in self._people_first:
@@ -280,6 +329,9 @@ class TitleLinker:
             if len(phrase) < 5 or self.is_common(phrase):
                 continue
             hit = self.fuzzy_key(phrase)
+            if hit is not None and " " not in phrase and (hit[0].startswith(phrase[:-2]) and
+                                                         abs(len(hit[0]) - len(phrase)) >= 1):
+                hit = None  # an inflection of a title word ("princesses", "stoner"), not a typo
             if hit is not None:
                 movie = self._by_key[hit[0]][0]
                 return Mention(i, end, "title", movie=movie, confidence=round(hit[1] / 100, 3),
@@ -294,12 +346,13 @@ class TitleLinker:
             tok = tokens[j]
             if blocked[j] or j in taken or not tok.is_word:
                 break
-            if not (tok.capitalized or (run and tok.low in {"of", "the", "and", "a", "in"})):
+            if not (tok.text[:1].isupper() or (run and tok.low in {"of", "the", "and", "a", "in"})):
                 break
             run.append(tok.text)
         while run and run[-1].lower() in {"of", "the", "and", "a", "in"}:
             run.pop()
-        if not run or (len(run) == 1 and run[0].lower() in lexicon.FILLER_WORDS | {"i"}):
+        vocabulary = lexicon.FILLER_WORDS | set(lexicon.GENRE_WORDS) | lexicon.TONE_WORDS | lexicon.FEAR_WORDS | {"i"}
+        if not run or all(w.lower() in vocabulary for w in run):
             return ""
         return " ".join(run)
 
