@@ -142,7 +142,7 @@ load: proto artifacts ## gRPC + REST load tests → reports/load.{json,md}
 
 # ---- quality ---------------------------------------------------------------------------------
 .PHONY: test
-test: install proto catalog index ## Install what is missing, build catalog + index if missing (cached), run the tests
+test: install proto catalog index train ## Install what is missing, build catalog + index + trained models if missing (cached), run the tests (the quality guard and constraint suite use the served artifacts)
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 .PHONY: ci
