@@ -334,6 +334,7 @@ def served_section(ctx: Context, tastes: dict[str, np.ndarray], served_parts, sy
     out["ablations"] = [{"name": label, "config": c.describe(), "test": served.summarize_run(run := runner.run(
         c, "test"), seed), "versus_served": paired_both(run["ranks"], test["ranks"], seed)}
         for label, c in ablations.items()]
+    out["ablations"] += split_tuned_sequence(ctx, store, params, config, tastes, systems, test, seed)
     untied = ~ctx.split.test_tied
     out["without_ties"] = {"users": int(untied.sum()),
                            "served": metrics.summarize(test["ranks"][untied], seed, ("hr@10", "ndcg@10")),
@@ -346,6 +347,22 @@ def served_section(ctx: Context, tastes: dict[str, np.ndarray], served_parts, sy
     outputs = [(f"user{users[u]}", (output, request.history)) for u, (output, request) in zip(
         test["users"], test["outputs"], strict=True)]
     return out, outputs
+
+
+def split_tuned_sequence(ctx: Context, store, params, config, tastes, systems: list[SystemResult], test: dict,
+                         seed: int) -> list[dict]:
+    """The served configuration with SeqEASE's λ/decay as this split's validation chose them (when they
+    differ from the served artifact's): how much of a gap is the sequence model's parameters."""
+    from movierec_eval import served
+
+    chosen = next(s.chosen for s in systems if s.name.startswith("SeqEASE"))
+    if (chosen["lambda"], chosen["decay"]) == (config.sequence_params["lam"], config.sequence_params["decay"]):
+        return []
+    tuned = config.but(sequence_params={**config.sequence_params, "lam": chosen["lambda"], "decay": chosen["decay"]})
+    run = served.ServedRunner(ctx, store, params, served.fit_sequence(ctx.split, tuned), tastes).run(tuned, "test")
+    return [{"name": f"SeqEASE λ = {chosen['lambda']:g}, decay {chosen['decay']} (this split's validation choice)",
+             "config": tuned.describe(), "test": served.summarize_run(run, seed),
+             "versus_served": paired_both(run["ranks"], test["ranks"], seed)}]
 
 
 def random_tie_order(make_context, store, params, config, best: SystemResult, grids: Grids, seed: int) -> dict:
