@@ -84,8 +84,14 @@ class ChatClient:
         self.http.close()
 
     def _post(self, path: str, body: dict, headers: dict | None = None) -> httpx.Response:
-        for _ in range(20):
-            response = self.http.post(path, json=body, headers=headers or {})
+        for attempt in range(20):
+            try:
+                response = self.http.post(path, json=body, headers=headers or {})
+            except httpx.TransportError as error:  # a dropped connection is a failed turn, not a failed run
+                if attempt >= 2:
+                    return httpx.Response(599, json={"error": f"{type(error).__name__}: {error}"})
+                time.sleep(1.0)
+                continue
             if response.status_code != 429:
                 return response
             time.sleep(min(30.0, float(response.headers.get("Retry-After", "2") or 2)))
@@ -462,38 +468,32 @@ def read_jsonl(path: Path) -> list[dict]:
     return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
 
 
-def run_corpus(
-    client: ChatClient, facts: RawFacts, requests: list[dict], dialogues: list[dict], progress: bool = True
-) -> Tally:
+def _new_user(client: ChatClient, tally: Tally, item_id: str) -> tuple[str, str] | None:
+    try:
+        return client.new_user()
+    except httpx.HTTPStatusError as error:
+        tally.errors.append({"id": item_id, "message": "(sign-up)", "status": error.response.status_code,
+                             "body": error.response.text[:300]})
+        return None
+
+
+def run_corpus(client: ChatClient, facts: RawFacts, requests: list[dict], dialogues: list[dict],
+               progress: bool = True) -> Tally:
     tally = Tally()
     for index, item in enumerate(requests, 1):
-        run_turn(
-            client,
-            facts,
-            tally,
-            client.new_user(),
-            SessionState(),
-            item["id"],
-            [item["class"]],
-            item["message"],
-            item["expect"],
-        )
+        user = _new_user(client, tally, item["id"])
+        if user is not None:
+            run_turn(client, facts, tally, user, SessionState(), item["id"], [item["class"]], item["message"],
+                     item["expect"])
         if progress and index % 50 == 0:
             print(f"  requests {index}/{len(requests)}", file=sys.stderr)
     for dialogue in dialogues:
-        user, session = client.new_user(), SessionState()
+        user, session = _new_user(client, tally, dialogue["id"]), SessionState()
+        if user is None:
+            continue
         for number, turn in enumerate(dialogue["turns"], 1):
-            run_turn(
-                client,
-                facts,
-                tally,
-                user,
-                session,
-                f"{dialogue['id']}#{number}",
-                dialogue["classes"],
-                turn["message"],
-                turn["expect"],
-            )
+            run_turn(client, facts, tally, user, session, f"{dialogue['id']}#{number}", dialogue["classes"],
+                     turn["message"], turn["expect"])
     return tally
 
 
@@ -520,7 +520,11 @@ def inspired_recall(client: ChatClient, facts: RawFacts, split: str, limit: int 
         return movie.movie_id if movie else None
 
     for dialog_id in dialog_ids:
-        user, session = client.new_user(), None
+        try:
+            user, session = client.new_user(), None
+        except httpx.HTTPStatusError:
+            failed_turns += 1
+            continue
         mentioned: set[int] = set()
         ranked: list[int] = []
         for row in sorted(by_dialog[dialog_id], key=lambda r: int(r["utt_id"])):
