@@ -131,3 +131,26 @@ def test_language_words_inside_a_title_are_not_a_language(read):
 def test_genre_after_language_is_kept(read):
     c = read("French comedies").constraints
     assert c.language == "fr" and c.include_genres == ["Comedy"]
+
+
+@pytest.mark.parametrize("message", [
+    "one more quick question about it",
+    "it fell far short of my expectations",
+    "do you have a short plot summary?",
+    "I loved it as a kid",
+    "I like action and thrillers too",
+])
+def test_incidental_words_set_no_constraint(read, message):
+    c = read(message).constraints
+    assert c.max_runtime_min is None and c.max_certification is None
+    assert read(message).removals == []
+
+
+def test_year_to_present(read):
+    c = read("anything from 2017 to present").constraints
+    assert (c.min_year, c.max_year) == (2017, None)
+
+
+def test_star_wars_is_not_the_war_genre(read):
+    u = read("Star Wars is OK")
+    assert u.removals == [] and "War" not in u.constraints.include_genres

@@ -70,7 +70,8 @@ _LITTLE = re.compile(r"\b(?:toddlers?|preschoolers?|pre-schoolers?|little\s+kids
                      r"tiny\s+kids|small\s+kids|young\s+kids)\b")
 _KIDS = re.compile(r"\b(?:family[- ]friendly|kid[- ]?friendly|child[- ]friendly|kids?[- ]safe|kid[- ]appropriate|"
                    r"family\s+(?:movie\s+night|movie|film|night|viewing|time|fun|watch)|(?:the\s+)?whole\s+family|"
-                   r"(?:the\s+|my\s+|our\s+|young\s+|small\s+)?(?:kids|children|kiddos|little\s+ones|kid|child)|"
+                   r"(?:(?:the|my|our|young|small|with|for)\s+(?:\w+\s+)?)?(?:kids|children|kiddos|little\s+ones)|"
+                   r"(?:my|our|with\s+(?:a|my|our|the)|for\s+(?:a|my|our|the))\s+(?:little\s+|young\s+)?(?:kid|child)|"
                    r"suitable\s+for\s+(?:kids|children)|appropriate\s+for\s+(?:kids|children))\b")
 _KIDS_MOVIE = re.compile(r"\b(?:kids?|kids'|kid's|children's|childrens)\s*(?:movies?|films?)\b|\bchildren's\b")
 

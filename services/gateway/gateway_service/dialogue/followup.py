@@ -30,6 +30,8 @@ def factor_phrase(f: PickFactor) -> str | None:
         "certification": f"it is rated {f.value}",
         "query_term": f"it matches “{f.value}” from your message",
         "similar_to_liked": f"it is close to {f.source_title or f.value}, which you liked",
+        "watched_next": f"people who watched {f.source_title or f.value} went on to watch it",
+        "audience": f"it suits the audience you described ({f.value})",
     }
     return phrases.get(f.kind)
 

@@ -24,11 +24,11 @@ def _genre(genres: tuple[str, ...], *words: str) -> None:
 _genre(("Horror",), "horror", "horrors", "horror movie", "zombie", "zombies", "slasher", "slashers", "gory", "gore",
        "blood", "bloody", "gruesome", "splatter")
 _genre(("Thriller",), "thriller", "thrillers", "suspense", "suspenseful")
-_genre(("War",), "war", "wars", "war movie", "war movies", "war film", "war films", "wartime")
+_genre(("War",), "war", "war movie", "war movies", "war film", "war films", "wartime")
 _genre(("Musical",), "musical", "musicals", "singing")
 _genre(("Animation",), "cartoon", "cartoons", "animated", "animation", "anime")
 _genre(("Romance",), "romance", "romances", "romantic", "love story", "love stories")
-_genre(("Comedy", "Romance"), "rom-com", "rom-coms", "romcom", "romcoms", "romantic comedy", "romantic comedies")
+_genre(("Comedy", "Romance"), "rom-com", "rom-coms", "romcom", "romcoms", "rom com", "rom coms", "romantic comedy", "romantic comedies")
 _genre(("Comedy",), "funny", "comedy", "comedies", "comedic", "laugh", "laughs", "hilarious")
 _genre(("Sci-Fi",), "sci-fi", "scifi", "science fiction", "science-fiction", "space")
 _genre(("Documentary",), "documentary", "documentaries", "doc", "docs")

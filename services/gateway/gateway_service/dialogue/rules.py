@@ -141,7 +141,7 @@ def _cert_name(text: str) -> str:
 def _read_permissions(r: _Reading) -> None:
     """"X is fine" / "I don't mind X" / "forget the X limit": a constraint taken back."""
     ok = r"(?:(?:is|are|'s|'re|would\s+be|will\s+be|be)\s+(?:totally\s+|also\s+|perfectly\s+|actually\s+|now\s+|too\s+)?" \
-         r"(?:fine|ok|okay|alright|all\s+right|good|allowed|welcome|acceptable|cool|no\s+problem)|work(?:s)?\s+too|too)"
+         r"(?:fine|ok|okay|alright|all\s+right|allowed|welcome|acceptable|no\s+problem)(?!\s+(?:with|but|too\s+much)))"
     patterns = (
         rf"(?P<what>(?:[\w'-]+\s+){{0,3}}?[\w'-]+)\s+{ok}\b",
         r"\b(?:i|we)\s+(?:don't|dont|do\s+not)\s+mind\s+(?P<what>(?:[\w'-]+\s+){0,3}?[\w'-]+)",
@@ -328,10 +328,11 @@ def _read_runtime(r: _Reading) -> None:
         _max_runtime(c, lx.NOT_TOO_LONG_MAX)
         r.block_chars(*m.span())
         r.mask(*m.span())
-    for m in _finditer(r"\b(?:something\s+|a\s+|an\s+|pretty\s+|fairly\s+|relatively\s+|on\s+the\s+)?"
-                       r"(?:short|quick|brief|shortish)(?:er\s+side)?\b(?![\s-]+(?:films?|stor(?:y|ies)|witted|list|circuit))", r):
-        if "er side" in m.group(0):
-            pass
+    short = (r"\b(?:something|anything|a|an|one|keep\s+it|pretty|fairly|relatively|nice\s+and|on\s+the|rather|quite|"
+             r"short\s+and)\s+(?:short|quick|brief|shortish|shorter\s+side)\b(?![\s-]+(?:question|note|thing|reminder|look|"
+             r"search|update|summary|plot|films?|stor(?:y|ies)|list|circuit|one\s+question|break))"
+             r"|\b(?:short|quick|brief)\s+(?:one|ones|movie|movies|film|watch|flick|and\s+sweet)\b|\bshortish\b")
+    for m in _finditer(short, r):
         _max_runtime(c, lx.SHORT_MAX)
         r.block_chars(*m.span())
         r.mask(*m.span())
@@ -383,6 +384,8 @@ def _read_years(r: _Reading, latest_year: int | None) -> None:
         _set_years(c, start + lo, start + hi)
     year, year2 = r"(?<!\()(?P<y>(?:19|20)\d{2})(?!\))", r"(?P<y2>(?:19|20)\d{2})"
     rules = (
+        (rf"\b(?:from\s+|since\s+)?{year}\s*(?:-|to|until|till|through)\s*(?:the\s+)?(?:present|now|today|date)\b",
+         lambda m: (int(m["y"]), None)),
         (rf"\bbetween\s+{year}\s+and\s+{year2}\b", lambda m: (int(m["y"]), int(m["y2"]))),
         (rf"\bfrom\s+{year}\s+(?:to|until|through|till|-)\s+{year2}\b", lambda m: (int(m["y"]), int(m["y2"]))),
         (rf"\b{year}\s*-\s*{year2}\b", lambda m: (int(m["y"]), int(m["y2"]))),
@@ -617,7 +620,7 @@ def _scope(r: _Reading) -> None:
             if tok.low not in lx.COORDINATORS and tok.low not in lx.FILLER_WORDS and not r.blocked[i]:
                 unknown += 1
                 r.avoid.append(tok.text)
-                if unknown > 3:
+                if unknown > 1:  # "not prepared to experience the horrors": a verb phrase, not a list
                     open_scope = False
             r.drop.add(i)
         i += 1

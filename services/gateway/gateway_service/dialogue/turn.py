@@ -28,6 +28,7 @@ from pydantic.alias_generators import to_camel
 
 from gateway_service.deps import Services, call
 from gateway_service.dialogue import followup, llm_reply, reply
+from gateway_service.dialogue.llm_understand import understand_with_llm
 from gateway_service.dialogue.plan import (
     PeopleIndex,
     build_filter,
@@ -146,6 +147,7 @@ def camel_keys(value):
 class Understood:
     understanding: Understanding
     by: str  # "rules" | "rules+llm" | "none"
+    llm_fallback: str | None = None  # why the LLM's reading was not used (an LLM is configured)
 
 
 async def understanding_resources(services: Services) -> UnderstandingResources:
@@ -163,7 +165,11 @@ async def understand_message(services: Services, state: DialogueState, message: 
     context = DialogueContext(resources=await understanding_resources(services), picks=picks,
                               active=state.constraints,
                               history=[{"role": t.role, "text": t.text} for t in state.turns[-RANK_CONTEXT_TURNS:]])
-    return Understood(understand(message, context), "rules")
+    client = llm_reply.client_for(services)
+    if client is None:
+        return Understood(understand(message, context), "rules")
+    understanding, by, fallback = await understand_with_llm(message, context, client)
+    return Understood(understanding, by, fallback)
 
 
 # ---- the turn -----------------------------------------------------------------------------------------
@@ -233,7 +239,8 @@ async def turn_events(services: Services, body: ChatRequest, *, diagnostics: boo
             yield "reply", chunk
     with stage("record"):
         await _record(services, body, result, written.text)
-    yield "result", _response(result, written.text, written.source, written.fallback)
+    yield "result", _response(result, written.text, written.source,
+                              "; ".join(f for f in (understood.llm_fallback, written.fallback) if f) or None)
 
 
 async def chat_turn(services: Services, body: ChatRequest, *, diagnostics: bool = False) -> ChatResponse:
