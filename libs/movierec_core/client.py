@@ -15,6 +15,7 @@ import uuid
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
+from movierec_core.config import internal_token_from_env
 from movierec_core.deadlines import downstream_timeout
 from movierec_core.logs import request_id_var
 
@@ -47,14 +48,17 @@ class DeadlineInterceptor(grpc.aio.UnaryUnaryClientInterceptor, grpc.aio.UnarySt
     capped by the time the current request has left (:func:`downstream_timeout`).
     """
 
-    def __init__(self, default_timeout_s: float):
+    def __init__(self, default_timeout_s: float, token: str | None = None):
         self.default_timeout_s = default_timeout_s
+        self._authorization = f"Bearer {token}" if token else None
 
     def _details(self, details: grpc.aio.ClientCallDetails) -> grpc.aio.ClientCallDetails:
         request_id = request_id_var.get() or uuid.uuid4().hex
         metadata = grpc.aio.Metadata(*(details.metadata or ()))
         if "x-request-id" not in metadata:
             metadata.add("x-request-id", request_id)
+        if self._authorization and "authorization" not in metadata:
+            metadata.add("authorization", self._authorization)
         return grpc.aio.ClientCallDetails(
             method=details.method, timeout=downstream_timeout(details.timeout or self.default_timeout_s),
             metadata=metadata, credentials=details.credentials, wait_for_ready=details.wait_for_ready)
@@ -74,7 +78,7 @@ def open_channel(target: str, default_timeout_s: float = DEFAULT_TIMEOUT_S,
     return grpc.aio.insecure_channel(target, options=[
         ("grpc.enable_retries", 1),
         ("grpc.service_config", service_config(max_attempts)),
-    ], interceptors=[DeadlineInterceptor(default_timeout_s)])
+    ], interceptors=[DeadlineInterceptor(default_timeout_s, internal_token_from_env())])
 
 
 class _SyncCallDetails(
@@ -87,13 +91,16 @@ class _SyncCallDetails(
 class SyncDeadlineInterceptor(grpc.UnaryUnaryClientInterceptor):
     """The blocking-API twin of :class:`DeadlineInterceptor` (for the Celery worker's calls)."""
 
-    def __init__(self, default_timeout_s: float):
+    def __init__(self, default_timeout_s: float, token: str | None = None):
         self.default_timeout_s = default_timeout_s
+        self._authorization = f"Bearer {token}" if token else None
 
     def intercept_unary_unary(self, continuation, client_call_details, request):
         metadata = list(client_call_details.metadata or ())
         if not any(key == "x-request-id" for key, _ in metadata):
             metadata.append(("x-request-id", request_id_var.get() or uuid.uuid4().hex))
+        if self._authorization and not any(key == "authorization" for key, _ in metadata):
+            metadata.append(("authorization", self._authorization))
         details = _SyncCallDetails(
             client_call_details.method,
             downstream_timeout(client_call_details.timeout or self.default_timeout_s), metadata,
@@ -107,7 +114,7 @@ def open_sync_channel(target: str, default_timeout_s: float = DEFAULT_TIMEOUT_S,
     """A blocking channel with the same retry policy and a deadline on every call."""
     channel = grpc.insecure_channel(target, options=[
         ("grpc.enable_retries", 1), ("grpc.service_config", service_config(max_attempts))])
-    return grpc.intercept_channel(channel, SyncDeadlineInterceptor(default_timeout_s))
+    return grpc.intercept_channel(channel, SyncDeadlineInterceptor(default_timeout_s, internal_token_from_env()))
 
 
 async def check_health(target: str, service: str = "", timeout_s: float = 1.0) -> str:

@@ -110,6 +110,7 @@ class GrpcServerSettings:
     grace_s: float
     max_connection_age_s: float
     port_file: str | None
+    internal_token: str | None = None  # when set, every RPC but health checks must carry it
 
     @classmethod
     def from_env(cls, tier: str, default_port: int) -> GrpcServerSettings:
@@ -122,4 +123,18 @@ class GrpcServerSettings:
             grace_s=env_float("GRPC_SHUTDOWN_GRACE_S", 5.0, minimum=0),
             max_connection_age_s=env_float("GRPC_MAX_CONNECTION_AGE_S", 0.0, minimum=0),
             port_file=env_optional_str("MOVIEREC_PORT_FILE"),
+            internal_token=internal_token_from_env(),
         )
+
+
+MIN_TOKEN_CHARS = 32
+
+
+def internal_token_from_env() -> str | None:
+    """MOVIEREC_INTERNAL_TOKEN: the shared secret tiers present to each other (unset: no check, for
+    local runs; a cluster sets it from the Secret). Shorter than 32 characters stops start-up."""
+    token = env_optional_str("MOVIEREC_INTERNAL_TOKEN")
+    if token is not None and len(token) < MIN_TOKEN_CHARS:
+        raise ConfigError(f"MOVIEREC_INTERNAL_TOKEN must be at least {MIN_TOKEN_CHARS} characters "
+                          f"(got {len(token)}); generate one with `openssl rand -base64 48`")
+    return token

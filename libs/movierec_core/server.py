@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hmac
 import inspect
 import json
 import logging
@@ -134,6 +135,48 @@ class ObservabilityInterceptor(grpc.aio.ServerInterceptor):
             log.debug("rpc", extra=log_fields(method=rpc.method, code=code.name, ms=round(elapsed * 1e3, 3)))
 
 
+# Health checks come from kubelet's native gRPC probe, which cannot send metadata.
+UNAUTHENTICATED_SERVICES = ("/grpc.health.v1.Health/",)
+
+
+class InternalTokenInterceptor(grpc.aio.ServerInterceptor):
+    """Only callers presenting the shared internal token (``authorization: Bearer <token>``) reach
+    the servicers: another workload in the cluster cannot call ReloadIndex or read profiles. mTLS
+    (a service mesh, or grpc.ssl_server_credentials) is the production-grade alternative
+    (deploy/README.md)."""
+
+    def __init__(self, token: str):
+        self._expected = f"Bearer {token}".encode()
+
+    async def intercept_service(self, continuation, handler_call_details):
+        handler = await continuation(handler_call_details)
+        if handler is None or handler_call_details.method.startswith(UNAUTHENTICATED_SERVICES):
+            return handler
+        presented = dict(handler_call_details.invocation_metadata or ()).get("authorization", "")
+        if hmac.compare_digest(presented.encode() if isinstance(presented, str) else presented, self._expected):
+            return handler
+        return _refusing(handler)
+
+
+def _refusing(handler):
+    """A handler of the same kind as ``handler`` that answers UNAUTHENTICATED."""
+    message = "missing or wrong internal token (MOVIEREC_INTERNAL_TOKEN)"
+
+    async def refuse(_request, context):
+        await context.abort(grpc.StatusCode.UNAUTHENTICATED, message)
+
+    async def refuse_stream(_request, context):
+        await context.abort(grpc.StatusCode.UNAUTHENTICATED, message)
+        yield  # pragma: no cover - abort raises
+
+    for attribute, _kind, factory in _HANDLER_KINDS:
+        if getattr(handler, attribute) is not None:
+            return factory(refuse_stream if handler.response_streaming else refuse,
+                           request_deserializer=handler.request_deserializer,
+                           response_serializer=handler.response_serializer)
+    return handler
+
+
 class GrpcRuntime:
     """Owns one tier's grpc.aio server, health, reflection and metrics endpoint."""
 
@@ -158,7 +201,10 @@ class GrpcRuntime:
             # Bounded connection age makes clients re-resolve, spreading load over new pods.
             age_ms = int(self.settings.max_connection_age_s * 1000)
             options += [("grpc.max_connection_age_ms", age_ms), ("grpc.max_connection_age_grace_ms", 5000)]
-        self.server = grpc.aio.server(interceptors=[ObservabilityInterceptor(f"movierec.{self.tier}")],
+        interceptors = [ObservabilityInterceptor(f"movierec.{self.tier}")]  # outermost: counts refusals too
+        if self.settings.internal_token:
+            interceptors.append(InternalTokenInterceptor(self.settings.internal_token))
+        self.server = grpc.aio.server(interceptors=interceptors,
                                       options=options)
         for add_to_server, servicer in self._registrations:
             add_to_server(servicer, self.server)

@@ -180,3 +180,40 @@ async def test_streaming_rpcs_are_observed_too(runtime):
     body = await asyncio.to_thread(lambda: urllib.request.urlopen(url, timeout=2).read().decode())
     assert ('grpc_server_handled_total{grpc_code="OK",grpc_method="ServerReflectionInfo",'
             'grpc_service="grpc.reflection.v1alpha.ServerReflection",grpc_type="bidi_stream"}') in body
+
+
+async def test_an_internal_token_keeps_other_callers_out_but_not_health_probes(monkeypatch):
+    token = "t" * 40
+    settings = GrpcServerSettings("retrieval", "127.0.0.1", 0, 0, 0.5, 0.0, None, internal_token=token)
+    rt = GrpcRuntime(settings)
+    rt.add_servicer(retrieval_pb2_grpc.add_RetrievalServiceServicer_to_server, ScriptedRetrieval(), SERVICE)
+    await rt.start()
+    target = f"127.0.0.1:{rt.port}"
+    try:
+        async with open_channel(target) as channel:  # no token in this process's environment
+            with pytest.raises(grpc.RpcError) as info:
+                await retrieval_pb2_grpc.RetrievalServiceStub(channel).Search(retrieval_pb2.SearchRequest())
+        assert info.value.code() == grpc.StatusCode.UNAUTHENTICATED
+        async with grpc.aio.insecure_channel(target) as channel:
+            wrong = [("authorization", "Bearer " + "x" * 40)]
+            with pytest.raises(grpc.RpcError) as info:
+                await retrieval_pb2_grpc.RetrievalServiceStub(channel).Search(
+                    retrieval_pb2.SearchRequest(), metadata=wrong, timeout=1)
+            assert info.value.code() == grpc.StatusCode.UNAUTHENTICATED
+        assert await check_health(target) == "NOT_SERVING"  # kubelet's probe sends no metadata
+        monkeypatch.setenv("MOVIEREC_INTERNAL_TOKEN", token)
+        async with open_channel(target) as channel:  # clients take the token from the environment
+            response = await retrieval_pb2_grpc.RetrievalServiceStub(channel).Search(retrieval_pb2.SearchRequest())
+        assert response.index_version == "v-test"
+        stub = retrieval_pb2_grpc.RetrievalServiceStub(open_sync_channel(target))
+        assert (await asyncio.to_thread(stub.Search, retrieval_pb2.SearchRequest())).index_version == "v-test"
+    finally:
+        await rt.stop()
+
+
+def test_a_short_internal_token_stops_start_up(monkeypatch):
+    from movierec_core.config import ConfigError, internal_token_from_env
+
+    monkeypatch.setenv("MOVIEREC_INTERNAL_TOKEN", "short")
+    with pytest.raises(ConfigError, match="at least 32 characters"):
+        internal_token_from_env()
