@@ -50,7 +50,7 @@ def seeker_utterances(path: Path, limit: int) -> list[str]:
 
 def percentile(values: list[float], q: float) -> float:
     ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(round(q * (len(ordered) - 1))))]
+    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
 
 
 def main() -> int:
@@ -78,7 +78,7 @@ def main() -> int:
         constrained += u.constraints != HardConstraints()
     report = {
         "what": "rule-based understand() per message, in process, one at a time",
-        "command": "python bench/bench_understand.py --messages %d" % args.messages,
+        "command": f"python bench/bench_understand.py --messages {args.messages}",
         "source": str(args.inspired.name), "messages": len(messages),
         "latency_ms": {"p50": round(percentile(latencies, 0.5), 3), "p95": round(percentile(latencies, 0.95), 3),
                        "p99": round(percentile(latencies, 0.99), 3), "max": round(max(latencies), 3),

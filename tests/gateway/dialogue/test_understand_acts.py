@@ -137,3 +137,4 @@ def test_llm_failure_falls_back_to_rules(resources):
 def test_no_llm_configured(resources):
     u, by, fallback = asyncio.run(understand_with_llm("no horror", DialogueContext(resources=resources), None))
     assert by == "rules" and fallback == "not configured"
+    assert u.constraints.exclude_genres == ["Horror"]

@@ -91,11 +91,11 @@ def test_linking_is_fast(read):
     messages = ["i loved the matrix and inception, anything like those but not too long",
                 "my wife wants a romcom, I want action, something like mr and mrs smith?",
                 "we watched toy story 3 last night, something for the kids aged 5 and 8"] * 30
-    started = time.perf_counter()
+    started = time.process_time()  # CPU time: the 2-core machine is shared, wall time is not ours
     for m in messages:
         read(m)
-    per_message_ms = (time.perf_counter() - started) * 1000 / len(messages)
-    assert per_message_ms < 25  # typical is ~2 ms; the 2-core machine is shared
+    per_message_ms = (time.process_time() - started) * 1000 / len(messages)
+    assert per_message_ms < 10  # typical is ~2-4 ms (bench/bench_understand.py)
 
 
 @pytest.mark.parametrize("message", [

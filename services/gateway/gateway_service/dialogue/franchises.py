@@ -46,15 +46,18 @@ _STEM_DROP = {"saga", "series", "trilogy", "collection", "franchise", "movies", 
 _GENERIC_KEYWORDS = {"sequel", "duringcreditsstinger", "aftercreditsstinger", "based on novel", "independent film",
                      "woman director", "3d", "remake", "murder", "friendship", "violence", "love", "revenge",
                      "biography", "sport", "new york", "los angeles", "sex", "family", "based on comic book",
-                     "superhero", "prequel", "suspense", "dystopia", "teenager", "high school", "musical", "london england"}
+                     "superhero", "prequel", "suspense", "dystopia", "teenager", "high school", "musical",
+                     "london england"}
 # Brand name → (TMDB keywords, MovieLens tags) that mark a member, and the names people use for it.
 BRANDS: dict[str, tuple[frozenset[str], frozenset[str], tuple[str, ...]]] = {
-    "Marvel": (frozenset({"marvel comic", "marvel cinematic universe"}), frozenset({"marvel", "marvel cinematic universe"}),
+    "Marvel": (frozenset({"marvel comic", "marvel cinematic universe"}),
+               frozenset({"marvel", "marvel cinematic universe"}),
                ("marvel", "mcu", "marvel cinematic universe", "marvel comics")),
     "DC": (frozenset({"dc comics", "dc extended universe", "dc universe"}), frozenset({"dc comics", "dc"}),
            ("dc", "dc comics", "dceu", "dc universe")),
     "Pixar": (frozenset({"pixar", "pixar animation"}), frozenset({"pixar", "pixar animation"}), ("pixar",)),
-    "Studio Ghibli": (frozenset({"studio ghibli"}), frozenset({"studio ghibli", "ghibli"}), ("ghibli", "studio ghibli")),
+    "Studio Ghibli": (frozenset({"studio ghibli"}), frozenset({"studio ghibli", "ghibli"}),
+                      ("ghibli", "studio ghibli")),
     "Star Wars": (frozenset({"star wars"}), frozenset({"star wars"}), ("star wars",)),
     "Star Trek": (frozenset({"star trek"}), frozenset({"star trek"}), ("star trek",)),
     "James Bond": (frozenset({"james bond", "007", "british secret service"}), frozenset({"james bond", "007", "bond"}),
@@ -176,8 +179,10 @@ def _display_name(stem: str, ids: Iterable[int], by_id: dict[int, Movie]) -> str
             for candidate, _ in _stems(part):
                 if candidate == stem:
                     head = re.split(r":| - ", part, maxsplit=1)[0].strip()
-                    m = _SEQUEL_RE.match(fold(head))
-                    return head if not m else " ".join(head.split()[:len(stem.split()) + (1 if fold(head).startswith(("the ", "a ", "an ")) else 0)])
+                    if not _SEQUEL_RE.match(fold(head)):
+                        return head
+                    article = 1 if fold(head).startswith(("the ", "a ", "an ")) else 0
+                    return " ".join(head.split()[:len(stem.split()) + article])  # "Jaws 2" → "Jaws"
     return stem.title()
 
 

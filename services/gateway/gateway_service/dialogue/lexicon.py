@@ -1,3 +1,4 @@
+# ruff: noqa: E501  (word lists and patterns read best one group per line)
 """The words the rule-based reader knows: genres, tone, negation cues, clause boundaries, numbers,
 languages, ordinals. Pure data plus tiny helpers; the meaning rules live in services/gateway/README.md
 ("Chat understanding") and are applied by :mod:`gateway_service.dialogue.rules`.

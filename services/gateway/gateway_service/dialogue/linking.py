@@ -373,4 +373,5 @@ def link_phrase(linker: TitleLinker, phrase: str) -> Mention | None:
     hit = linker.fuzzy_key(key)
     if hit is None:
         return None
-    return Mention(0, 0, "title", movie=linker.movies_for_key(hit[0])[0], confidence=round(hit[1] / 100, 3), text=phrase)
+    movie = linker.movies_for_key(hit[0])[0]
+    return Mention(0, 0, "title", movie=movie, confidence=round(hit[1] / 100, 3), text=phrase)

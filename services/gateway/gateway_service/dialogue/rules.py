@@ -1,3 +1,4 @@
+# ruff: noqa: E501  (the patterns read best one rule per line)
 """The rule-based reader: one chat message (+ the dialogue so far) → :class:`Understanding`.
 
 Steps (each documented in services/gateway/README.md, "Chat understanding"):
@@ -761,12 +762,10 @@ def _pick_refs(low: str, picks: Sequence[Movie], r: _Reading) -> list[int]:
         refs.extend([lx.ORDINALS[m["o"]], lx.ORDINALS[m["o2"]]])
     for m in re.finditer(r"(?:#|number\s+|no\.\s*|pick\s+|option\s+)(?P<k>\d{1,2}|one|two|three|four|five)\b", low):
         refs.append(lx.CARDINAL_REFS[m["k"]])
-    for m in re.finditer(rf"\b(?:the\s+)?last\s+{_PICK_NOUN}\b|\bthe\s+last\b(?!\s+(?:two|three|few|\d))", low):
-        if n:
-            refs.append(n)
-    for m in re.finditer(r"\b(?:both|both\s+of\s+(?:them|those|these))\b", low):
-        if n == 2:
-            refs.extend([1, 2])
+    if n and re.search(rf"\b(?:the\s+)?last\s+{_PICK_NOUN}\b|\bthe\s+last\b(?!\s+(?:two|three|few|\d))", low):
+        refs.append(n)
+    if n == 2 and re.search(r"\bboth\b", low):
+        refs.extend([1, 2])
     pick_ids = [p.movie_id for p in picks]
     for item in r.items:
         if item.kind == "title" and item.value.movie.movie_id in pick_ids:
@@ -823,9 +822,8 @@ def _read_acts(r: _Reading, picks: Sequence[Movie], active: HardConstraints | No
     refers = bool(u.pick_refs) or names_pick or bool(re.search(r"\b(?:this|that|the)\s+(?:one|movie|film|pick)\b|\bit\b", low))
     if picks and _MARK_SEEN.search(low):
         u.act = Act.MARK_SEEN
-        if not u.pick_refs or re.search(r"\b(?:them|those|these|all|both|every\s+one|each|em)\b", low):
-            if not u.pick_refs or re.search(r"\b(?:them|those|these|all|every\s+one|each|em)\b", low):
-                u.pick_refs = list(range(1, len(picks) + 1))
+        if not u.pick_refs or re.search(r"\b(?:them|those|these|all|every\s+one|each|em)\b", low):
+            u.pick_refs = list(range(1, len(picks) + 1))
         for k in u.pick_refs:
             movie = picks[k - 1]
             if all(t.movie_id != movie.movie_id for t in u.constraints.exclude_titles):
