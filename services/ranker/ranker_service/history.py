@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from functools import cached_property
 
+from ranker_service.dislikes import DISLIKED_RATING
 from ranker_service.scoring import LIKED_RATING
 from ranker_service.text import request_terms
 
@@ -50,6 +51,10 @@ class UserHistory:
         """The verb that is true of this movie: "loved" (≥ 4.5 stars), else "liked"."""
         rating = self.ratings.get(movie_id)
         return "loved" if rating is not None and rating >= LOVED_RATING else "liked"
+
+    def is_disliked(self, movie_id: int) -> bool:
+        rating = self.ratings.get(movie_id)
+        return rating is not None and rating <= DISLIKED_RATING
 
     def fold_in_ratings(self, picked_rating: float) -> dict[int, float]:
         """Ratings plus unrated favourites (as ``picked_rating``), oldest first: favourites come from

@@ -27,6 +27,7 @@ from typing import Protocol
 
 import numpy as np
 
+from ranker_service.dislikes import dislike_penalty, disliked_ids
 from ranker_service.movies import MovieStore
 from ranker_service.sequence_model import SequenceModel, SequenceState
 
@@ -168,5 +169,8 @@ class NumericScorer:
             name = "numeric"
         if yhat is not None:
             final = self.alpha * cos + (1.0 - self.alpha) * yhat
+        disliked = [m for m in disliked_ids(fold_in_ratings) if m in self.store.row_of]
+        if disliked:  # near neighbours of a disliked movie are demoted (bounded: dislikes.py)
+            final = final - dislike_penalty(vectors, self.store.vectors_of(disliked))
         match = np.clip(self.calibrations[name].apply(final), 0.0, 1.0)
         return Scores(list(movie_ids), cos, yhat, final, match, name)

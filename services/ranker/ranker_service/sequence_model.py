@@ -9,8 +9,12 @@ are left out (they score 0); that also keeps the dense matrix to the ~6k support
     G = XᵀX + λI,  P = G⁻¹,  B = −P / diag(P),  diag(B) = 0
 
 **Fold-in** (per request, :meth:`SequenceModel.fold_in`): the person's ratings in chronological
-order (oldest first) — every rating is an interaction, its value is not used — the i-th most recent
-weighted ``decay``^i (i counts every rating, also of movies the model does not know), times ``B``.
+order (oldest first), the i-th most recent weighted ``decay``^i (i counts every rating, also of
+movies the model does not know), times ``B``. Given the ratings' values (a mapping movie → stars),
+a dislike (≤ ``DISLIKED_RATING`` = 2.5 stars) is not a positive interaction: its input weight is
+multiplied by ``DISLIKE_INPUT_WEIGHT`` (−0.5: it counts as a step back in the sequence and subtracts
+what usually follows it; measured by ``bench/seqease_dislike.py``, see the ranker README). Plain id
+lists (training, calibration) weigh every interaction alike.
 Ratings older than ``decay``^i < 1e-9 are dropped (below float32 resolution of the sum), which keeps
 the cost bounded for people with thousands of ratings.
 
@@ -42,6 +46,9 @@ ARRAYS_FILE = "seq_ease.npz"
 MANIFEST_FILE = "manifest.json"
 # Input weights below this (relative to the latest rating's 1.0) are dropped at fold-in.
 MIN_INPUT_WEIGHT = 1e-9
+# A rating at or below this is a dislike; its fold-in input weight is multiplied by DISLIKE_INPUT_WEIGHT.
+DISLIKED_RATING = 2.5
+DISLIKE_INPUT_WEIGHT = -0.5
 
 
 @dataclass(frozen=True)
@@ -161,14 +168,20 @@ class SequenceModel:
         """Raw scores for a batch of input rows already weighted and aligned with ``movie_ids``."""
         return np.asarray(inputs @ self.weights, dtype=np.float32)
 
-    def fold_in(self, ordered_movie_ids: Iterable[int]) -> SequenceState:
-        """ŷ for a person from their rated movies, oldest first (a ratings dict in that order works)."""
-        ordered = [int(m) for m in ordered_movie_ids]
+    def fold_in(self, history: Iterable[int] | Mapping[int, float], *,
+                dislike_weight: float = DISLIKE_INPUT_WEIGHT) -> SequenceState:
+        """ŷ for a person from their rated movies, oldest first: a list of ids (every one an interaction)
+        or a ratings mapping in that order (dislikes weighted by ``dislike_weight``)."""
+        ordered = [int(m) for m in history]
         seen = np.zeros(self.n_items, dtype=bool)
         known = [self.position[m] for m in ordered if m in self.position]
         seen[known] = True
         input_weights = position_weights(len(ordered), self.params.decay)
-        kept = input_weights >= MIN_INPUT_WEIGHT
+        if isinstance(history, Mapping):
+            disliked = np.fromiter((float(history[m]) <= DISLIKED_RATING for m in history), dtype=bool,
+                                   count=len(ordered))
+            input_weights = np.where(disliked, input_weights * np.float32(dislike_weight), input_weights)
+        kept = np.abs(input_weights) >= MIN_INPUT_WEIGHT
         rows, weights = [], []
         for movie_id, weight in zip(np.asarray(ordered)[kept], input_weights[kept], strict=True):
             row = self.position.get(int(movie_id))
