@@ -229,7 +229,7 @@ def run_section(section: str, res: Resources, args: argparse.Namespace, state: d
     if section == "constraints":
         return run_constraints(res, state)
     if section == "conversational":
-        from gateway_service.chat import MESSAGE_WEIGHT
+        from gateway_service.dialogue.plan import MESSAGE_WEIGHT
         from movierec_eval import conversational
 
         return conversational.evaluate(data_dir(), res.catalog, res.index, res.encoder, res.cold_start, res.taste,

@@ -1,12 +1,11 @@
 """Section 6: natural-language requests with checkable constraints, through the chat path's own code.
 
-Path (in-process composition of the real modules, the same calls the gateway's chat turn makes):
-``gateway_service.constraints.parse_message`` + ``merge`` → ``gateway_service.chat.hard_filter`` (the
-person's rated movies are excluded) → query vector = the person's profile vector blended with the
-embedded residual message (``blend``, 0.5) and the "more like X" seed (0.75), as ``chat_turn`` does →
-retrieval's own filter and search (``retrieval_service.filters.parse_filter`` + ``LoadedIndex``) →
-the Filter's ``admits`` re-check → ``ranker_service`` ``Ranker.rank`` with the same Filter
-(``Filter.from_proto``) and the message as query → ``admits`` again on the picks.
+Path (in-process composition of the real modules, the same calls the gateway's chat turn makes for a
+first message): ``gateway_service.dialogue`` understanding → ``resolve_relative`` → ``fold`` into a new
+session → ``build_filter`` (the person's rated movies excluded) → ``query_vector`` (the profile vector
+blended with the embedded taste words and the seeds) → retrieval's own filter and search
+(``retrieval_service.filters.parse_filter`` + ``LoadedIndex``) → the Filter's ``admits`` re-check →
+``ranker_service`` ``Ranker.rank`` with the same Filter and the message as query → ``admits`` again.
 
 Each request carries its **expected** constraints, written by hand from what the words mean (and the
 parser's documented decisions: "short" < 100 min, "nothing too scary" = no Horror/Thriller, "family
@@ -30,8 +29,6 @@ import numpy as np
 
 CERTS = ("G", "PG", "PG-13", "R", "NC-17")
 PICKS = 5
-MESSAGE_WEIGHT = 0.5
-SEED_WEIGHT = 0.75
 
 
 @dataclass(frozen=True)
@@ -148,9 +145,11 @@ def violations(movie, expect: Expect, seen: set[int], excluded_ids: set[int]) ->
 
 
 class ChatPath:
-    """The chat turn's composition, in process, with the real parser, filters, index and ranker."""
+    """The chat turn's composition, in process, with the real understanding, Filter, index and ranker."""
 
     def __init__(self, catalog, retrieval_index, ranker, encoder, candidates: int):
+        from gateway_service.dialogue.plan import PeopleIndex
+        from gateway_service.dialogue.understand import UnderstandingResources
         from gateway_service.titles import catalog_resolver
 
         self.catalog = catalog
@@ -159,43 +158,47 @@ class ChatPath:
         self.encoder = encoder
         self.candidates = candidates
         self.resolve = catalog_resolver(catalog)
-        years = catalog.movies["year"].dropna()
-        self.latest_year = int(years.max())
+        self.resources = UnderstandingResources.from_catalog(catalog)
+        self.people = PeopleIndex(catalog)
 
     def turn(self, message: str, ratings: dict[int, float], taste: np.ndarray):
-        from gateway_service.chat import hard_filter
-        from gateway_service.constraints import Constraints, has_content, merge, parse_message
-        from gateway_service.recommend import blend
-        from movierec_catalog.filter import Filter
+        """One first chat turn as ``gateway_service.dialogue.turn`` runs it (understand → relative
+        constraints → fold into a new session → the one Filter → query vector → retrieval → rank with
+        ``candidates_only`` (the gateway's ``rank`` default for the chat) → the Filter's last check)."""
+        from gateway_service.dialogue.plan import PICKS as CHAT_PICKS
+        from gateway_service.dialogue.plan import build_filter, query_vector, resolve_relative
+        from gateway_service.dialogue.state import DialogueState, fold
+        from gateway_service.dialogue.turn import taste_words
+        from gateway_service.dialogue.understand import DialogueContext, understand
         from ranker_service.history import UserHistory
         from ranker_service.pipeline import RankInput
         from retrieval_service.filters import parse_filter
 
-        parsed = parse_message(message, resolve_title=self.resolve, latest_year=self.latest_year)
-        active = merge(Constraints(), parsed)
-        query = np.asarray(taste, dtype=np.float64)
-        if has_content(parsed.residual):
-            query = blend(query, self.encoder.encode([parsed.residual])[0], MESSAGE_WEIGHT)
-        if active.more_like is not None:
-            query = blend(query, self.index.vectors[self.index.row_of(active.more_like.movie_id)], SEED_WEIGHT)
-        hard = hard_filter(active, set(ratings))
+        understanding, notes = resolve_relative(understand(message, DialogueContext(self.resources)), self.catalog)
+        state = DialogueState.new("eval")
+        fold(state, understanding)
+        hard = build_filter(state, set(ratings), self.people)
+        words = taste_words(understanding)
+        seeds = [self.index.vectors[self.index.row_of(t.movie_id)] for t in state.seeds
+                 if self.index.row_of(t.movie_id) is not None]
+        query = query_vector(np.asarray(taste, dtype=np.float64),
+                             self.encoder.encode([words])[0] if words else None, seeds)
         proto = hard.to_proto()
-        hits = self.index.search(query.astype(np.float32), self.candidates,
-                                 self.index.allowed(parse_filter(proto, self.index.attributes)))
+        k = max(self.candidates, 4 * CHAT_PICKS)
+        allowed = self.index.allowed(parse_filter(proto, self.index.attributes))
+        hits = self.index.search(query.astype(np.float32), k, allowed)
         found = [(int(self.index.movie_ids[r]), float(s)) for r, s in zip(hits.rows, hits.scores, strict=True)]
         admitted = [(m, s) for m, s in found if hard.admits(self.catalog.get(m))]
         history = UserHistory(ratings=ratings, query=message)
         picks, output = [], None
         if admitted:
-            # The chat calls the gateway's rank() with its default candidates_only=True (a request's words
-            # give the candidates a meaning the ranker must keep).
-            request = RankInput(history, query.astype(np.float32), admitted, min(PICKS, len(admitted)),
-                                Filter.from_proto(proto, known_genres=self.ranker.store.genres,
-                                                  known_languages=self.ranker.store.languages),
-                                candidates_only=True)
+            request = RankInput(history, query.astype(np.float32), admitted, min(CHAT_PICKS, len(admitted)),
+                                hard, candidates_only=True)
             output = asyncio.run(self.ranker.rank(request))
             picks = [p.movie_id for p in output.picks if hard.admits(self.catalog.get(p.movie_id))]
-        return parsed, active, hard, found, picks, output
+        parsed = {"constraints": hard.describe({t.movie_id: t.title for t in state.seeds}),
+                  "unresolved": list(understanding.unresolved_titles), "notes": notes}
+        return parsed, state, hard, found, picks, output
 
 
 def expected_exclusions(expect: Expect, resolve) -> set[int]:
@@ -242,7 +245,7 @@ def run(path: ChatPath, profiles: dict[int, tuple[dict[int, float], np.ndarray]]
             outputs.append((f"suite#{number}/user{request.user}", output, ratings, request.message))
         rows.append({"n": number, "user": request.user, "message": request.message,
                      "expected": {k: v for k, v in request.expect.__dict__.items() if v not in (None, (), False)},
-                     "parsed": parsed.descriptions, "unresolved": parsed.unresolved,
+                     "parsed": parsed["constraints"], "unresolved": parsed["unresolved"],
                      "retrieved": len(found), "picks": picked, "violating_items_before_final_filter": stage_counts,
                      "violations": sum(len(p["violations"]) for p in picked)})
     report = {"requests": len(rows), "picks": sum(len(r["picks"]) for r in rows), "violations": total_violations,

@@ -103,6 +103,10 @@ def test_constraint_suite_has_no_violation(artifacts):
     bad = [(row["message"], [p for p in row["picks"] if p["violations"]]) for row in report["detail"]
            if row["violations"]]
     assert report["violations"] == 0, bad
+    # Upstream too: what retrieval and the ranker returned before the gateway's last check.
+    assert all(stage["violating_items"] == 0 for stage in report["before_final_filter"].values()), report[
+        "before_final_filter"]
+    assert report["ranker"] == "numeric-seq", "the suite must run with the trained artifacts (make train)"
 
 
 def test_independent_checker_rejects_what_is_not_true(artifacts):
