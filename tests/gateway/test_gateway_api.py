@@ -188,8 +188,12 @@ def test_cold_start_before_onboarding(client):
     assert response.status_code == 200, response.text
     body = response.json()
     assert body["coldStart"] is True and [c["kind"] for c in body["carousels"]] == ["top_picks"]
-    assert_error(client.post("/api/chat", headers=user.headers, json={"userId": user.user_id,
-                                                                     "message": "a comedy"}), 404, "NOT_ONBOARDED")
+    # Chat-first: the first chat message's words start the taste profile (no onboarding call).
+    chat = client.post("/api/chat", headers=user.headers, json={"userId": user.user_id, "message": "a comedy"})
+    assert chat.status_code == 200, chat.text
+    assert chat.json()["recommendations"] and chat.json()["onboarded"] is True
+    assert all("Comedy" in catalog().get(c["movieId"]).genres for c in chat.json()["recommendations"])
+    assert client.get(f"/api/users/{user.user_id}/profile", headers=user.headers).status_code == 200
 
 
 # ---- chat --------------------------------------------------------------------------------
@@ -226,7 +230,7 @@ def test_chat_constraints_hold_for_every_pick_across_turns(client):
     median = runtimes[len(runtimes) // 2] if len(runtimes) % 2 else sum(runtimes[len(runtimes) // 2 - 1:][:2]) / 2
     assert c2["maxRuntimeMin"] == int(median) - 1
     assert (c2["minYear"], c2["maxYear"]) == (1990, 1999), "earlier constraints stay active"
-    assert first_pick["movieId"] in [m["movieId"] for m in c2["excludeMovies"]]
+    assert first_pick["movieId"] in [m["movieId"] for m in c2["excludeTitles"]]
     for card in second.json()["recommendations"]:
         assert card["movieId"] != first_pick["movieId"]
         _assert_respects(card, lambda m: 1990 <= m.year <= 1999 and m.runtime_min <= c2["maxRuntimeMin"]
@@ -234,7 +238,8 @@ def test_chat_constraints_hold_for_every_pick_across_turns(client):
 
     before = profile_version(client, user)
     third = client.post("/api/chat", headers=user.headers, json={
-        "userId": user.user_id, "sessionId": body["sessionId"], "message": "reset. family friendly please, a comedy"})
+        "userId": user.user_id, "sessionId": body["sessionId"],
+        "message": "reset. family friendly please, a comedy with talking animals"})
     assert third.status_code == 200, third.text
     t = third.json()
     assert t["constraints"]["maxCertification"] == "PG" and t["constraints"]["minYear"] is None
@@ -263,7 +268,7 @@ def test_chat_language_and_more_like(client):
     like = client.post("/api/chat", headers=user.headers, json={"userId": user.user_id,
                                                                "message": "more like Toy Story"})
     assert like.status_code == 200, like.text
-    assert like.json()["constraints"]["moreLike"]["title"] == "Toy Story"
+    assert [t["title"] for t in like.json()["constraints"]["seedTitles"]] == ["Toy Story"]
     ids = [c["movieId"] for c in like.json()["recommendations"]]
     assert 1 not in ids and ids
     assert {"Animation", "Children"} & {g for i in ids for g in catalog().get(i).genres}

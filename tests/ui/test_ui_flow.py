@@ -4,13 +4,16 @@ process (Redis, the four gRPC tiers, a Celery worker, the gateway) on a real sub
 One person's journey, in order: sign up → onboard (search, pick, vibes, free text) → watch the
 Personalizing stages → carousels → rate a movie → the taste vector (profile version) and the picks
 change → mark a movie watched → "chat about this" → chat with a constraint → every pick respects it
-(checked against the catalog) → Taste Wrapped → small screen → a wrong password → the ranker goes
-down (picks flagged "simplified") → retrieval goes down (a 503 in words). A screenshot of each page
-lands in reports/ui/.
+(checked against the catalog) → remove a constraint chip (the turn re-runs without it) → Taste
+Wrapped → small screen → a wrong password → the ranker goes
+down (picks flagged "simplified") → retrieval goes down (a 503 in words). And a second person who skips
+onboarding and chats first ("something like Toy Story"), then asks "why the second one?". A screenshot of
+each page lands in reports/ui/.
 """
 
 from __future__ import annotations
 
+import json
 import math
 import re
 import secrets
@@ -199,30 +202,103 @@ def chat_about(page, catalog, movie_id: int) -> None:
     assert page.input_value("[data-testid=chat-input]") == f"More like {catalog.get(movie_id).title}"
 
 
+def sse_result(response) -> dict:
+    """The ``result`` event of a POST /api/chat/stream answer (the same body as POST /api/chat)."""
+    events = {}
+    for block in response.text().strip().split("\n\n"):
+        fields = dict(line.split(": ", 1) for line in block.splitlines() if ": " in line)
+        events[fields["event"]] = json.loads(fields["data"])
+    assert "picks" in events and "result" in events, list(events)
+    return events["result"]
+
+
+def send_chat(page, turn) -> dict:
+    """Run one chat turn from the UI (``turn`` clicks or types) and return the streamed answer's result."""
+    with page.expect_response(lambda r: r.url.endswith("/api/chat/stream") and r.request.method == "POST",
+                              timeout=TIMEOUT_MS) as answer_info:
+        turn()
+    assert answer_info.value.status == 200, answer_info.value.text()
+    answer = sse_result(answer_info.value)
+    page.wait_for_function("() => !document.querySelector('[data-testid=typing], .msg-bot.streaming')",
+                           timeout=TIMEOUT_MS)
+    return answer
+
+
+def shown_picks(page) -> list[int]:
+    """The picks of the latest answer in the chat log."""
+    return page.eval_on_selector_all("[data-testid=msg-bot]:last-of-type [data-testid=chat-rec]",
+                                     "rows => rows.map(r => +r.dataset.movieId)")
+
+
 def chat_respects_constraints(page, catalog, never: set[int]) -> None:
     page.fill("[data-testid=chat-input]", CHAT_MESSAGE)
-    with page.expect_response(lambda r: r.url.endswith("/api/chat") and r.request.method == "POST",
-                              timeout=TIMEOUT_MS) as answer_info:
-        page.click("[data-testid=chat-send]")
-    assert answer_info.value.status == 200, answer_info.value.text()
-    answer = answer_info.value.json()
-    page.wait_for_selector("[data-testid=msg-bot]", timeout=TIMEOUT_MS)
+    answer = send_chat(page, lambda: page.click("[data-testid=chat-send]"))
     constraints = answer["constraints"]
     # what the person asked for must be what the gateway understood …
     assert constraints["minYear"] == 1990 and constraints["maxYear"] == 1999, constraints
     assert "Horror" in (constraints.get("excludeGenres") or []) or constraints.get("maxCertification"), constraints
-    assert page.locator("[data-testid=constraints] .chip").count() >= 2, "parsed constraints are shown back"
+    chips = page.locator("[data-testid=msg-bot]:last-of-type [data-testid=constraint-chip]")
+    assert chips.count() == len(answer["chips"]) >= 2, "understood constraints are shown back as chips"
     # … and every pick shown must respect it, by the catalog's own facts
-    shown = page.eval_on_selector_all("[data-testid=chat-rec]", "rows => rows.map(r => +r.dataset.movieId)")
+    shown = shown_picks(page)
     assert 3 <= len(shown) <= 5, answer["reply"]
     assert shown == [r["movieId"] for r in answer["recommendations"]]
     for movie_id in shown:
         movie = catalog.get(movie_id)
         assert not violations(movie, constraints), f"{movie.title}: {violations(movie, constraints)}"
         assert movie_id not in never, f"{movie.title} was rated, watched or picked at onboarding"
-    assert page.locator("[data-testid=msg-bot] .reply").inner_text().strip()
+    assert page.locator("[data-testid=msg-bot]:last-of-type .reply").inner_text().strip() == answer["reply"].strip()
     assert page.locator("[data-testid=chat-rec] .card-why").count() == len(shown), "each pick has its reason"
     screenshot(page, "07-chat")
+
+
+def removing_a_chip_reruns_without_it(page, catalog) -> None:
+    """The ✕ of the years chip re-runs the request without it; the other constraints stay."""
+    years = page.locator("[data-testid=msg-bot]:last-of-type [data-testid=constraint-chip]", has_text="1990")
+    assert years.count() == 1
+    answer = send_chat(page, lambda: years.locator("[data-testid=chip-remove]").click())
+    constraints = answer["constraints"]
+    assert constraints["minYear"] is None and constraints["maxYear"] is None, constraints
+    assert "Horror" in constraints["excludeGenres"], "the other constraints stay"
+    labels = page.eval_on_selector_all("[data-testid=msg-bot]:last-of-type [data-testid=constraint-chip]",
+                                       "chips => chips.map(c => c.textContent)")
+    assert not any("1990" in label for label in labels) and labels
+    shown = shown_picks(page)
+    assert shown and all(not violations(catalog.get(i), constraints) for i in shown)
+    screenshot(page, "07b-chat-chip-removed")
+
+
+def chat_first(browser, base_url: str, catalog) -> None:
+    """A brand-new user skips onboarding and chats: the conversation starts their taste profile."""
+    context, page, watch = open_page(browser, base_url)
+    try:
+        page.goto("/")
+        page.wait_for_selector("[data-testid=signup-form]")
+        page.fill("[data-testid=username]", f"ui_first_{secrets.token_hex(4)}")
+        page.fill("[data-testid=password]", secrets.token_urlsafe(12))
+        page.click("[data-testid=auth-submit]")
+        page.wait_for_url(re.compile(r"#/onboarding$"), timeout=TIMEOUT_MS)
+        status, _ = api(page, "GET", f"/api/users/{signed_in_user_id(page)}/profile")
+        assert status == 404, "not onboarded yet"
+        page.click("[data-testid=chat-first]")
+        page.wait_for_url(re.compile(r"#/chat$"), timeout=TIMEOUT_MS)
+        page.fill("[data-testid=chat-input]", "Hi, I am after something like Toy Story")
+        answer = send_chat(page, lambda: page.click("[data-testid=chat-send]"))
+        assert answer["onboarded"] is True, answer["reply"]
+        assert [t["movieId"] for t in answer["constraints"]["seedTitles"]] == [1]
+        shown = shown_picks(page)
+        assert 3 <= len(shown) <= 5 and 1 not in shown
+        assert profile(page)["likedMovieIds"] == [1], "the chat created the taste profile"
+        # a follow-up question is answered about the pick, with no new picks
+        second = catalog.get(shown[1])
+        answer = send_chat(page, lambda: (page.fill("[data-testid=chat-input]", "why the second one?"),
+                                          page.click("[data-testid=chat-send]")))
+        assert answer["act"] == "follow_up" and answer["recommendations"] == []
+        assert second.title in page.locator("[data-testid=msg-bot]:last-of-type .reply").inner_text()
+        screenshot(page, "13-chat-first")
+        assert not watch.page_errors, watch.page_errors
+    finally:
+        context.close()
 
 
 def taste_wrapped(page) -> None:
@@ -279,6 +355,11 @@ def tier_faults_are_shown(page, stack) -> None:
     screenshot(page, "12-home-error")
 
 
+def test_a_new_user_can_chat_first(browser, system, ui_artifacts):
+    # Before the journey: it ends by stopping the ranker and retrieval of the shared system.
+    chat_first(browser, system.url, ui_artifacts.catalog)
+
+
 def test_the_whole_journey(browser, system, ui_artifacts):
     catalog = ui_artifacts.catalog
     context, page, watch = open_page(browser, system.url)
@@ -309,6 +390,7 @@ def test_the_whole_journey(browser, system, ui_artifacts):
         mark_watched(page, watched_id)
         chat_about(page, catalog, card_ids(page)[0])
         chat_respects_constraints(page, catalog, never={rated_id, watched_id, *ONBOARDING_PICKS})
+        removing_a_chip_reruns_without_it(page, catalog)
         taste_wrapped(page)
         small_screen(page)
         wrong_password_is_explained(page, username, password)

@@ -30,7 +30,7 @@ from gateway_service.middleware import RequestContextMiddleware
 from gateway_service.schemas import ProbeResponse
 from gateway_service.settings import GatewaySettings
 from gateway_service.taste_map import TasteMapStore, taste_map_root
-from gateway_service.titles import TitleSearch, catalog_resolver
+from gateway_service.titles import TitleSearch
 from movierec_catalog import load_catalog
 from movierec_core.client import check_health
 from movierec_core.logs import log_fields
@@ -46,10 +46,7 @@ def create_app(settings: GatewaySettings) -> FastAPI:
         catalog = await asyncio.to_thread(load_catalog, settings.catalog_dir)
         services = build_services(settings, catalog)
         services.extras["taste_maps"] = TasteMapStore(taste_map_root(settings.taste_map_root))
-        services.extras["resolve_title"] = catalog_resolver(catalog)
         services.extras["title_search"] = TitleSearch(catalog)
-        years = catalog.movies["year"].dropna()
-        services.extras["latest_year"] = int(years.max()) if len(years) else None
         # The chat's title linker and franchise index (~1 s): built before the first message, not during it.
         services.extras["understanding"] = await asyncio.to_thread(UnderstandingResources.from_catalog, catalog)
         app.state.services = services

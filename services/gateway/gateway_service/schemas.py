@@ -149,7 +149,8 @@ class GenerateResponse(ApiModel):
 # ---- recommendations ---------------------------------------------------------------------
 
 FactorKindName = Literal["genre", "keyword", "tag", "director", "cast", "decade", "runtime",
-                         "certification", "query_term", "similar_to_liked", "unspecified"]
+                         "certification", "query_term", "similar_to_liked", "watched_next", "audience",
+                         "unspecified"]
 
 
 class Factor(ApiModel):

@@ -1,15 +1,26 @@
-"""Title look-ups in the catalog: the onboarding search (cached) and resolving a phrase from a chat
-message to a movie (exact title match only)."""
+"""Title look-ups in the catalog: the onboarding search (cached), and an exact-title resolver (a phrase →
+the most-rated movie with exactly that title) kept for the offline constraint suite. The chat links titles
+with dialogue/linking.py."""
 
 from __future__ import annotations
 
 import asyncio
 from collections import OrderedDict
+from collections.abc import Callable
+from dataclasses import dataclass
 from functools import lru_cache
 
-from gateway_service.constraints import TitleMatch, TitleResolver
 from movierec_catalog import Catalog, Movie
 from movierec_catalog.text import fold, peel_trailing_group
+
+
+@dataclass(frozen=True)
+class TitleMatch:
+    movie_id: int
+    title: str
+
+
+TitleResolver = Callable[[str], TitleMatch | None]
 
 _ARTICLES = ("the ", "a ", "an ", "le ", "la ", "les ", "l ", "el ", "il ", "der ", "die ", "das ")
 

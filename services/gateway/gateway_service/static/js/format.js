@@ -62,44 +62,6 @@ export function humanize(key) {
 
 const list = (value) => (Array.isArray(value) ? value : [value]).filter((v) => v !== null && v !== undefined && v !== "");
 
-/** The gateway's parsed chat constraints → [{key, label}] chips. */
-export function constraintChips(constraints) {
-  if (!constraints) return [];
-  if (Array.isArray(constraints)) {
-    return constraints.map((c, i) => ({ key: c.kind || c.type || `c${i}`, label: c.label || c.text || factorLabel(c) }));
-  }
-  const c = normaliseKeys(constraints);
-  if (Array.isArray(c.descriptions) && c.descriptions.length) {
-    // The gateway words every active constraint itself ("from the 1990s", "no Horror or Thriller").
-    return c.descriptions.map((text, i) => ({ key: `d${i}`, label: text }));
-  }
-  const chips = [];
-  const push = (key, label) => chips.push({ key, label });
-  if (c.minYear && c.maxYear) push("years", c.minYear === c.maxYear ? `From ${c.minYear}` : `${c.minYear}–${c.maxYear}`);
-  else if (c.minYear) push("years", `From ${c.minYear} on`);
-  else if (c.maxYear) push("years", `Up to ${c.maxYear}`);
-  if (c.maxRuntimeMin) push("runtime", `Under ${c.maxRuntimeMin} min`);
-  if (c.minRuntimeMin) push("runtime-min", `At least ${c.minRuntimeMin} min`);
-  if (c.maxCertification) push("maturity", `Rated ${c.maxCertification} or milder`);
-  for (const g of list(c.excludeGenres)) push(`no-${g}`, `No ${g}`);
-  for (const g of list(c.includeGenres)) push(`genre-${g}`, `Genre: ${g}`);
-  for (const t of list(c.excludeMovies)) push(`not-${t.movieId ?? t}`, `Not ${typeof t === "object" ? t.title : t}`);
-  for (const t of list(c.excludeTitles)) push(`not-${t}`, `Not ${typeof t === "object" ? t.title : t}`);
-  for (const t of list(c.moreLike ?? c.moreLikeTitles)) push(`like-${t}`, `More like ${typeof t === "object" ? t.title : t}`);
-  for (const l of list(c.languages ?? c.language)) push(`lang-${l}`, `Language: ${l}`);
-  if (c.lenientRuntime) push("lenient", "Unknown runtimes allowed");
-  const known = new Set(["minYear", "maxYear", "maxRuntimeMin", "minRuntimeMin", "maxCertification", "excludeGenres",
-    "includeGenres", "excludeTitles", "moreLike", "moreLikeTitles", "languages", "language", "lenientRuntime",
-    "excludeMovieIds", "moreLikeMovieIds", "notes", "excludeMovies", "descriptions"]);
-  for (const [key, value] of Object.entries(c)) {
-    if (known.has(key) || value === null || value === undefined || value === false) continue;
-    if (Array.isArray(value) && !value.length) continue;
-    const shown = Array.isArray(value) ? value.join(", ") : typeof value === "object" ? JSON.stringify(value) : value;
-    push(key, value === true ? humanize(key) : `${humanize(key)}: ${shown}`);
-  }
-  return chips;
-}
-
 function normaliseKeys(obj) {
   const out = {};
   for (const [key, value] of Object.entries(obj)) {
