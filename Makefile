@@ -63,8 +63,12 @@ catalog: install ## Build the normalized movie catalog (artifacts/catalog/curren
 index: proto catalog ## Embed the catalog and build the FAISS index (artifacts/index/current)
 	$(PY) -m embedding_service.index_job
 
+.PHONY: maturity
+maturity: install catalog ## Calibrated maturity classifier: estimates for uncertified movies (artifacts/maturity/current) → reports/maturity.{json,md}
+	$(PY) -m movierec_catalog.maturity
+
 .PHONY: train
-train: install ## Train the rating predictor and SeqEASE (artifacts/collab/current, artifacts/seqease/current)
+train: install maturity ## Train the rating predictor, SeqEASE and the maturity estimates (artifacts/collab, seqease, maturity)
 	$(PY) -m ranker_service.train
 
 .PHONY: calibrate-ranker

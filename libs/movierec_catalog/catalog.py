@@ -11,6 +11,7 @@ from pathlib import Path
 import pandas as pd
 import pyarrow.parquet as pq
 
+from .estimates import read_estimates
 from .paths import default_catalog_dir
 from .schema import ESTIMATE_COLUMNS, LIST_COLUMNS, MOVIE_COLUMNS, MOVIES_SCHEMA
 from .text import fold, peel_trailing_group
@@ -125,7 +126,7 @@ class Catalog:
 
     @staticmethod
     def _frame(records: list[dict]) -> pd.DataFrame:
-        df = pd.DataFrame.from_records(records, columns=list(MOVIE_COLUMNS))
+        df = pd.DataFrame.from_records(records, columns=list(MOVIE_COLUMNS + ESTIMATE_COLUMNS))
         ints = [f.name for f in MOVIES_SCHEMA if str(f.type) == "int64"]
         df = df.astype(
             {c: "Int64" for c in ints}
@@ -201,7 +202,17 @@ def load_catalog(path: str | Path | None = None) -> Catalog:
     missing = set(MOVIE_COLUMNS) - set(table.column_names)
     if missing:
         raise ValueError(f"{cdir}/movies.parquet lacks column(s) {sorted(missing)}; rebuild the catalog")
-    return Catalog(table.select(list(MOVIE_COLUMNS)).to_pylist(), manifest, cdir)
+    records = table.select(list(MOVIE_COLUMNS)).to_pylist()
+    _join_estimates(records, read_estimates(manifest["version"]))
+    return Catalog(records, manifest, cdir)
+
+
+def _join_estimates(records: list[dict], estimates: dict[int, dict] | None) -> None:
+    """Add the maturity estimates (estimates.py) to movies without an official certification;
+    without an artifact for this catalog the four fields stay None."""
+    for rec in records:
+        found = (estimates or {}).get(rec["movie_id"]) if rec["certification"] is None else None
+        rec.update({k: (found or {}).get(k) for k in ESTIMATE_COLUMNS})
 
 
 def load_ratings(path: str | Path | None = None) -> pd.DataFrame:
