@@ -331,6 +331,8 @@ def score_turn(tally: Tally, classes: list[str], expect: dict, data: dict, sessi
     forgiven = {s["movie_id"] for s in expect["seeds"]} | session.all_picks
     got["exclude_titles"] -= forgiven - want["exclude_titles"]
     meaning = _got_meaning(data)
+    if "mark_seen" in expect["acts"] and meaning["pick_refs"] == set(range(1, len(session.last_picks) + 1)):
+        meaning["pick_refs"] = set()  # "seen them all" pointing at every pick says the same as pointing at none
     got |= {"seeds": meaning["seeds"], "relative": meaning["relative"], "pick_refs": meaning["pick_refs"]}
     want |= {
         "seeds": {s["movie_id"] for s in expect["seeds"]},

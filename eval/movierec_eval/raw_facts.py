@@ -11,7 +11,7 @@ README):
 * ``movies_extrainfos.dat`` (OMDb via MeLU, ``::``-separated) — MPAA rating, keyed by movieId; a row
   whose year is more than one year away from the MovieLens year describes another film and is ignored;
 * ``imdb_top_1000.csv`` — ``Certificate`` (only the five MPAA values count; India's U/UA/A do not)
-  and ``Runtime``, matched by normalised title + year.
+  and ``Runtime``, matched by normalised title + year (else year ± 1 when that finds exactly one movie).
 
 Certification: OMDb, else IMDb; anything that is not one of G/PG/PG-13/R/NC-17 is unknown.
 Runtime: TMDB when > 0, else IMDb. Genres: MovieLens ∪ TMDB genres with an obvious MovieLens name.
@@ -141,20 +141,33 @@ def _read_imdb(root: Path, movies: dict[int, MovieFacts]) -> None:
             for alias in movie.aliases:
                 by_key.setdefault((alias, movie.year), []).append(movie)
     with open(root / "imdb_top_1000.csv", newline="", encoding="utf-8") as handle:
-        for row in csv.DictReader(handle):
-            year_text = row["Released_Year"].strip()
-            if not year_text.isdigit():
-                continue
-            found = by_key.get((normalise_title(row["Series_Title"]), int(year_text)), [])
-            if len(found) != 1:
-                continue
-            movie = found[0]
-            runtime = re.match(r"^(\d+)\s*min", row["Runtime"].strip())
-            if movie.runtime_min is None and runtime:
-                movie.runtime_min = int(runtime.group(1))
-            certification = certification_of(row["Certificate"])
-            if movie.certification is None and certification:
-                movie.certification, movie.certification_source = certification, "imdb_top_1000"
+        rows = [r for r in csv.DictReader(handle) if r["Released_Year"].strip().isdigit()]
+    matched: set[int] = set()
+    leftovers = []
+    for row in rows:  # exact title + year first
+        found = by_key.get((normalise_title(row["Series_Title"]), int(row["Released_Year"])), [])
+        if len(found) == 1:
+            _take_imdb(found[0], row)
+            matched.add(found[0].movie_id)
+        else:
+            leftovers.append(row)
+    for row in leftovers:  # release years differ by one between sources (festival vs release): unique only
+        title, year = normalise_title(row["Series_Title"]), int(row["Released_Year"])
+        found = {m.movie_id: m for y in (year - 1, year + 1) for m in by_key.get((title, y), [])
+                 if m.movie_id not in matched}
+        if len(found) == 1:
+            movie = next(iter(found.values()))
+            _take_imdb(movie, row)
+            matched.add(movie.movie_id)
+
+
+def _take_imdb(movie: MovieFacts, row: dict) -> None:
+    runtime = re.match(r"^(\d+)\s*min", row["Runtime"].strip())
+    if movie.runtime_min is None and runtime:
+        movie.runtime_min = int(runtime.group(1))
+    certification = certification_of(row["Certificate"])
+    if movie.certification is None and certification:
+        movie.certification, movie.certification_source = certification, "imdb_top_1000"
 
 
 @cache

@@ -42,6 +42,11 @@ def test_movielens_title_forms(facts):
     assert facts.find("Oldboy", 2003).movie_id == 27773  # the TMDB title of "Old Boy"
 
 
+def test_imdb_row_one_year_off_still_matches(facts):
+    # IMDb "Nuovo Cinema Paradiso" (1988) is MovieLens "Cinema Paradiso (Nuovo cinema Paradiso) (1989)".
+    assert facts.find("Cinema Paradiso", 1989).runtime_min == 155
+
+
 def test_only_mpaa_values_count_as_certification(facts):
     values = {m.certification for m in facts.movies.values()}
     assert values <= {None, "G", "PG", "PG-13", "R", "NC-17"}
