@@ -138,3 +138,26 @@ def test_no_llm_configured(resources):
     u, by, fallback = asyncio.run(understand_with_llm("no horror", DialogueContext(resources=resources), None))
     assert by == "rules" and fallback == "not configured"
     assert u.constraints.exclude_genres == ["Horror"]
+
+
+def test_a_question_about_a_pick_sets_no_constraint(read):
+    u = read("is the first one scary?", picks=PICKS)
+    assert u.act == Act.FOLLOW_UP and u.pick_refs == [1]
+    assert u.constraints == HardConstraints() and u.seeds.titles == []
+
+
+def test_merge_adds_nothing_to_a_follow_up():
+    rules = Understanding(act=Act.FOLLOW_UP, pick_refs=[2])
+    llm = _u(exclude_genres=["Horror"])
+    llm.residual_text = "scary"
+    merged = merge(rules, llm, 3)
+    assert merged.act == Act.FOLLOW_UP and merged.constraints == HardConstraints() and merged.residual_text == ""
+
+
+@pytest.mark.parametrize("message, name, field", [
+    ("nothing with Tom Cruise", "Tom Cruise", "exclude_people"),
+    ("no Adam Sandler movies please", "Adam Sandler", "exclude_people"),
+    ("something starring Tom Hanks", "Tom Hanks", "require_people"),
+])
+def test_people(read, message, name, field):
+    assert getattr(read(message).constraints, field) == [name]

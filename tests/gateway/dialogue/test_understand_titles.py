@@ -136,3 +136,18 @@ def test_partial_matches_inside_longer_names_are_rejected(read, message, unresol
 ])
 def test_title_case_and_cued_titles_are_linked(read, message, title):
     assert title in [t.title for t in read(message).seeds.titles]
+
+
+@pytest.mark.parametrize("message, kind", [
+    ("like Alien but less scary", "less_scary"),
+    ("something like Se7en but not as dark", "lighter"),
+])
+def test_comparatives_are_relative_not_genres(read, message, kind):
+    u = read(message)
+    assert [r.kind for r in u.relative] == [kind]
+    assert u.constraints.include_genres == [] and u.constraints.exclude_genres == []
+
+
+def test_relative_words_do_not_reach_the_residual(read):
+    u = read("newer than The Matrix")
+    assert [r.kind for r in u.relative] == ["newer"] and u.residual_text == ""

@@ -71,7 +71,7 @@ NEGATION_CUES = (
     "enough of", "not into", "not a fan of", "no fan of", "stay away from", "steer clear of", "spare me",
     "don't want", "dont want", "do not want", "don't like", "dont like", "do not like", "don't need",
     "don't love", "doesn't want", "can't stand", "cant stand", "cannot stand", "can't do", "can't handle",
-    "don't feel like", "dislike", "detest", "loathe", "less", "minus", "that's not", "that isn't", "not in the mood for",
+    "don't feel like", "dislike", "detest", "loathe", "less of", "minus", "that's not", "that isn't", "not in the mood for",
     "don't do", "won't watch", "wouldn't watch", "don't wanna", "dont wanna", "rather avoid", "prefer to avoid",
     "rather not", "not really into", "allergic to", "ban", "forbid", "keep away from", "no to",
 )
@@ -123,7 +123,8 @@ FILLER_WORDS = frozenset({
     "liked", "enjoyed", "enjoy", "if", "possible", "probably", "rather", "try", "alright", "cool", "fine",
     "though", "still", "only", "even", "ever", "big", "fan", "fans", "pick", "picks", "option", "options", "stuff",
     "things", "thing", "bit", "little", "lot", "lots", "kinda", "sorta", "mean", "say", "said", "since", "because",
-    "its", "up", "out", "after", "went", "go", "going", "new", "over", "under", "minutes", "hours", "hour", "min", "mins", "rated", "rating", "ratings",
+    "its", "up", "out", "after", "starring", "featuring", "newer", "older", "went", "go", "going", "new", "over",
+    "under", "minutes", "hours", "hour", "min", "mins", "rated", "rating", "ratings",
 })
 GREETINGS = frozenset({"hi", "hello", "hey", "thanks", "thank you", "thx", "cheers", "bye", "goodbye", "ok",
                        "okay", "cool", "great", "awesome", "nice", "good", "yes", "no", "sure", "yeah", "yep",

@@ -36,6 +36,7 @@ from movierec_catalog.text import fold
 
 RULES, RULES_LLM = "rules", "rules+llm"
 _PICK_ACTS = {Act.FOLLOW_UP, Act.MORE_LIKE_PICK, Act.SOMETHING_ELSE, Act.MARK_SEEN}
+_NO_CHANGE_ACTS = {Act.FOLLOW_UP, Act.RESET, Act.SMALLTALK}
 
 
 async def understand_with_llm(message: str, context: DialogueContext, client: Any | None,
@@ -140,6 +141,8 @@ def merge(rules: Understanding, llm: Understanding, n_picks: int) -> Understandi
         require_people=list(r.require_people),
     )
     c.include_genres = [g for g in c.include_genres if g not in c.exclude_genres]
+    if rules.act in _NO_CHANGE_ACTS:
+        return rules  # a follow-up, reset or small talk: the LLM may add nothing to it
     act = rules.act
     if act == Act.RECOMMEND and llm.act != Act.RECOMMEND and (llm.act not in _PICK_ACTS or n_picks):
         act = llm.act
@@ -154,5 +157,7 @@ def merge(rules: Understanding, llm: Understanding, n_picks: int) -> Understandi
         avoid_text=", ".join(x for x in dict.fromkeys([rules.avoid_text, llm.avoid_text]) if x),
         unresolved_titles=_union(rules.unresolved_titles, llm.unresolved_titles),
     )
+    if act in _NO_CHANGE_ACTS:  # the LLM saw a follow-up the rules missed: keep only the act and refs
+        merged = Understanding(act=act, pick_refs=merged.pick_refs, unresolved_titles=merged.unresolved_titles)
     merged.descriptions = describe(merged)
     return merged

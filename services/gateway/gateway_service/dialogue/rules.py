@@ -640,6 +640,9 @@ def _map_items(r: _Reading) -> None:
     for item in r.items:
         prefix = r.low[:r.tokens[item.start].start].lower()[-60:]
         prefix = normalize(r.message[:r.tokens[item.start].start]).lower()[-60:]
+        if item.kind in {"genre", "fear", "tone"} and item.start > 0 and r.tokens[item.start - 1].low in {"less", "as"}:
+            r.drop.update(range(item.start - 1, item.end))  # "less scary", "not as dark": relative, not a genre
+            continue
         if item.kind == "genre":
             genres = lx.GENRE_WORDS[item.value]
             if item.negated:
@@ -834,13 +837,10 @@ def _read_acts(r: _Reading, picks: Sequence[Movie], active: HardConstraints | No
         return
     if picks and refers and _FOLLOW_Q.search(low) and not _MORE_LIKE_PICK.search(low) and not _SOMETHING_ELSE.search(low) \
             and not re.search(r"\b(?:recommend|suggest|show\s+me|give\s+me)\b", low):
-        u.act = Act.FOLLOW_UP
-        u.seeds.titles = [t for t in u.seeds.titles if t.movie_id not in pick_ids]
-        r.drop.update(range(len(r.tokens)))
+        _as_follow_up(r)
         return
     if picks and re.fullmatch(r"\W*(?:why|how\s+come|why\s+(?:that|this|these|those)(?:\s+ones?)?|explain|why\s+so)\W*", low):
-        u.act = Act.FOLLOW_UP
-        r.drop.update(range(len(r.tokens)))
+        _as_follow_up(r)
         return
     if picks and ((_MORE_LIKE_PICK.search(low) and (u.pick_refs or re.search(r"\b(?:that|this|it|those|these|them)\b", low)))
                   or (names_pick and re.search(r"\b(?:more|something|anything|others?|similar)\b.{0,20}\blike\b", low))):
@@ -862,6 +862,16 @@ def _read_acts(r: _Reading, picks: Sequence[Movie], active: HardConstraints | No
         return
     if not has_request and _is_smalltalk(r):
         u.act = Act.SMALLTALK
+
+
+def _as_follow_up(r: _Reading) -> None:
+    """A question about a shown pick changes nothing: no constraints, seeds or taste text ("is the first
+    one scary?" asks about Horror, it does not ask for it)."""
+    r.u.act = Act.FOLLOW_UP
+    r.u.constraints = HardConstraints()
+    r.u.seeds.titles, r.u.seeds.vibes, r.u.seeds.people = [], [], []
+    r.u.relative, r.u.removals, r.avoid, r.relative_kinds = [], [], [], []
+    r.drop.update(range(len(r.tokens)))
 
 
 def _replace_opposite_bound(r: _Reading, active: HardConstraints | None) -> None:
