@@ -140,6 +140,10 @@ eval-dialogue: proto artifacts ## The labelled dialogue corpus through the real 
 finetune-data: catalog ## OpenAI fine-tuning JSONL from ratings → artifacts/finetune/
 	$(PY) -m ranker_service.finetune_data
 
+.PHONY: eval-llm
+eval-llm: proto artifacts llm-model ## Every LLM use on the real local model vs the no-LLM path → reports/llm.{json,md}
+	$(PY) -m movierec_eval.llm_eval --model $(LLM_LOCAL_MODEL)
+
 .PHONY: load
 load: proto artifacts ## gRPC + REST load tests → reports/load.{json,md}
 	PYTHONPATH=loadtest $(PY) -m movierec_load
@@ -147,7 +151,11 @@ load: proto artifacts ## gRPC + REST load tests → reports/load.{json,md}
 # ---- quality ---------------------------------------------------------------------------------
 .PHONY: test
 test: install proto catalog index train ## Install what is missing, build catalog + index + trained models if missing (cached), run the tests (the quality guard and constraint suite use the served artifacts)
-	$(PY) -m pytest $(PYTEST_ARGS)
+	$(PY) -m pytest --ignore=tests/llm $(PYTEST_ARGS)
+
+.PHONY: test-llm
+test-llm: install proto catalog index llm-model ## The real local LLM end to end (tests/llm: starts the 0.5B server on a free port)
+	$(PY) -m pytest tests/llm $(PYTEST_ARGS)
 
 .PHONY: ci
 ci: lint test ## What CI runs

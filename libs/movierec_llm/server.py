@@ -6,7 +6,7 @@ It serves ``LLM_MODEL_PATH`` (any GGUF) or the packaged model ``LLM_LOCAL_MODEL`
 ``1.5b``), assembled and verified by :mod:`movierec_llm.model`.
 
 Configuration: ``LLM_HOST`` (127.0.0.1), ``LLM_PORT`` (0 = a free port), ``LLM_CTX`` (4096 tokens),
-``LLM_THREADS`` (2), ``LLM_PARALLEL`` (1 slot: on 2 cores a second slot only halves both),
+``LLM_THREADS`` (1: on a shared 2-core machine two spinning threads stall each other, measured 10× slower), ``LLM_PARALLEL`` (1 slot: on 2 cores a second slot only halves both),
 ``LLM_ALIAS`` (the model name it announces). With ``MOVIEREC_PORT_FILE`` set it writes
 ``{"tier": "llm", "port", "base_url", "model", "pid"}`` there once it answers /health, as the
 gRPC tiers do.
@@ -33,7 +33,7 @@ class LocalLlmServer:
     """One xllamacpp server; ``base_url`` is known once constructed (the model is loaded by then)."""
 
     def __init__(self, model_path: Path, *, alias: str, host: str = "127.0.0.1", port: int = 0,
-                 n_ctx: int = 4096, threads: int = 2, parallel: int = 1):
+                 n_ctx: int = 4096, threads: int = 1, parallel: int = 1):
         import xllamacpp  # imported here: only the llm process needs the native library
 
         params = xllamacpp.CommonParams()
@@ -45,6 +45,10 @@ class LocalLlmServer:
         params.n_parallel = parallel
         params.cpuparams.n_threads = threads
         params.cpuparams_batch.n_threads = threads
+        # No busy-waiting between steps: on a shared machine a spinning thread that gets descheduled
+        # stalls every barrier (measured here: 0.17 tokens/s with the default poll=50, 2 threads).
+        params.cpuparams.poll = 0
+        params.cpuparams_batch.poll = 0
         params.warmup = False  # the first request pays ~0.3 s instead of every start-up
         self.alias = alias
         self._server = xllamacpp.Server(params)  # loads the model, then listens (port 0 → a free port)
@@ -71,7 +75,7 @@ def server_from_env() -> LocalLlmServer:
     return LocalLlmServer(path, alias=env_optional_str("LLM_ALIAS") or model_alias(path), host=host,
                           port=env_int("LLM_PORT", 0, minimum=0, maximum=65535),
                           n_ctx=env_int("LLM_CTX", 4096, minimum=512, maximum=131072),
-                          threads=env_int("LLM_THREADS", 2, minimum=1, maximum=256),
+                          threads=env_int("LLM_THREADS", 1, minimum=1, maximum=256),
                           parallel=env_int("LLM_PARALLEL", 1, minimum=1, maximum=16))
 
 

@@ -40,7 +40,7 @@ def _reply_content(script: Script, body: dict) -> str:
         ids = _schema(body)["properties"]["explanations"]["items"]["properties"]["movie_id"]["enum"]
         return json.dumps({"explanations": [{"movie_id": i, "text": script.explanation} for i in ids]})
     picks_schema = _schema(body)["properties"]["picks"]
-    ids = picks_schema["items"]["properties"]["movie_id"]["enum"]
+    ids = picks_schema["items"]["properties"]["id"]["enum"]
     top_n = picks_schema["minItems"]
     if script.mode == "unknown_id":
         picks = [999_999_999, *ids[: top_n - 1]]
@@ -48,8 +48,8 @@ def _reply_content(script: Script, body: dict) -> str:
         picks = [ids[-1], ids[-1], *ids[1: top_n - 1]]
     else:  # a valid answer in reverse numeric order, so the test can tell the LLM's order was used
         picks = list(reversed(ids))[:top_n]
-    reason = script.planted_factor or {"kind": "genre", "value": "Drama", "source_movie_id": 0}
-    return json.dumps({"picks": [{"movie_id": movie_id, **reason} for movie_id in picks]})
+    reason = script.planted_factor or {"kind": "genre", "value": "Drama"}
+    return json.dumps({"picks": [{"id": movie_id, **reason} for movie_id in picks]})
 
 
 class FakeChatServer:

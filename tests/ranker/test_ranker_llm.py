@@ -60,14 +60,14 @@ async def test_valid_reply_orders_the_picks(store, scoring_params, fake_llm):
     assert output.ranker == "llm:fake-model" and not output.degraded
     sent = fake_llm.script.requests[-1]
     payload = json.loads(sent["messages"][-1]["content"])
-    pool = [c["movie_id"] for c in payload["CANDIDATES"]]
+    pool = [c["id"] for c in payload["CANDIDATES"]]
     assert [p.movie_id for p in output.picks] == list(reversed(pool))[:5]
     assert sent["model"] == "fake-model" and sent["response_format"]["type"] == "json_schema"
     schema = sent["response_format"]["json_schema"]["schema"]["properties"]["picks"]
-    assert schema["items"]["properties"]["movie_id"]["enum"] == pool and schema["minItems"] == 5
+    assert schema["items"]["properties"]["id"]["enum"] == pool and schema["minItems"] == 5
     assert payload["REQUEST"] == "a heist thriller from the 90s"
     assert payload["RECENT_TURNS"][0] == {"role": "user", "text": "I loved Heat"}
-    assert {m["movie_id"] for m in payload["USER"]["liked"]} == set(FAN)
+    assert set(payload["USER"]["liked"]) == {store.get(m).label for m in FAN}
     assert len(pool) == 20 and not set(pool) & set(FAN)
     assert {"title", "genres", "score"} <= set(payload["CANDIDATES"][0])
     for pick in output.picks:  # explanations stay grounded on the LLM path
@@ -79,7 +79,7 @@ async def test_repeated_ids_are_dropped_and_the_list_completed_in_numeric_order(
     output = await make_ranker(store, scoring_params, llm=backend(fake_llm.base_url)).rank(request(store))
     ids = [p.movie_id for p in output.picks]
     pool = fake_llm.script.requests[-1]["response_format"]["json_schema"]["schema"]["properties"]["picks"][
-        "items"]["properties"]["movie_id"]["enum"]
+        "items"]["properties"]["id"]["enum"]
     assert output.ranker == "llm:fake-model" and not output.degraded
     assert len(ids) == len(set(ids)) == 5
     assert ids[:4] == [pool[-1], *pool[1:4]]  # the model's distinct picks first, in its order
@@ -98,7 +98,7 @@ async def test_llm_prose_replaces_the_template_only_when_its_facts_verify(store,
 
 
 async def test_planted_llm_factor_is_dropped(store, scoring_params, fake_llm):
-    fake_llm.script.planted_factor = {"kind": "director", "value": "Steven Spielberg", "source_movie_id": 0}
+    fake_llm.script.planted_factor = {"kind": "director", "value": "Steven Spielberg"}
     labels = {"origin": "llm", "kind": "FACTOR_KIND_DIRECTOR"}
     before = REGISTRY.get_sample_value("movierec_ranker_unsupported_factors_total", labels) or 0
     output = await make_ranker(store, scoring_params, llm=backend(fake_llm.base_url)).rank(request(store))

@@ -8,11 +8,11 @@ from __future__ import annotations
 import re
 
 VERSION = "taste-v1"
-MAX_CHARS = 300
+MAX_CHARS = 200
 MAX_INPUT_CHARS = 2000
 
 SYSTEM = """Rewrite the person's free-text movie wish as a short standard taste description
-(at most 25 words: genres, moods, themes, era, pace). Keep every movie title they named; add no new titles;
+(at most 20 words: genres, moods, themes, era, pace). Keep every movie title they named; add no new titles;
 keep negations ("no horror"). Answer JSON only."""
 
 SCHEMA = {"type": "object", "additionalProperties": False, "required": ["taste"],

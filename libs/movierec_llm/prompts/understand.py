@@ -13,6 +13,8 @@ from __future__ import annotations
 import json
 
 VERSION = "understand-v1"
+# A complete answer under SCHEMA is 120–250 tokens (16 keys even when empty): a smaller budget truncates it.
+MAX_TOKENS = 320
 
 GENRES = ["Action", "Adventure", "Animation", "Children", "Comedy", "Crime", "Documentary", "Drama", "Fantasy",
           "Film-Noir", "Horror", "Musical", "Mystery", "Romance", "Sci-Fi", "Thriller", "War", "Western"]

@@ -62,25 +62,19 @@ class PromptContext:
 
 # ---- what the model sees (shared with finetune_data: the same builders make the training prompts) ----
 
-def summarize_user(history: UserHistory, store: MovieStore, limit: int = 10) -> dict:
-    liked = []
-    for movie_id in history.liked_ids()[:limit]:
-        movie = store.get(movie_id)
-        if movie is not None:
-            liked.append({"movie_id": movie_id, "title": movie.title, "year": movie.year,
-                          "genres": list(movie.genres[:3])})
-    disliked = [{"movie_id": m, "title": store.get(m).title}
-                for m, r in sorted(history.ratings.items(), key=lambda item: item[1])
-                if r <= 2.0 and store.get(m) is not None][:4]
+def summarize_user(history: UserHistory, store: MovieStore, limit: int = 8) -> dict:
+    """The person's latest liked movies and worst ratings, as titles (prompt tokens are the cost on CPU)."""
+    liked = [store.get(m).label for m in history.liked_ids()[-limit:] if store.get(m) is not None]
+    disliked = [store.get(m).label for m, r in sorted(history.ratings.items(), key=lambda item: item[1])
+                if r <= 2.0 and store.get(m) is not None][:3]
     return {"liked": liked, "disliked": disliked}
 
 
 def candidate_metadata(candidate: LlmCandidate) -> dict:
     movie = candidate.movie
-    meta = {"movie_id": movie.movie_id, "title": movie.title, "year": movie.year, "genres": list(movie.genres),
-            "director": movie.director, "cast": list(movie.cast[:3]), "keywords": list(movie.keywords[:5]),
-            "runtime": f"{movie.runtime_min} min" if movie.runtime_min else None,
-            "certification": movie.certification, "score": round(candidate.numeric_score, 3)}
+    meta = {"id": movie.movie_id, "title": movie.title, "year": movie.year, "genres": list(movie.genres[:3]),
+            "director": movie.director, "cast": list(movie.cast[:2]), "keywords": list(movie.keywords[:3]),
+            "score": round(candidate.numeric_score, 2)}
     return {key: value for key, value in meta.items() if value not in (None, [], "")}
 
 
@@ -91,8 +85,16 @@ def rerank_messages(context: PromptContext, store: MovieStore, candidates: list[
                                         [candidate_metadata(c) for c in candidates], top_n)
 
 
-def claim_of(pick: rerank_prompt.RerankPick) -> Claim:
-    return Claim(KIND_OF_REASON.get(pick.kind, K.FACTOR_KIND_UNSPECIFIED), pick.value, pick.source_movie_id)
+def claim_of(pick: rerank_prompt.RerankPick, history: UserHistory, store: MovieStore) -> Claim:
+    """The reason as a verifier claim; a similar_to_liked title is resolved to the liked movie it names."""
+    kind = KIND_OF_REASON.get(pick.kind, K.FACTOR_KIND_UNSPECIFIED)
+    source = 0
+    if kind == K.FACTOR_KIND_SIMILAR_TO_LIKED:
+        source = next((m for m in history.liked_ids() if store.get(m) is not None
+                       and pick.value.lower() in (store.get(m).title.lower(), store.get(m).label.lower())), 0)
+        value = store.get(source).title if source else pick.value
+        return Claim(kind, value, source)
+    return Claim(kind, pick.value, source)
 
 
 def fact_lines(movie: MovieFacts, claims: list[Claim], store: MovieStore) -> list[str]:
@@ -141,7 +143,7 @@ class LlmBackend:
         picks, duplicates = rerank_prompt.picks_of(result.data)
         if duplicates:
             LLM_DUPLICATES.inc(duplicates)
-        return [LlmPick(p.movie_id, [claim_of(p)]) for p in picks]
+        return [LlmPick(p.movie_id, [claim_of(p, context.history, store)]) for p in picks]
 
     async def explain(self, items: list[tuple[MovieFacts, list[Claim]]], store: MovieStore,
                       timeout_s: float) -> dict[int, str]:
