@@ -79,17 +79,24 @@ class ChatClient:
 
     def __init__(self, base_url: str, timeout_s: float = 30.0):
         self.http = httpx.Client(base_url=base_url, timeout=timeout_s)
+        self.retried_after_504 = 0  # reported: a tier timing out under load is retried once, and counted
 
     def close(self) -> None:
         self.http.close()
 
     def _post(self, path: str, body: dict, headers: dict | None = None) -> httpx.Response:
+        retried = False
         for attempt in range(20):
             try:
                 response = self.http.post(path, json=body, headers=headers or {})
             except httpx.TransportError as error:  # a dropped connection is a failed turn, not a failed run
                 if attempt >= 2:
                     return httpx.Response(599, json={"error": f"{type(error).__name__}: {error}"})
+                time.sleep(1.0)
+                continue
+            if response.status_code == 504 and not retried:
+                retried = True
+                self.retried_after_504 += 1
                 time.sleep(1.0)
                 continue
             if response.status_code != 429:
@@ -515,6 +522,7 @@ def inspired_recall(client: ChatClient, facts: RawFacts, split: str, limit: int 
     dialog_ids = sorted(by_dialog)[:limit] if limit else sorted(by_dialog)
     targets = hits = chat_turns = failed_turns = 0
     list_lengths: list[int] = []
+    failures: Counter = Counter()
 
     def link(mention: str) -> int | None:
         parsed = _MENTION.match(mention.strip())
@@ -544,6 +552,8 @@ def inspired_recall(client: ChatClient, facts: RawFacts, split: str, limit: int 
                         ranked = shown + extra
                 else:
                     failed_turns += 1
+                    error = data.get('error') if isinstance(data.get('error'), dict) else {}
+                    failures[f"{status} {error.get('code', '')}"] += 1
             elif row["speaker"] == "RECOMMENDER":
                 for movie_id in ids:
                     if movie_id in mentioned:
@@ -561,6 +571,7 @@ def inspired_recall(client: ChatClient, facts: RawFacts, split: str, limit: int 
         "hits": hits,
         "chat_turns": chat_turns,
         "failed_turns": failed_turns,
+        "failures": dict(failures),
         "mean_list_length": round(sum(list_lengths) / len(list_lengths), 2) if list_lengths else 0,
     }
 
@@ -659,7 +670,8 @@ def write_reports(out: Path, summary: dict, failures: list[dict], tally: Tally) 
     lines = [
         "# Dialogue evaluation (`make eval-dialogue`)",
         "",
-        f"{summary['turns']} chat turns (corpus in eval/dialogue/), {summary['http_errors']} HTTP errors, "
+        f"{summary['turns']} chat turns (corpus in eval/dialogue/), {summary['http_errors']} HTTP errors "
+        f"({summary.get('retried_after_504', 0)} requests retried once after a 504), "
         f'{summary["elapsed_s"]} s. Protocol: eval/README.md, "Dialogue evaluation".',
         "",
         "| measure | value | target |",
@@ -766,6 +778,7 @@ def evaluate(
     finally:
         client.close()
     summary = summarise(tally, inspired, time.perf_counter() - started)
+    summary["retried_after_504"] = client.retried_after_504
     return summary, worst_failures(tally), tally
 
 
@@ -806,6 +819,7 @@ def main(argv: list[str] | None = None) -> int:
                 for k in (
                     "turns",
                     "http_errors",
+                    "retried_after_504",
                     "slot_f1_min",
                     "slot_f1_micro",
                     "act_accuracy",
