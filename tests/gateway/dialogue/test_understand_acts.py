@@ -101,7 +101,7 @@ class _FakeClient:
         self.result = result
         self.calls = []
 
-    async def complete_json(self, use, messages, schema, timeout_s=None):
+    async def complete_json(self, use, messages, schema, timeout_s=None, max_tokens=None):
         self.calls.append((use, messages, schema))
         return self.result
 

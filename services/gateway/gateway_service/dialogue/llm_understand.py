@@ -46,7 +46,7 @@ async def understand_with_llm(message: str, context: DialogueContext, client: An
         return rules, RULES, "not configured"
     picks = [f"{p.title} ({p.year})" if p.year else p.title for p in context.picks]
     result = await client.complete_json("understand", prompt.build_messages(message, context.history, picks),
-                                        prompt.SCHEMA, timeout_s=timeout_s)
+                                        prompt.SCHEMA, timeout_s=timeout_s, max_tokens=prompt.MAX_TOKENS)
     if not result.ok:
         return rules, RULES, result.failure
     try:
