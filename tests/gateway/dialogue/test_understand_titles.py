@@ -151,3 +151,9 @@ def test_comparatives_are_relative_not_genres(read, message, kind):
 def test_relative_words_do_not_reach_the_residual(read):
     u = read("newer than The Matrix")
     assert [r.kind for r in u.relative] == ["newer"] and u.residual_text == ""
+
+
+def test_quoted_titles_link_even_when_common(read):
+    u = read('we loved "Up" and "Zorblax"')
+    assert [t.title for t in u.seeds.titles] == ["Up"]
+    assert u.unresolved_titles == ["Zorblax"]

@@ -195,8 +195,26 @@ class TitleLinker:
                 guess = self._capitalized_run(tokens, blocked, taken, i + 1)
                 if guess:
                     unresolved.append(guess)
+        mentions.extend(self._quoted(tokens, blocked, taken, unresolved))
         mentions.sort(key=lambda m: m.start)
         return mentions, unresolved
+
+    def _quoted(self, tokens: Sequence[Token], blocked: Sequence[bool], taken: set[int], unresolved: list[str]
+                ) -> list[Mention]:
+        """A phrase in double quotes is a title even when made of common words ("Up", "It")."""
+        quotes = [i for i, t in enumerate(tokens) if t.text == '"']
+        out = []
+        for a, b in zip(quotes[::2], quotes[1::2], strict=False):
+            inner = range(a + 1, b)
+            if not inner or len(inner) > MAX_TITLE_TOKENS or any(blocked[k] or k in taken for k in inner):
+                continue
+            phrase = " ".join(tokens[k].text for k in inner)
+            found = link_phrase(self, phrase)
+            if found is None:
+                unresolved.append(phrase)
+                continue
+            out.append(Mention(a + 1, b, "title", movie=found.movie, confidence=found.confidence, text=phrase))
+        return out
 
     def _exact_at(self, tokens: Sequence[Token], blocked: Sequence[bool], i: int, pick_ids: frozenset[int],
                   strict: bool = False) -> Mention | None:

@@ -784,7 +784,7 @@ _RESET = re.compile(r"\b(?:reset|start\s+(?:over|again|afresh|fresh|from\s+scrat
                     r"my\s+filters|all\s+(?:the\s+)?filters|the\s+constraints|it\s+all)|forget\s+(?:everything|all\s+(?:that|of\s+that|"
                     r"the\s+filters|my\s+filters)|what\s+i\s+(?:said|asked))|new\s+search|from\s+scratch|scratch\s+(?:that|everything)|"
                     r"never\s*mind\s+(?:all\s+)?(?:that|everything))\b")
-_FOLLOW_Q = re.compile(r"^\W*(?:(?:and|so|ok|okay|hmm|but|wait)\W+)?(?:why|what|who|how|tell\s+me|explain|describe|is\s+(?:it|that|this|the)|"
+_FOLLOW_Q = re.compile(r"^\W*(?:(?:and|so|ok|okay|hmm|but|wait)\W+)?(?:why|what|who|how(?!\s+about)|tell\s+me|explain|describe|is\s+(?:it|that|this|the)|"
                        r"does|did|was|are|can\s+you\s+(?:tell|explain|say)|what's|whats|who's|any\s+(?:info|details)|"
                        r"more\s+(?:info|about|details)|give\s+me\s+(?:more\s+)?(?:info|details)|details|info|remind\s+me)\b")
 _REQUEST = re.compile(r"\b(?:recommend|suggest|show\s+me|give\s+me\s+(?:some|a|more|something|another|other)|find\s+me|"
