@@ -52,7 +52,11 @@ async def test_blend_is_a_cos_plus_one_minus_a_seqease(store, neutral_params, se
     scores = scorer.score(unrated, taste, real_history, np.zeros(len(unrated)), state)
     expected_cos = store.vectors_of(unrated) @ taste
     expected_yhat = sequence_model.predict_scaled(state, unrated)
-    assert np.allclose(scores.final, 0.3 * expected_cos + 0.7 * expected_yhat, atol=1e-6)
+    # minus the bounded demotion of near neighbours of disliked movies (ranker README: 0.2·clip((c − 0.5)/0.5))
+    disliked = [m for m, r in real_history.items() if r <= 2.5 and m in store.row_of]
+    nearest = (store.vectors_of(unrated) @ store.vectors_of(disliked).T).max(axis=1) if disliked else 0.0
+    penalty = 0.2 * np.clip((nearest - 0.5) / 0.5, 0.0, 1.0)
+    assert np.allclose(scores.final, 0.3 * expected_cos + 0.7 * expected_yhat - penalty, atol=1e-6)
     assert scores.ranker == "numeric-seq"
 
 
