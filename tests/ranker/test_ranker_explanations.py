@@ -81,10 +81,11 @@ async def test_explanation_for_a_heat_fan_reads_naturally_and_is_true(store, sco
     by_id = {p.movie_id: p for p in output.picks}
     insider = by_id[INSIDER]
     print(insider.explanation)
-    assert insider.explanation.startswith("Because you loved Heat: ")
+    # The request's words chose the pick (it matches them), so they lead; the liked movie follows.
+    assert insider.explanation.startswith("Like your request for 'something from the 90s', it came out in 1999. ")
+    assert "Because you loved Heat: " in insider.explanation
     assert "directed by Michael Mann" in insider.explanation
     assert "Al Pacino" in insider.explanation
-    assert "Like your request for 'something from the 90s', it came out in 1999." in insider.explanation
     assert 2 <= len(re.findall(r"[.!?](?:\s|$)", insider.explanation)) <= 3
     assert HEAT in insider.because_movie_ids
     collateral = by_id[COLLATERAL]

@@ -72,12 +72,23 @@ async def test_hybrid_candidates_appear_within_constraints(store, neutral_params
         movie = store.get(pick.movie_id)
         assert constraints.violation(movie) is None, (movie.title, constraints.violation(movie))
         assert pick.movie_id not in real_history and pick.movie_id in store.row_of
-    # "similar to a movie you liked" still names the closest liked movie by vector
+    # Each pick names the signal that chose it: "people who watched X went on to watch this" (X a liked
+    # movie SeqEASE links to the pick) or, for content picks, the closest liked movie by vector.
     liked = [m for m, r in real_history.items() if r >= 4.0]
     nearest = liked_neighbours(store, picks, sorted(liked, key=lambda m: -real_history[m]))
+    sequential = 0
     for pick, near in zip(output.picks, nearest, strict=True):
-        cited = [c.source_movie_id for c in pick.factors if c.kind == K.FACTOR_KIND_SIMILAR_TO_LIKED]
-        assert cited == [near.closest]
+        similar = [c.source_movie_id for c in pick.factors if c.kind == K.FACTOR_KIND_SIMILAR_TO_LIKED]
+        watched = [c.source_movie_id for c in pick.factors if c.kind == K.FACTOR_KIND_WATCHED_NEXT]
+        assert len(similar) + len(watched) == 1, pick.factors
+        if watched:
+            sequential += 1
+            source = watched[0]
+            assert source in liked and pick.explanation.startswith(f"People who watched {store.get(source).title}")
+            assert sequence_model.weights[sequence_model.position[source], sequence_model.position[pick.movie_id]] > 0
+        else:
+            assert similar == [near.closest]
+    assert sequential >= 1, "the added candidates were chosen by SeqEASE: some must say so"
 
 
 async def test_hybrid_candidates_switch_off(store, neutral_params, sequence_model, real_history):

@@ -1,8 +1,10 @@
 """Grounded explanations: factors that are true in the catalog, and sentences built only from them.
 
-:func:`propose_claims` proposes factors for one pick (the liked movie closest by vector, what the
-pick shares with it and with other liked movies, the request words it matches, runtime and
-certification). The verifier (:mod:`ranker_service.verify`) re-checks them; :func:`render`
+:func:`propose_claims` proposes factors for one pick: the signal that chose it (its
+:class:`Attribution`: the caller's seed movie, "people who watched X went on to watch this" for the
+sequential model, else the liked movie closest by vector), what the pick shares with that movie and
+with other liked movies, the request words it matches, runtime, certification and the audience band
+when the audience prior changed the picks. The verifier (:mod:`ranker_service.verify`) re-checks them; :func:`render`
 turns the verified factors — and nothing else — into two or three sentences.
 """
 
@@ -13,6 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from movierec_catalog.filter import Filter
+from ranker_service.audience import NOTES as AUDIENCE_NOTES
 from ranker_service.history import UserHistory
 from ranker_service.movies import MovieFacts, MovieStore
 from ranker_service.verify import Claim, K, query_term_evidence
@@ -40,6 +43,15 @@ _MODIFIER = {"Animation": "animated", "Romance": "romantic", "Crime": "crime", "
              "Horror": "horror", "Action": "action", "War": "war", "Fantasy": "fantasy", "Mystery": "mystery",
              "Film-Noir": "noir", "Adventure": "adventure", "Children": "children's", "Musical": "musical",
              "Western": "western", "Documentary": "documentary", "Comedy": "comedy"}
+
+
+@dataclass(frozen=True)
+class Attribution:
+    """Which signal chose a pick: ``seed`` (the caller's "more like X" movie), ``sequence`` (SeqEASE; the
+    source is the liked movie that contributed most to its score) or ``content`` (the closest liked movie)."""
+
+    kind: str = "content"
+    source_movie_id: int = 0
 
 
 @dataclass(frozen=True)
@@ -73,13 +85,16 @@ def liked_neighbours(store: MovieStore, candidate_ids: list[int], liked_ids: lis
 
 # ---- proposing factors --------------------------------------------------------------------
 
-def propose_claims(movie: MovieFacts, history: UserHistory, store: MovieStore,
-                   neighbours: LikedNeighbours) -> list[Claim]:
+def propose_claims(movie: MovieFacts, history: UserHistory, store: MovieStore, neighbours: LikedNeighbours,
+                   attribution: Attribution | None = None, audience: str | None = None) -> list[Claim]:
     """Factors worth saying about ``movie`` for this person; the verifier still checks each one."""
-    source = store.get(neighbours.closest) if neighbours.closest is not None else None
+    attribution = attribution or Attribution()
+    source_id = attribution.source_movie_id or neighbours.closest
+    source = store.get(source_id) if source_id is not None else None
     claims: list[Claim] = []
     if source is not None:
-        claims.append(Claim(K.FACTOR_KIND_SIMILAR_TO_LIKED, source.title, source.movie_id))
+        kind = K.FACTOR_KIND_WATCHED_NEXT if attribution.kind == "sequence" else K.FACTOR_KIND_SIMILAR_TO_LIKED
+        claims.append(Claim(kind, source.title, source.movie_id))
     claims += _genre_claims(movie, source)
     claims += _people_claims(movie, store, neighbours, source)
     if source is not None:
@@ -91,6 +106,8 @@ def propose_claims(movie: MovieFacts, history: UserHistory, store: MovieStore,
         claims.append(Claim(K.FACTOR_KIND_RUNTIME, f"{movie.runtime_min} min"))
     if movie.certification is not None:
         claims.append(Claim(K.FACTOR_KIND_CERTIFICATION, movie.certification))
+    if audience is not None:
+        claims.append(Claim(K.FACTOR_KIND_AUDIENCE, audience))
     return claims
 
 
@@ -153,15 +170,22 @@ def render(movie: MovieFacts, claims: list[Claim], history: UserHistory, store: 
     # The request sentence already gives the year when the request named an era.
     era_said = any(query_term_evidence(c.value, movie).field in ("decade", "year")
                    for c in by_kind.get(K.FACTOR_KIND_QUERY_TERM, []))
-    sentences = [_lead_sentence(movie, by_kind, source, history, store)]
-    optional = [_request_sentence(movie, by_kind, history), _shared_sentence(by_kind, source, era_said),
+    lead = _lead_sentence(movie, by_kind, source, history, store)
+    request = _request_sentence(movie, by_kind, history)
+    # The request's words chose a pick they match unless a seed or the sequential model did: they lead.
+    request_leads = request is not None and K.FACTOR_KIND_WATCHED_NEXT not in by_kind
+    sentences = [request, lead] if request_leads else [lead]
+    optional = [None if request_leads else request, _shared_sentence(by_kind, source, era_said),
                 _practical_sentence(movie, by_kind, constraints, era_said or source is None)]
-    sentences += [s for s in optional if s][:2]
+    sentences += [s for s in optional if s][:3 - len(sentences)]
+    audience = by_kind.get(K.FACTOR_KIND_AUDIENCE)
+    if audience and (note := AUDIENCE_NOTES.get(audience[0].value)):
+        sentences.append(note)
     return " ".join(sentences)
 
 
 def _similar_source(by_kind: dict[int, list[Claim]], store: MovieStore) -> MovieFacts | None:
-    similar = by_kind.get(K.FACTOR_KIND_SIMILAR_TO_LIKED)
+    similar = by_kind.get(K.FACTOR_KIND_SIMILAR_TO_LIKED) or by_kind.get(K.FACTOR_KIND_WATCHED_NEXT)
     return store.get(similar[0].source_movie_id) if similar else None
 
 
@@ -181,6 +205,9 @@ def _lead_sentence(movie: MovieFacts, by_kind, source: MovieFacts | None, histor
         head = f"{_article(phrase).capitalize()} {phrase}{era}"
         return head + (", " + ", ".join(parts) if parts else "") + "."
     shared_genres = bool(genres) and all(c.source_movie_id == source.movie_id for c in genres)
+    if K.FACTOR_KIND_WATCHED_NEXT in by_kind:
+        opening = f"People who watched {_name(source, movie)} went on to watch this {phrase}"
+        return opening + (", " + ", ".join(parts) if parts else "") + "."
     noun = f"another {phrase}" if shared_genres else f"{_article(phrase)} {phrase}"
     opening = f"Because you {history.affection(source.movie_id)} {_name(source, movie)}: {noun}"
     return opening + (", " + ", ".join(parts) if parts else "") + "."

@@ -40,6 +40,9 @@ class MovieFacts:
     # opts into estimates.
     certification_estimate_max: str | None = None
     certification_estimate_min: str | None = None
+    # The model's most likely certification and its probability (the audience prior reads them).
+    certification_estimate: str | None = None
+    certification_confidence: float | None = None
 
     @property
     def decade(self) -> int | None:
@@ -113,6 +116,8 @@ def facts_from_frame(movies: pd.DataFrame) -> dict[int, MovieFacts]:
             original_language=_text(row.get("original_language")),
             certification_estimate_max=_text(row.get("certification_estimate_max")),
             certification_estimate_min=_text(row.get("certification_estimate_min")),
+            certification_estimate=_text(row.get("certification_estimate")),
+            certification_confidence=_number(row.get("certification_confidence"), float),
         )
     return facts
 

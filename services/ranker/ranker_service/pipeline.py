@@ -9,6 +9,19 @@ received candidates, and only movies with catalog facts *and* a vector (the expl
 movie you liked" is the closest liked movie by vector). ``collab_candidates = 0`` (or
 ``RANKER_HYBRID_CANDIDATES=false``) ranks the received candidates only.
 
+**The audience prior** (``ranker_service/audience.py``): the maturity band the person's liked movies
+show demotes (or, with unanimous evidence, excludes) candidates outside it; when it changed the
+picks, each pick says so ("Kept to family films, as your picks are").
+
+**Attribution.** Each pick's "because" names the signal that chose it: the caller's seed movie for
+"more like X" groups (``because_movie_id``), "people who watched X went on to watch this" when the
+sequential model's term lifted it more than content similarity did, else the liked movie closest by
+vector; request words lead the explanation when the pick matches them.
+
+**One page, one call.** :meth:`Ranker.rank_batch` ranks several candidate groups of one person: the
+fold-in, SeqEASE state and audience are computed once, and the numeric work runs in a worker thread
+so the event loop keeps serving other calls.
+
 The numeric ranking is always computed first (a few milliseconds), so when the LLM is off,
 slow, failing or wrong, the answer is ready inside the caller's deadline; the response then
 says ``degraded`` with the reason and the fallback is counted.
@@ -16,6 +29,7 @@ says ``degraded`` with the reason and the fallback is counted.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from dataclasses import dataclass, field, replace
@@ -27,11 +41,12 @@ from movierec_catalog.filter import Filter
 from movierec_core.deadlines import downstream_timeout
 from movierec_core.errors import ServiceError, failed_precondition
 from movierec_core.logs import log_fields
+from ranker_service.audience import Audience, audience_of
 from ranker_service.diversity import mmr_order
-from ranker_service.explain import liked_neighbours, propose_claims, render
+from ranker_service.explain import Attribution, liked_neighbours, propose_claims, render
 from ranker_service.history import UserHistory
 from ranker_service.llm import LlmBackend, LlmCandidate, LlmFailure, LlmPick, PromptContext
-from ranker_service.movies import MovieStore
+from ranker_service.movies import MovieFacts, MovieStore
 from ranker_service.prose_check import prose_is_supported
 from ranker_service.scoring import PICKED_RATING, NumericScorer, Scores
 from ranker_service.sequence_model import SequenceState
@@ -65,6 +80,29 @@ class RankInput:
     constraints: Filter = field(default_factory=Filter)
     recent_turns: list[tuple[str, str]] = field(default_factory=list)
     candidates_only: bool = False  # the caller's candidates carry a meaning: add none of our own
+    because_movie_id: int = 0  # the liked movie that chose the candidates ("more like X"): it explains every pick
+
+
+@dataclass(frozen=True)
+class UserState:
+    """What every group of one call shares, computed once: the fold-in, SeqEASE's state, the liked facts."""
+
+    fold_in: dict[int, float]
+    sequence: SequenceState | None
+    liked: list[MovieFacts]
+
+
+@dataclass(frozen=True)
+class NumericAnswer:
+    """One group's numeric answer: complete before any LLM is asked."""
+
+    eligible: list[tuple[int, float]]
+    scores: Scores
+    relevance: np.ndarray  # the blended score minus the audience penalty (−inf: excluded)
+    order: list[int]
+    picks: list[RankedPick]
+    user: UserState
+    note: Audience | None  # the audience band, when the prior changed the picks
 
 
 @dataclass(frozen=True)
@@ -95,24 +133,65 @@ class Ranker:
         self.collab_candidates = collab_candidates
 
     async def rank(self, request: RankInput) -> RankOutput:
-        history = request.history
+        result = (await self.rank_batch([request]))[0]
+        if isinstance(result, ServiceError):
+            raise result
+        return result
+
+    async def rank_batch(self, requests: list[RankInput]) -> list[RankOutput | ServiceError]:
+        """Groups of one person (same history): each answer, or the error that group alone ran into."""
+        numeric = await asyncio.to_thread(self._numeric_batch, requests)
+        return list(await asyncio.gather(*(self._finish(request, answer)
+                                           for request, answer in zip(requests, numeric, strict=True))))
+
+    def _numeric_batch(self, requests: list[RankInput]) -> list[NumericAnswer | ServiceError]:
+        user = self._user_state(requests[0].history)
+        answers: list[NumericAnswer | ServiceError] = []
+        for request in requests:
+            try:
+                answers.append(self._numeric(request, user))
+            except ServiceError as error:
+                answers.append(error)
+        return answers
+
+    def _user_state(self, history: UserHistory) -> UserState:
         fold_in = history.fold_in_ratings(PICKED_RATING)
-        sequence = self.scorer.sequence_state(fold_in)
-        taste = self.scorer.taste_vector(request.vector, history.liked_ids())
-        eligible = self._eligible(request) + self._collab_candidates(request, sequence, taste)
+        liked = [movie for movie in map(self.store.get, history.liked_ids()) if movie is not None]
+        return UserState(fold_in, self.scorer.sequence_state(fold_in), liked)
+
+    def _numeric(self, request: RankInput, user: UserState) -> NumericAnswer:
+        taste = self.scorer.taste_vector(request.vector, request.history.liked_ids())
+        eligible = self._eligible(request) + self._collab_candidates(request, user.sequence, taste)
         if not eligible:
             raise self._nothing_eligible(request)
-        scores = self.scorer.score([m for m, _ in eligible], taste, fold_in,
-                                   np.array([s for _, s in eligible], dtype=np.float64), sequence)
-        # The numeric answer is complete before the LLM is asked, so a fallback costs no extra time.
-        numeric_order = self._numeric_order(scores, request.top_n)
-        numeric = self._explain(request, scores, numeric_order, {})
+        scores = self.scorer.score([m for m, _ in eligible], taste, user.fold_in,
+                                   np.array([s for _, s in eligible], dtype=np.float64), user.sequence)
+        audience = audience_of(user.liked, request.constraints.max_certification)
+        relevance = scores.final - audience.penalties(map(self.store.get, scores.movie_ids))
+        order = self._numeric_order(scores, relevance, request.top_n)
+        if not order:
+            raise failed_precondition(f"all {len(eligible)} eligible candidates are outside the person's "
+                                      f"audience band ({audience.band})", reason="NO_ELIGIBLE_CANDIDATES")
+        note = audience if self._prior_changed(scores, relevance, request.top_n) else None
+        picks = self._explain(request, user, scores, order, {}, note)
+        return NumericAnswer(eligible, scores, relevance, order, picks, user, note)
+
+    @staticmethod
+    def _prior_changed(scores: Scores, relevance: np.ndarray, top_n: int) -> bool:
+        """Did the audience prior demote or exclude a movie the blended score alone would have shown?"""
+        best = np.argsort(-scores.final, kind="stable")[:top_n]
+        return bool(np.any(relevance[best] < scores.final[best]))
+
+    async def _finish(self, request: RankInput, answer: NumericAnswer | ServiceError) -> RankOutput | ServiceError:
+        if isinstance(answer, ServiceError):
+            return answer
+        scores, numeric = answer.scores, answer.picks
         if self.llm is None:
             return RankOutput(numeric, scores.ranker)
         if not self.llm.settings.rerank:
             return RankOutput(await self._llm_prose(request, numeric), scores.ranker)
         try:
-            picks = await self._llm_order(request, eligible, scores)
+            picks = await self._llm_order(request, answer.eligible, scores, answer.relevance)
         except LlmFailure as failure:
             return self._fallback(numeric, scores.ranker, failure)
         except Exception as error:  # an unexpected reply shape must cost the LLM's vote, not the request
@@ -120,9 +199,10 @@ class Ranker:
             return self._fallback(numeric, scores.ranker, LlmFailure("internal", type(error).__name__))
         order = [scores.movie_ids.index(p.movie_id) for p in picks]
         # Duplicates the model repeated were dropped: complete the list in the numeric order.
-        order += [i for i in numeric_order if i not in order][:max(0, len(numeric_order) - len(order))]
+        order += [i for i in answer.order if i not in order][:max(0, len(answer.order) - len(order))]
         llm_claims = {p.movie_id: p.claims for p in picks}
-        explained = self._explain(request, scores, order, llm_claims)
+        explained = await asyncio.to_thread(self._explain, request, answer.user, scores, order, llm_claims,
+                                            answer.note)
         return RankOutput(await self._llm_prose(request, explained), self.llm.name)
 
     async def _llm_prose(self, request: RankInput, picks: list[RankedPick]) -> list[RankedPick]:
@@ -193,19 +273,23 @@ class Ranker:
         return failed_precondition(f"none of the {len(request.candidates)} candidates can be recommended ({summary})",
                                    reason="NO_ELIGIBLE_CANDIDATES")
 
-    def _numeric_order(self, scores: Scores, top_n: int) -> list[int]:
-        """MMR chooses which movies; they are then shown best match first."""
-        vectors = self.store.vectors_of(scores.movie_ids)
-        chosen = mmr_order(scores.final, vectors, top_n, self.mmr_lambda)
-        return sorted(chosen, key=lambda i: -scores.final[i])
+    def _numeric_order(self, scores: Scores, relevance: np.ndarray, top_n: int) -> list[int]:
+        """MMR chooses which movies (among those the audience prior does not exclude); they are then
+        shown in order of relevance (the blended score after the prior)."""
+        kept = np.flatnonzero(np.isfinite(relevance))
+        vectors = self.store.vectors_of([scores.movie_ids[i] for i in kept])
+        chosen = [int(kept[i]) for i in mmr_order(relevance[kept], vectors, top_n, self.mmr_lambda)]
+        return sorted(chosen, key=lambda i: -relevance[i])
 
     async def _llm_order(self, request: RankInput, eligible: list[tuple[int, float]],
-                         scores: Scores) -> list[LlmPick]:
+                         scores: Scores, relevance: np.ndarray) -> list[LlmPick]:
         try:
             timeout = downstream_timeout(self.llm.rerank_timeout_s) - FALLBACK_RESERVE_S
         except ServiceError:
             raise LlmFailure("deadline", "the caller's deadline has passed") from None
-        pool = np.argsort(-scores.final, kind="stable")[:max(self.llm_max_candidates, request.top_n)]
+        # The audience prior holds for the model too: it sees the best by relevance, never an excluded movie.
+        pool = [i for i in np.argsort(-relevance, kind="stable") if np.isfinite(relevance[i])]
+        pool = pool[:max(self.llm_max_candidates, request.top_n)]
         retrieval = dict(eligible)
         candidates = [LlmCandidate(self.store.get(scores.movie_ids[i]), retrieval[scores.movie_ids[i]],
                                    float(scores.final[i])) for i in pool]
@@ -215,18 +299,22 @@ class Ranker:
         log.debug("llm ranked", extra=log_fields(ms=round((time.perf_counter() - started) * 1e3, 1)))
         return picks
 
-    def _explain(self, request: RankInput, scores: Scores, order: list[int],
-                 llm_claims: dict[int, list[Claim]]) -> list[RankedPick]:
+    def _explain(self, request: RankInput, user: UserState, scores: Scores, order: list[int],
+                 llm_claims: dict[int, list[Claim]], audience: Audience | None) -> list[RankedPick]:
         history = request.history
         picked_ids = [scores.movie_ids[i] for i in order]
         neighbours = liked_neighbours(self.store, picked_ids, history.liked_ids())
         picks = []
         for position, movie_id, near in zip(order, picked_ids, neighbours, strict=True):
             movie = self.store.get(movie_id)
-            claims = verify_claims(propose_claims(movie, history, self.store, near), movie, history,
-                                   self.store, origin="grounded")
+            attribution = self._attribution(request, user, scores, position)
+            proposed = propose_claims(movie, history, self.store, near, attribution=attribution,
+                                      audience=audience.band if audience is not None else None)
+            claims = verify_claims(proposed, movie, history, self.store, origin="grounded",
+                                   follows=self.scorer.follows)
             if movie_id in llm_claims:
-                extra = verify_claims(llm_claims[movie_id], movie, history, self.store, origin="llm")
+                extra = verify_claims(llm_claims[movie_id], movie, history, self.store, origin="llm",
+                                      follows=self.scorer.follows)
                 known = {(c.kind, c.value.lower()) for c in claims}
                 claims += [c for c in extra if (c.kind, c.value.lower()) not in known]
             because = list(dict.fromkeys(c.source_movie_id for c in claims if c.source_movie_id))
@@ -234,3 +322,23 @@ class Ranker:
                                     render(movie, claims, history, self.store, request.constraints),
                                     claims, because))
         return picks
+
+    def _attribution(self, request: RankInput, user: UserState, scores: Scores, position: int) -> Attribution:
+        """Which signal chose the pick at ``position`` (see the module doc)."""
+        if request.because_movie_id and request.history.is_liked(request.because_movie_id):
+            return Attribution("seed", request.because_movie_id)
+        if self._sequence_lifted(scores, position):
+            source = self.scorer.watched_next_source(list(user.fold_in), scores.movie_ids[position],
+                                                     request.history.is_liked)
+            if source is not None:
+                return Attribution("sequence", source)
+        return Attribution("content")
+
+    def _sequence_lifted(self, scores: Scores, position: int) -> bool:
+        """Did SeqEASE's term lift this candidate above the average candidate more than similarity did?"""
+        if scores.yhat is None or scores.ranker != "numeric-seq":
+            return False
+        alpha = self.scorer.alpha
+        sequence_lift = (1.0 - alpha) * (scores.yhat[position] - scores.yhat.mean())
+        content_lift = alpha * (scores.cos[position] - scores.cos.mean())
+        return bool(sequence_lift > max(content_lift, 0.0))

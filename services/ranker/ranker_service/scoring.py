@@ -21,6 +21,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
@@ -29,7 +30,7 @@ import numpy as np
 
 from ranker_service.dislikes import dislike_penalty, disliked_ids
 from ranker_service.movies import MovieStore
-from ranker_service.sequence_model import SequenceModel, SequenceState
+from ranker_service.sequence_model import SequenceModel, SequenceState, position_weights
 
 CALIBRATION_FILE = Path(__file__).with_name("calibration.json")
 LIKED_RATING = 4.0
@@ -146,6 +147,32 @@ class NumericScorer:
             return None
         state = self.sequence.fold_in(ordered_ids)
         return state if state.has_evidence else None
+
+    def follows(self, source_id: int, movie_id: int) -> bool:
+        """Does SeqEASE say that people who watched ``source_id`` go on to watch ``movie_id`` (a positive
+        item-item weight)? The verifier checks "people who watched X went on to watch this" with it."""
+        model = self.sequence
+        if model is None or source_id not in model or movie_id not in model:
+            return False
+        return bool(model.weights[model.position[int(source_id)], model.position[int(movie_id)]] > 0.0)
+
+    def watched_next_source(self, ordered_ids: list[int], movie_id: int,
+                            is_liked: Callable[[int], bool]) -> int | None:
+        """The liked movie that contributes most to SeqEASE's score of ``movie_id``: its recency weight
+        (as in the fold-in) times its item-item weight to the movie; None when no liked movie adds to it."""
+        model = self.sequence
+        if model is None or movie_id not in model:
+            return None
+        target = model.position[int(movie_id)]
+        best, best_contribution = None, 0.0
+        for source, weight in zip(ordered_ids, position_weights(len(ordered_ids), model.params.decay), strict=True):
+            row = model.position.get(int(source))
+            if row is None or not is_liked(source):
+                continue
+            contribution = float(weight) * float(model.weights[row, target])
+            if contribution > best_contribution:
+                best, best_contribution = int(source), contribution
+        return best
 
     def score(self, movie_ids: list[int], taste: np.ndarray | None, fold_in_ratings: dict[int, float],
               retrieval_scores: np.ndarray, sequence_state: SequenceState | None = None) -> Scores:

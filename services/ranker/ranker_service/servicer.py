@@ -1,16 +1,17 @@
-"""RankerService.Rank: validates the request at the edge, runs the pipeline, builds the response."""
+"""RankerService.Rank and RankBatch: validate the request at the edge, run the pipeline, build the response."""
 
 from __future__ import annotations
 
 import math
 from collections import Counter
+from dataclasses import replace
 
 import numpy as np
 
 from movierec.common.v1 import common_pb2
 from movierec.ranker.v1 import ranker_pb2, ranker_pb2_grpc
 from movierec_catalog.filter import Filter
-from movierec_core.errors import invalid_argument, unavailable
+from movierec_core.errors import ServiceError, invalid_argument, unavailable
 from ranker_service.history import UserHistory
 from ranker_service.pipeline import Ranker, RankInput, RankOutput
 from ranker_service.settings import DEFAULT_TOP_N, MAX_TOP_N
@@ -18,6 +19,7 @@ from ranker_service.settings import DEFAULT_TOP_N, MAX_TOP_N
 MAX_QUERY_CHARS = 2000
 MAX_TURNS = 50
 MAX_RATINGS = 10_000
+MAX_GROUPS = 8
 _ROLE = {common_pb2.ConversationTurn.ROLE_USER: "user", common_pb2.ConversationTurn.ROLE_ASSISTANT: "assistant"}
 
 
@@ -36,6 +38,57 @@ class RankerServicer(ranker_pb2_grpc.RankerServiceServicer):
             raise unavailable("the ranker is still loading its catalog, vectors and models", retry_after_s=1.0)
         output = await self.ranker.rank(parse_rank_request(request, self.ranker, self.max_candidates))
         return to_response(output)
+
+    async def RankBatch(self, request: ranker_pb2.RankBatchRequest, context) -> ranker_pb2.RankBatchResponse:
+        """One page: every group validated first (a bad group fails the call with its index named), then
+        ranked together; a group with nothing to recommend answers its own error, the others their picks."""
+        if self.ranker is None:
+            raise unavailable("the ranker is still loading its catalog, vectors and models", retry_after_s=1.0)
+        inputs = parse_rank_batch_request(request, self.ranker, self.max_candidates)
+        results = await self.ranker.rank_batch(inputs)
+        response = ranker_pb2.RankBatchResponse()
+        for group, result in zip(request.groups, results, strict=True):
+            if isinstance(result, ServiceError):
+                response.results.add(group_id=group.group_id, error=f"{result.reason}: {result.message}")
+                continue
+            response.results.add(group_id=group.group_id, recommendations=_recommendations(result))
+            response.ranker = response.ranker or result.ranker
+            if result.degraded and not response.degraded:
+                response.degraded, response.degraded_reason = True, result.degraded_reason
+        return response
+
+
+def parse_rank_batch_request(request: ranker_pb2.RankBatchRequest, ranker: Ranker,
+                             max_candidates: int) -> list[RankInput]:
+    count = len(request.groups)
+    if not 1 <= count <= MAX_GROUPS:
+        raise invalid_argument(f"groups must hold 1 to {MAX_GROUPS} candidate groups, got {count}",
+                               field_violations=[("groups", f"{count} groups")])
+    inputs = []
+    for index, group in enumerate(request.groups):
+        single = ranker_pb2.RankRequest(
+            user=request.user, query=request.query, candidates=group.candidates, top_n=group.top_n,
+            constraints=group.constraints, candidates_only=group.candidates_only,
+            because_movie_id=group.because_movie_id)
+        try:
+            parsed = parse_rank_request(single, ranker, max_candidates)
+        except ServiceError as error:
+            raise _in_group(error, index) from None
+        if group.vector:
+            try:
+                vector = _vector(ranker_pb2.UserContext(vector=group.vector), ranker.store.dim)
+            except ServiceError as error:
+                raise _in_group(error, index) from None
+            parsed = replace(parsed, vector=vector)
+        inputs.append(parsed)
+    # One history object for every group: the pipeline computes the person's state once.
+    return [replace(parsed, history=inputs[0].history) for parsed in inputs]
+
+
+def _in_group(error: ServiceError, index: int) -> ServiceError:
+    """The same error with its field paths under ``groups[index]``."""
+    return replace(error, message=f"groups[{index}]: {error.message}",
+                   field_violations=[(f"groups[{index}].{f}", d) for f, d in error.field_violations])
 
 
 def parse_rank_request(request: ranker_pb2.RankRequest, ranker: Ranker, max_candidates: int) -> RankInput:
@@ -61,6 +114,7 @@ def parse_rank_request(request: ranker_pb2.RankRequest, ranker: Ranker, max_cand
                                         known_languages=store.languages, field="constraints"),
         recent_turns=[(_ROLE.get(t.role, "user"), t.text) for t in request.user.recent_turns],
         candidates_only=request.candidates_only,
+        because_movie_id=request.because_movie_id,
     )
 
 
@@ -123,10 +177,13 @@ def _vector(user: ranker_pb2.UserContext, dim: int) -> np.ndarray | None:
     return vector
 
 
+def _recommendations(output: RankOutput) -> list[ranker_pb2.Recommendation]:
+    return [ranker_pb2.Recommendation(movie_id=p.movie_id, match_score=p.match_score, explanation=p.explanation,
+                                      factors=[c.to_proto() for c in p.factors],
+                                      because_movie_ids=p.because_movie_ids)
+            for p in output.picks]
+
+
 def to_response(output: RankOutput) -> ranker_pb2.RankResponse:
-    return ranker_pb2.RankResponse(
-        recommendations=[ranker_pb2.Recommendation(
-            movie_id=p.movie_id, match_score=p.match_score, explanation=p.explanation,
-            factors=[c.to_proto() for c in p.factors], because_movie_ids=p.because_movie_ids)
-            for p in output.picks],
-        ranker=output.ranker, degraded=output.degraded, degraded_reason=output.degraded_reason)
+    return ranker_pb2.RankResponse(recommendations=_recommendations(output), ranker=output.ranker,
+                                   degraded=output.degraded, degraded_reason=output.degraded_reason)

@@ -10,12 +10,14 @@ the grounded explainer or an LLM.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from types import SimpleNamespace
 
 import prometheus_client
 
 from movierec.ranker.v1 import ranker_pb2
+from ranker_service.audience import fits as fits_audience
 from ranker_service.history import UserHistory
 from ranker_service.movies import MovieFacts, MovieStore
 from ranker_service.text import decade_of_term, genre_of_term, normalize_token, token_set
@@ -26,7 +28,10 @@ KIND_NAMES = {value: name for name, value in ranker_pb2.FactorKind.items()}
 _DECADE = re.compile(r"^(\d{3}0)s$")
 _RUNTIME = re.compile(r"^(\d{1,4}) min$")
 # Kinds that are facts of the recommended movie alone and may not claim a source movie.
-_NO_SOURCE = {K.FACTOR_KIND_RUNTIME, K.FACTOR_KIND_CERTIFICATION, K.FACTOR_KIND_QUERY_TERM}
+_NO_SOURCE = {K.FACTOR_KIND_RUNTIME, K.FACTOR_KIND_CERTIFICATION, K.FACTOR_KIND_QUERY_TERM,
+              K.FACTOR_KIND_AUDIENCE}
+# "Does the sequential model say people who watched this (source) go on to watch that (movie)?"
+Follows = Callable[[int, int], bool]
 
 DROPPED_FACTORS = prometheus_client.Counter(
     "movierec_ranker_unsupported_factors_total",
@@ -106,7 +111,8 @@ def _value_of(kind: int, movie: MovieFacts, value: str) -> bool:
     return False
 
 
-def unsupported_reason(claim: Claim, movie: MovieFacts, history: UserHistory, store: MovieStore) -> str | None:
+def unsupported_reason(claim: Claim, movie: MovieFacts, history: UserHistory, store: MovieStore,
+                       follows: Follows | None = None) -> str | None:
     """Why ``claim`` is not supported for ``movie``, or None when every part of it checks out."""
     if not claim.value.strip():
         return "empty value"
@@ -127,6 +133,16 @@ def unsupported_reason(claim: Claim, movie: MovieFacts, history: UserHistory, st
         if source is None:
             return "similar-to-liked needs a source movie"
         return None if claim.value == source.title else f"{claim.value!r} is not the source movie's title"
+    if claim.kind == K.FACTOR_KIND_WATCHED_NEXT:
+        if source is None:
+            return "watched-next needs a source movie"
+        if claim.value != source.title:
+            return f"{claim.value!r} is not the source movie's title"
+        if follows is None or not follows(source.movie_id, movie.movie_id):
+            return f"the sequential model does not link {source.movie_id} to {movie.movie_id}"
+        return None
+    if claim.kind == K.FACTOR_KIND_AUDIENCE:
+        return None if fits_audience(claim.value, movie) else f"movie {movie.movie_id} is outside {claim.value!r}"
     if claim.kind == K.FACTOR_KIND_QUERY_TERM:
         if claim.value.lower() not in history.query_terms:
             return f"{claim.value!r} is not a word of the request"
@@ -139,7 +155,7 @@ def unsupported_reason(claim: Claim, movie: MovieFacts, history: UserHistory, st
 
 
 def verify_claims(claims: list[Claim], movie: MovieFacts, history: UserHistory, store: MovieStore,
-                  origin: str) -> list[Claim]:
+                  origin: str, follows: Follows | None = None) -> list[Claim]:
     """The supported claims, in order and without duplicates; the rest are counted and dropped."""
     kept: list[Claim] = []
     seen: set[tuple[int, str]] = set()
@@ -147,7 +163,7 @@ def verify_claims(claims: list[Claim], movie: MovieFacts, history: UserHistory, 
         key = (claim.kind, claim.value.lower())
         if key in seen:
             continue
-        if unsupported_reason(claim, movie, history, store) is None:
+        if unsupported_reason(claim, movie, history, store, follows) is None:
             seen.add(key)
             kept.append(claim)
         else:
