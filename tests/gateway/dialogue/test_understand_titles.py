@@ -157,3 +157,13 @@ def test_quoted_titles_link_even_when_common(read):
     u = read('we loved "Up" and "Zorblax"')
     assert [t.title for t in u.seeds.titles] == ["Up"]
     assert u.unresolved_titles == ["Zorblax"]
+
+
+def test_a_franchise_asked_for_is_taste_not_an_exclusion(read):
+    u = read("I love Star Wars")
+    assert u.constraints.exclude_franchises == []
+    assert "Star Wars" in u.residual_text
+
+
+def test_mention_keeps_the_persons_words(read):
+    assert read("Hot Fuzz (2007) was great").seeds.titles[0].mention == "Hot Fuzz (2007)"

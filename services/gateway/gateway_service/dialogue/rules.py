@@ -496,7 +496,8 @@ def _add_mentions(r: _Reading, mentions: list[Mention]) -> None:
         if any(r.blocked[k] for k in range(m.start, m.end)):
             continue
         kind = "title" if m.kind == "title" else "person"
-        r.items.append(_Item(m.start, m.end, kind, m, m.text))
+        text = r.message[r.tokens[m.start].start:r.tokens[m.end - 1].end] if m.end > m.start else m.text
+        r.items.append(_Item(m.start, m.end, kind, m, text))
         for k in range(m.start, m.end):
             r.blocked[k] = True
             r.drop.add(k)
@@ -662,10 +663,12 @@ def _map_items(r: _Reading) -> None:
             else:
                 _add(seeds.vibes, [item.value])
         elif item.kind == "franchise":
-            if item.negated or not _positive_franchise(r, item):
+            if item.negated:
                 ref = FranchiseRef(name=item.value.name, movie_ids=list(item.value.movie_ids))
                 if ref not in c.exclude_franchises:
                     c.exclude_franchises.append(ref)
+            else:  # "I love Star Wars": taste words, not a constraint
+                r.drop.difference_update(range(item.start, item.end))
         elif item.kind == "title":
             movie = item.value.movie
             ref = TitleRef(movie_id=movie.movie_id, title=movie.title, year=movie.year, mention=item.text,
@@ -686,11 +689,6 @@ def _map_items(r: _Reading) -> None:
                 _add(seeds.people, [name])
                 if re.search(r"\b(?:starring|directed\s+by|by|stars?|featuring|with)\s+$", prefix):
                     _add(c.require_people, [name])
-
-
-def _positive_franchise(r: _Reading, item: _Item) -> bool:
-    """A franchise named without negation is a wish ("more Marvel") unless it reads "not another X"."""
-    return True
 
 
 # ---- step 6: relative constraints, acts, pick references ---------------------------------------
