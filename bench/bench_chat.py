@@ -33,7 +33,7 @@ from pathlib import Path
 import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_gateway import PASSWORD, USERS, Recorder, prepare_user, summary, system_env
+from bench_gateway import PASSWORD, USERS, CpuMeter, Recorder, prepare_user, summary, system_env
 
 from movierec_core.devstack import Stack
 from movierec_core.paths import REPO_ROOT
@@ -91,7 +91,7 @@ def chat_first_user(client: httpx.Client, message: str, recorder: Recorder) -> b
     return bool(response.json()["onboarded"])
 
 
-def run(base_url: str, conversations: int) -> dict:
+def run(base_url: str, conversations: int, pids: dict[str, int]) -> dict:
     with httpx.Client(base_url=base_url, timeout=30) as client:
         users = [prepare_user(client, spec) for spec in USERS]
         warm = Recorder()
@@ -99,12 +99,16 @@ def run(base_url: str, conversations: int) -> dict:
         turns, follow_ups, removals, first = Recorder(), Recorder(), Recorder(), Recorder()
         acts: dict[str, int] = {}
         load_samples = []
+        meter = CpuMeter(pids)  # CPU per request does not depend on what else the shared cores run
         for i in range(conversations):
             conversation(client, users[i % len(users)], turns, follow_ups, removals, acts)
             load_samples.append(os.getloadavg()[0])
+        requests = len(turns.latencies_ms) + len(follow_ups.latencies_ms) + len(removals.latencies_ms)
+        cpu = meter.per_request_ms(requests)
         onboarded = sum(chat_first_user(client, CHAT_FIRST[i % len(CHAT_FIRST)], first)
                         for i in range(max(4, conversations // 2)))
     return {"turns": turns.report(), "follow_ups": follow_ups.report(), "chip_removals": removals.report(),
+            "cpu_ms_per_conversation_request": cpu,
             "chat_first": {**first.report(), "onboarded": onboarded}, "acts": acts,
             "load_avg_1m_during": summary(load_samples) | {"unit": "load average, not ms"}}
 
@@ -113,24 +117,29 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--conversations", type=int, default=12)
     parser.add_argument("--index", type=Path, default=REPO_ROOT / "artifacts" / "index" / "current")
-    parser.add_argument("--catalog", type=Path, default=REPO_ROOT / "artifacts" / "catalog" / "current")
+    parser.add_argument("--catalog", type=Path, default=None,
+                        help="catalog version directory (default: the one the index was built from)")
     parser.add_argument("--out", type=Path, default=REPO_ROOT / "reports" / "bench-chat.json")
     args = parser.parse_args()
-    index_dir, catalog_dir = args.index.resolve(), args.catalog.resolve()
+    index_dir = args.index.resolve()
+    manifest = json.loads((index_dir / "manifest.json").read_text()) if (index_dir / "manifest.json").exists() else {}
+    built_from = REPO_ROOT / "artifacts" / "catalog" / str(manifest.get("catalog_version", "current"))
+    catalog_dir = (args.catalog or built_from).resolve()
     for what, path in (("index", index_dir), ("catalog", catalog_dir)):
         if not (path / "manifest.json").exists():
             print(f"no {what} at {path}: run `make artifacts` first", file=sys.stderr)
             return 2
-    manifest = json.loads((index_dir / "manifest.json").read_text())
     with tempfile.TemporaryDirectory(prefix="bench-chat-") as tmp:
         root = Path(tmp)
         env = {k: v for k, v in system_env(root, index_dir, catalog_dir, None).items() if not k.startswith("LLM_")}
+        env["RETRIEVAL_CATALOG_DIR"] = str(catalog_dir.parent)  # retrieval finds the index's catalog version there
         stack = Stack(root / "stack", env)
         load_before = os.getloadavg()[0]
         try:
             base_url = str(stack.start()["gateway"])
             print(f"system up at {base_url} (index {manifest['version']}, {manifest['count']} movies, no LLM)")
-            figures = run(base_url, args.conversations)
+            pids = {name: proc.pid for name, proc in stack.procs.items() if name != "worker"}
+            figures = run(base_url, args.conversations, pids)
         finally:
             stack.stop()
         load_after = os.getloadavg()[0]
@@ -142,6 +151,7 @@ def main() -> int:
                     "load_avg_1m_before": round(load_before, 2), "load_avg_1m_after": round(load_after, 2),
                     "note": "2 cores shared with other agents' work; every process of the system runs on them"},
         "system": {"index_version": manifest["version"], "index_movies": manifest["count"], "llm": None,
+                   "catalog_dir": str(catalog_dir),
                    "understanding": "rules", "reply": "template", "users": len(USERS)},
         "target": {"chat_turn_p95_ms": TARGET_P95_MS},
         **figures,
