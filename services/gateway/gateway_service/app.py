@@ -16,6 +16,7 @@ from fastapi.staticfiles import StaticFiles
 from gateway_service import (
     routes_auth,
     routes_chat,
+    routes_import,
     routes_movies,
     routes_onboarding,
     routes_recommendations,
@@ -26,6 +27,7 @@ from gateway_service.deps import build_services
 from gateway_service.dialogue.understand import UnderstandingResources
 from gateway_service.errors import install_error_handlers
 from gateway_service.guards import EdgeMiddleware, LocalRateLimiter, write_budget
+from gateway_service.imports import CatalogLinker
 from gateway_service.middleware import RequestContextMiddleware
 from gateway_service.schemas import ProbeResponse
 from gateway_service.settings import GatewaySettings
@@ -49,6 +51,7 @@ def create_app(settings: GatewaySettings) -> FastAPI:
         services.extras["title_search"] = TitleSearch(catalog)
         # The chat's title linker and franchise index (~1 s): built before the first message, not during it.
         services.extras["understanding"] = await asyncio.to_thread(UnderstandingResources.from_catalog, catalog)
+        services.extras["import_linker"] = await asyncio.to_thread(CatalogLinker, catalog)
         app.state.services = services
         log.info("catalog loaded", extra=log_fields(movies=len(catalog), version=catalog.version))
         try:
@@ -66,7 +69,8 @@ def create_app(settings: GatewaySettings) -> FastAPI:
     app.add_middleware(EdgeMiddleware, max_body_bytes=settings.max_body_bytes)  # outermost: runs first
     app.state.search_limiter = LocalRateLimiter(settings.search_rate_limit, window_s=60)
 
-    for module in (routes_auth, routes_movies, routes_onboarding, routes_recommendations, routes_reviews):
+    for module in (routes_auth, routes_movies, routes_onboarding, routes_recommendations, routes_reviews,
+                   routes_import):
         app.include_router(module.router)
     # Writes are budgeted per user (429 + Retry-After); reads on these routers are free.
     app.include_router(routes_chat.router, dependencies=[write_budget("chat")])

@@ -377,3 +377,22 @@ class TasteResponse(ApiModel):
     map: TasteMapView | None
     map_unavailable_reason: str | None
     summary: str
+
+
+# ---- import ------------------------------------------------------------------------------
+
+class UnmatchedRow(ApiModel):
+    line: int
+    title: str
+    year: int | None
+    reason: str
+
+
+class ImportResponse(ApiModel):
+    source: Literal["letterboxd", "imdb"]
+    rows: int
+    matched: int
+    queued: int
+    onboarded: bool
+    unmatched: list[UnmatchedRow]
+    summary: str
