@@ -656,12 +656,20 @@ def worst_failures(tally: Tally, n: int = 40) -> list[dict]:
     ]
 
 
+def compact_turn(turn: dict) -> dict:
+    """One turn for the JSON report: labels and returned constraints only where the turn went wrong."""
+    wrong = turn.get("mistakes") or turn.get("violations_after") or turn.get("violations_before")
+    drop = () if wrong else ("expected", "got_constraints", "reply")
+    return {k: v for k, v in turn.items() if k not in drop}
+
+
 def write_reports(out: Path, summary: dict, failures: list[dict], tally: Tally) -> None:
     answered = summary["answered_full_or_only_n"]
     out.mkdir(parents=True, exist_ok=True)
     (out / "dialogue.json").write_text(
         json.dumps(
-            {"summary": summary, "worst_failures": failures, "errors": tally.errors[:50], "turns": tally.turns},
+            {"summary": summary, "worst_failures": failures, "errors": tally.errors[:50],
+             "turns": [compact_turn(t) for t in tally.turns]},
             indent=1,
             default=str,
         )

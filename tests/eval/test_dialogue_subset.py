@@ -17,6 +17,8 @@ import pytest
 
 from movierec_eval.dialogue_eval import CORPUS, evaluate, read_jsonl, start_system
 
+pytestmark = pytest.mark.slow  # starts the whole system (about 1–3 minutes on the shared 2-core machine)
+
 DIALOGUES = ("persist-kids", "now-for-adults", "franchises-accumulate", "titanic-dragged", "chat-first-hot-fuzz")
 
 
