@@ -76,9 +76,9 @@ async function errorFromResponse(response) {
 
 /** fetch() with the bearer token and a timeout; any non-2xx answer becomes an ApiError. */
 async function send(method, path, { body, auth = true, timeoutMs = DEFAULT_TIMEOUT_MS, accept = "application/json",
-                                    extraHeaders = {} } = {}) {
+                                    extraHeaders = {}, raw = false } = {}) {
   const headers = { Accept: accept, ...extraHeaders };
-  if (body !== undefined) headers["Content-Type"] = "application/json";
+  if (body !== undefined && !headers["Content-Type"]) headers["Content-Type"] = "application/json";
   const session = getSession();
   if (auth && session) headers.Authorization = `Bearer ${session.token}`;
   const controller = new AbortController();
@@ -87,7 +87,7 @@ async function send(method, path, { body, auth = true, timeoutMs = DEFAULT_TIMEO
   try {
     response = await fetch(path, {
       method, headers, signal: controller.signal,
-      body: body === undefined ? undefined : JSON.stringify(body),
+      body: body === undefined ? undefined : (raw ? body : JSON.stringify(body)),
     });
   } catch (cause) {
     clearTimeout(timer);
@@ -246,6 +246,10 @@ export const postReview = (userId, movieId, rating, text, key = actionKey()) => 
   if (text) body.text = text;
   return request("POST", "/api/reviews", { body, extraHeaders: { "Idempotency-Key": key } });
 };
+
+/** A Letterboxd ratings.csv or IMDb ratings export, sent as it is; resolves with the import summary. */
+export const importRatings = (csvText) => request("POST", "/api/import", {
+  body: csvText, raw: true, timeoutMs: 60000, extraHeaders: { "Content-Type": "text/csv" } });
 
 export const markWatched = (userId, movieId) =>
   request("POST", `/api/users/${enc(userId)}/watched`, { body: { movieId } });

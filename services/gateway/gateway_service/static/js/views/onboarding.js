@@ -1,6 +1,6 @@
 // Onboarding: search the catalog, pick 3–5 movies, choose vibe tags, add optional free text.
 
-import { getVibes, searchMovies } from "../api.js";
+import { getVibes, importRatings, searchMovies } from "../api.js";
 import { posterImage } from "../components.js";
 import { clear, debounce, errorBox, h, spinner } from "../dom.js";
 import { normaliseMovie } from "../format.js";
@@ -127,6 +127,25 @@ export function renderOnboarding(view, params, { navigate }) {
 
   search.addEventListener("input", debounce(runSearch, 250));
 
+  // Import: people who already rate elsewhere skip the picking.
+  const importStatus = h("div", { class: "import-status", "data-testid": "import-status", "aria-live": "polite" });
+  const importFile = h("input", { id: "import-file", type: "file", accept: ".csv,text/csv", "data-testid": "import-file" });
+  importFile.addEventListener("change", async () => {
+    const file = importFile.files && importFile.files[0];
+    if (!file) return;
+    importStatus.replaceChildren(spinner(), h("span", {}, ` Importing ${file.name}…`));
+    try {
+      const result = await importRatings(await file.text());
+      const missed = result.unmatched.slice(0, 5).map((row) => `${row.title}${row.year ? ` (${row.year})` : ""}`);
+      importStatus.replaceChildren(
+        h("p", { "data-testid": "import-summary" }, `${result.summary}. Your ratings are being applied.`),
+        missed.length ? h("p", { class: "muted small" }, `Not found: ${missed.join(", ")}${result.unmatched.length > 5 ? ", …" : ""}`) : null,
+        h("a", { class: "btn btn-primary", href: "#/home", "data-testid": "import-done" }, "See my recommendations →"));
+    } catch (error) {
+      importStatus.replaceChildren(errorBox(error));
+    }
+  });
+
   view.append(h("section", { class: "onboarding" },
     h("header", { class: "page-head" },
       h("p", { class: "eyebrow" }, "Step 1 of 2 · Tell us your taste"),
@@ -137,7 +156,12 @@ export function renderOnboarding(view, params, { navigate }) {
         h("span", { class: "muted small" }, " “something like Hot Fuzz, nothing too long” is enough to start."))),
     h("div", { class: "onboarding-grid" },
       h("div", { class: "panel" },
-        h("label", { for: "movie-search", class: "label" }, "Search the catalog"), search, results),
+        h("label", { for: "movie-search", class: "label" }, "Search the catalog"), search, results,
+        h("details", { class: "import-box" },
+          h("summary", {}, "Already rate movies on Letterboxd or IMDb? Import them"),
+          h("p", { class: "muted small" }, "Letterboxd: Settings → Import & Export → Export your data (ratings.csv). "
+            + "IMDb: Your ratings → Export."),
+          importFile, importStatus)),
       h("aside", { class: "panel picked-panel" },
         h("div", { class: "panel-head" }, h("h2", {}, "Your picks"), counter), tray,
         h("h2", {}, "Vibes"), h("p", { class: "muted small" }, "Optional: choose any that fit your mood."), vibeBox,
