@@ -21,8 +21,8 @@ from gateway_service.errors import ApiError
 
 WRITE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 
-# The static UI loads only its own scripts and styles; posters come from TMDB's image host.
-CONTENT_SECURITY_POLICY = ("default-src 'self'; img-src 'self' data: https://image.tmdb.org; "
+# The static UI loads only its own scripts and styles; posters come from the sources' https image hosts.
+CONTENT_SECURITY_POLICY = ("default-src 'self'; img-src 'self' data: https:; "
                            "script-src 'self'; style-src 'self'; connect-src 'self'; frame-ancestors 'none'; "
                            "base-uri 'self'; form-action 'self'")
 SECURITY_HEADERS = (
