@@ -68,28 +68,36 @@ def ema_step(current: np.ndarray, target: np.ndarray, alpha: float) -> np.ndarra
 PULL, PUSH = "pull", "push"
 
 
-def apply_ops(current: np.ndarray, ops: list[tuple[str, float, np.ndarray]]) -> np.ndarray:
-    """One fold step: the ops ``(pull|push, coefficient, vector)`` in order; float32 result."""
-    u = np.asarray(current, dtype=VECTOR_DTYPE).astype(np.float64)
+def _step(u: np.ndarray, ops: list[tuple[str, float, np.ndarray]]) -> np.ndarray:
+    """The ops on a float64 copy of u (the hot loop of a refold: no per-op conversions of u)."""
     for op, coef, vector in ops:
         v = np.asarray(vector, dtype=VECTOR_DTYPE).astype(np.float64)
         if op == PULL:
-            u = normalize(coef * u + (1.0 - coef) * v)
+            u = coef * u + (1.0 - coef) * v
         elif op == PUSH:
             if not 0.0 <= coef < 1.0:
                 raise ValueError(f"push coefficient {coef} must be in [0, 1)")
-            u = normalize(u - coef * v)
+            u = u - coef * v
         else:
             raise ValueError(f"unknown fold operation {op!r}")
-    return u.astype(VECTOR_DTYPE)
+        norm = math.sqrt(float(u @ u))
+        if not math.isfinite(norm) or norm == 0.0:
+            raise DegenerateVector("cannot normalize a zero or non-finite vector")
+        u = u / norm
+    return u
+
+
+def apply_ops(current: np.ndarray, ops: list[tuple[str, float, np.ndarray]]) -> np.ndarray:
+    """One fold step: the ops ``(pull|push, coefficient, vector)`` in order; float32 result."""
+    return _step(np.asarray(current, dtype=VECTOR_DTYPE).astype(np.float64), ops).astype(VECTOR_DTYPE)
 
 
 def fold(base: np.ndarray, steps: list[list[tuple[str, float, np.ndarray]]]) -> np.ndarray:
-    """The taste vector: the base (onboarding) with every step applied in order."""
+    """The taste vector: the base (onboarding) with every step applied in order (float32 after each)."""
     u = np.asarray(base, dtype=VECTOR_DTYPE)
     for ops in steps:
         if ops:
-            u = apply_ops(u, ops)
+            u = _step(u.astype(np.float64), ops).astype(VECTOR_DTYPE)
     return u
 
 
