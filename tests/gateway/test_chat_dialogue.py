@@ -67,6 +67,8 @@ def test_follow_ups_answer_about_the_pick_and_leave_the_taste_alone(client):
     assert picks[1]["title"] in answer["reply"] and answer["tasteUpdated"] is False
     about = _chat(client, user, f"tell me about {picks[0]['title']}", first["sessionId"])
     assert about["recommendations"] == [] and picks[0]["title"] in about["reply"]
+    thanks = _chat(client, user, "thanks!", first["sessionId"])  # small talk never re-runs the request
+    assert thanks["act"] == "smalltalk" and thanks["recommendations"] == []
     after = _profile(client, user)
     assert after["version"] == before["version"] and after["vector"] == before["vector"]
     # the session still holds the picks: "more like the second one" seeds with it

@@ -114,7 +114,7 @@ def test_a_follow_up_answer_uses_the_stored_factors_and_catalog_facts():
     other = ShownPick(movie_id=GODFATHER, title="The Godfather", year=1972)
     text = followup.answer([pick], [other, pick], [], catalog(), [])
     assert text.startswith(f"Heat ({heat.year}) (pick 2): A Crime film like The Godfather.")
-    assert f"it is directed by {heat.director}" in text and "like The Godfather, which you liked" in text
+    assert f"What that rests on: like The Godfather, which you liked: Crime; also directed by {heat.director}." in text
     assert f"{heat.runtime_min} min" in text and heat.cast[0] in text
     asked = followup.answer([], [pick], [], catalog(), [])
     assert "Which one do you mean?" in asked and "1. Heat" in asked

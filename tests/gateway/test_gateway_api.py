@@ -236,23 +236,27 @@ def test_chat_constraints_hold_for_every_pick_across_turns(client):
         _assert_respects(card, lambda m: 1990 <= m.year <= 1999 and m.runtime_min <= c2["maxRuntimeMin"]
                          and not {"Horror", "Thriller"} & set(m.genres))
 
-    before = profile_version(client, user)
     third = client.post("/api/chat", headers=user.headers, json={
-        "userId": user.user_id, "sessionId": body["sessionId"],
-        "message": "reset. family friendly please, a comedy with talking animals"})
+        "userId": user.user_id, "sessionId": body["sessionId"], "message": "reset. family friendly please"})
     assert third.status_code == 200, third.text
-    t = third.json()
-    assert t["constraints"]["maxCertification"] == "PG" and t["constraints"]["minYear"] is None
-    assert t["tasteUpdated"] is True and t["profileVersion"] > before
-    assert t["recommendations"], t["reply"]
-    for card in t["recommendations"]:
+    t = third.json()["constraints"]
+    assert t["maxCertification"] == "PG" and t["minYear"] is None and t["excludeTitles"] == []
+    before = profile_version(client, user)
+    fourth = client.post("/api/chat", headers=user.headers, json={
+        "userId": user.user_id, "sessionId": body["sessionId"], "message": "a comedy with talking animals"})
+    assert fourth.status_code == 200, fourth.text
+    f = fourth.json()
+    assert f["constraints"]["maxCertification"] == "PG", "the reset's constraints persist"
+    assert f["tasteUpdated"] is True and f["profileVersion"] > before  # taste words move the taste vector
+    assert f["recommendations"], f["reply"]
+    for card in f["recommendations"]:
         _assert_respects(card, lambda m: m.certification in ("G", "PG") and "Horror" not in m.genres
                          and "Comedy" in m.genres)
         assert CERT_RANK[card["certification"]] <= CERT_RANK["PG"]
 
     history = client.get(f"/api/chat/{body['sessionId']}", headers=user.headers)
     assert history.status_code == 200
-    assert [turn["role"] for turn in history.json()["turns"]] == ["user", "assistant"] * 3
+    assert [turn["role"] for turn in history.json()["turns"]] == ["user", "assistant"] * 4
 
 
 def test_chat_language_and_more_like(client):

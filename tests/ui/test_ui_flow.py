@@ -247,7 +247,9 @@ def chat_respects_constraints(page, catalog, never: set[int]) -> None:
         movie = catalog.get(movie_id)
         assert not violations(movie, constraints), f"{movie.title}: {violations(movie, constraints)}"
         assert movie_id not in never, f"{movie.title} was rated, watched or picked at onboarding"
-    assert page.locator("[data-testid=msg-bot]:last-of-type .reply").inner_text().strip() == answer["reply"].strip()
+    shown_reply = page.locator("[data-testid=msg-bot]:last-of-type .reply").inner_text()
+    assert shown_reply.split() == answer["reply"].split(), "the streamed reply ends as the final one"
+    assert len(shown_reply.strip().splitlines()) > len(shown), "one line per pick, after what was understood"
     assert page.locator("[data-testid=chat-rec] .card-why").count() == len(shown), "each pick has its reason"
     screenshot(page, "07-chat")
 

@@ -16,24 +16,41 @@ OVERVIEW_CHARS = 320
 MAX_CAST = 3
 
 
+_BARE = {
+    "genre": "{v}", "director": "directed by {v}", "cast": "starring {v}", "keyword": "about {v}",
+    "tag": "tagged “{v}”", "decade": "a {v} film", "runtime": "its runtime ({v}) fits", "certification": "rated {v}",
+    "query_term": "matches “{v}” from your message", "similar_to_liked": "close to it overall",
+    "watched_next": "people who watched it went on to watch this one",
+    "audience": "suits the audience you described ({v})",
+}
+
+
+def bare_phrase(f: PickFactor) -> str | None:
+    """A verified reason without its source movie ("directed by Michael Mann")."""
+    template = _BARE.get(f.kind)
+    return template.format(v=f.value) if template else None
+
+
 def factor_phrase(f: PickFactor) -> str | None:
-    """One verified reason in words ("directed by Michael Mann", "Crime, like The Godfather")."""
-    source = f" — like {f.source_title}, which you liked" if f.source_title else ""
-    phrases = {
-        "genre": f"it is {f.value}{source}",
-        "director": f"it is directed by {f.value}{source}",
-        "cast": f"it stars {f.value}{source}",
-        "keyword": f"it is about {f.value}{source}",
-        "tag": f"viewers tag it “{f.value}”{source}",
-        "decade": f"it is a {f.value} film{source}",
-        "runtime": f"its runtime ({f.value}) fits",
-        "certification": f"it is rated {f.value}",
-        "query_term": f"it matches “{f.value}” from your message",
-        "similar_to_liked": f"it is close to {f.source_title or f.value}, which you liked",
-        "watched_next": f"people who watched {f.source_title or f.value} went on to watch it",
-        "audience": f"it suits the audience you described ({f.value})",
-    }
-    return phrases.get(f.kind)
+    """One verified reason in words, with the liked movie it comes from (the LLM reply's facts)."""
+    bare = bare_phrase(f)
+    if bare is None:
+        return None
+    return f"{bare} (like {f.source_title}, which you liked)" if f.source_title else bare
+
+
+def reasons_line(factors: list[PickFactor]) -> str:
+    """The verified reasons grouped by the liked movie they come from:
+    "Like The Godfather, which you liked: Crime, directed by … Also: a 1990s film."."""
+    by_source: dict[str | None, list[str]] = {}
+    for f in factors:
+        if (bare := bare_phrase(f)) is not None and bare not in by_source.setdefault(f.source_title, []):
+            by_source[f.source_title].append(bare)
+    parts = [f"like {source}, which you liked: {', '.join(items)}" for source, items in by_source.items()
+             if source and items]
+    if by_source.get(None):
+        parts.append(("also " if parts else "") + ", ".join(by_source[None]))
+    return ("What that rests on: " + "; ".join(parts) + ".") if parts else ""
 
 
 def facts_line(movie: Movie) -> str:
@@ -75,9 +92,8 @@ def answer_pick(pick: ShownPick, position: int | None, catalog: Catalog) -> str:
     movie = catalog.get(pick.movie_id)
     where = f" (pick {position})" if position else ""
     lines = [f"{_heading(movie, pick.title, pick.year)}{where}: {pick.explanation}".rstrip()]
-    reasons = [p for p in (factor_phrase(f) for f in pick.factors) if p]
-    if reasons:
-        lines.append("What that rests on: " + "; ".join(dict.fromkeys(reasons)) + ".")
+    if reasons := reasons_line(pick.factors):
+        lines.append(reasons)
     if movie is not None:
         if facts := facts_line(movie):
             lines.append(f"Facts: {facts}")

@@ -201,8 +201,10 @@ def taste_words(u: Understanding) -> str:
     return text if _WORD.search(text) else ""
 
 
-def has_request(state: DialogueState, u: Understanding) -> bool:
-    return bool(state.seeds or taste_words(u) or state.constraints != type(state.constraints)())
+def asks_something(u: Understanding) -> bool:
+    """Small talk that still states a request ("hi! something like Heat") is answered with picks; "thanks"
+    after an answer is not (it must not re-run the session's constraints)."""
+    return bool(u.seeds.titles or taste_words(u) or u.relative or u.constraints != type(u.constraints)())
 
 
 async def turn_events(services: Services, body: ChatRequest, *, diagnostics: bool = False) -> AsyncIterator[tuple]:
@@ -223,7 +225,7 @@ async def turn_events(services: Services, body: ChatRequest, *, diagnostics: boo
         await _profile_read(services, body.user_id, result)
         text = followup.answer(folded.referenced, state.last_picks, _other_titles(u, state), services.catalog,
                                result.notes)
-    elif u.act == Act.SMALLTALK and not has_request(state, u):
+    elif u.act == Act.SMALLTALK and not asks_something(u):
         await _profile_read(services, body.user_id, result)
         text = reply.smalltalk_reply(state, u.unresolved_titles, result.notes)
     else:
