@@ -86,11 +86,23 @@ class RawMovie:
 class RawClaims:
     """``RawClaims.load(data_dir)[movie_id]`` → :class:`RawMovie` (None for an unknown id)."""
 
-    def __init__(self, movies: dict[int, RawMovie]):
+    def __init__(self, movies: dict[int, RawMovie], data_dir: Path | None = None):
         self.movies = movies
+        self.data_dir = data_dir
+        self._rated_at: dict[int, dict[int, int]] | None = None
 
     def get(self, movie_id: int) -> RawMovie | None:
         return self.movies.get(int(movie_id))
+
+    def followers(self, first: int, then: int) -> int:
+        """How many users of the raw ``ratings.csv`` rated ``then`` at or after the moment they rated ``first``."""
+        if self._rated_at is None:
+            self._rated_at = {}
+            with open(self.data_dir / "ml-latest-small" / "ratings.csv", newline="", encoding="utf-8") as f:
+                for row in csv.DictReader(f):
+                    self._rated_at.setdefault(int(row["movieId"]), {})[int(row["userId"])] = int(row["timestamp"])
+        a, b = self._rated_at.get(int(first), {}), self._rated_at.get(int(then), {})
+        return sum(1 for user, t in a.items() if user in b and b[user] >= t)
 
     @classmethod
     def load(cls, data_dir: Path) -> RawClaims:
@@ -117,7 +129,7 @@ class RawClaims:
         cls._tmdb(data_dir / "tmdb_5000_movies.csv", tmdb_to_ml, movies)
         cls._omdb(data_dir / "movies_extrainfos.dat", movies)
         cls._imdb(data_dir / "imdb_top_1000.csv", movies)
-        return cls(movies)
+        return cls(movies, data_dir)
 
     @staticmethod
     def _tmdb(path: Path, tmdb_to_ml: dict[int, int], movies: dict[int, RawMovie]) -> None:
