@@ -172,7 +172,8 @@ def prepare_user(client: httpx.Client, spec: dict) -> dict[str, str]:
     ).raise_for_status()
     version = client.get(f"/api/users/{user_id}/profile", headers=headers).json()["version"]
     for movie_id, rating in spec["reviews"].items():
-        client.post("/api/reviews", headers=headers,
+        # An Idempotency-Key, as a client that may retry sends it (the event id is then derived from it).
+        client.post("/api/reviews", headers={**headers, "Idempotency-Key": secrets.token_hex(8)},
                     json={"userId": user_id, "movieId": movie_id, "rating": rating}).raise_for_status()
     wanted = version + len(spec["reviews"])
     deadline = time.monotonic() + 60

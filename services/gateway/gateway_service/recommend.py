@@ -1,6 +1,8 @@
 """Composition of the tiers: profile → (embedding) → retrieval → ranker, and the home-page carousels.
 
-The ranker is the only tier whose failure does not fail the request: its picks are replaced by
+The home page is one ``RankBatch`` call: every carousel is a candidate group of the same user, so
+the ranker reads the user's context once (:func:`rank_page`). The ranker is the only tier whose
+failure does not fail the request: its picks are replaced by
 the retrieval order with reasons grounded in catalog facts (:mod:`gateway_service.fallback`) and
 the answer is flagged ``degraded``. Every pick, ranked or not, is re-checked against the hard
 filter with catalog facts before it is shown.
@@ -252,7 +254,15 @@ async def rank(services: Services, user: UserView, hits: list[retrieval_pb2.Hit]
         code, detail = _failure(error)
         log.warning("ranker failed; serving retrieval order", extra=log_fields(grpc_code=code, detail=detail))
         return degraded(services, user, hits, top_n, _degraded_reason(code))
+    return _ranked(services, user, response.recommendations, hits, hard, candidates_only, top_n, response)
+
+
+def _ranked(services: Services, user: UserView, recommendations: Sequence[ranker_pb2.Recommendation],
+            hits: list[retrieval_pb2.Hit], hard: Filter, candidates_only: bool, top_n: int,
+            response: ranker_pb2.RankResponse) -> Ranked:
+    """The ranker's picks that may be shown, with the ranker's name and degraded flag from ``response``."""
     allowed = {h.movie_id for h in hits}
+
     # Never show what was not admitted: retrieval's hits, or (when the ranker may add its own) any movie
     # the catalog facts show passes the constraints and the user has not seen.
     def admitted(movie_id: int) -> bool:
@@ -260,10 +270,10 @@ async def rank(services: Services, user: UserView, hits: list[retrieval_pb2.Hit]
             return True
         return not candidates_only and movie_id not in user.seen and _admitted(services, movie_id, hard)
 
-    picks = [Pick(rec.movie_id, partial(_ranked_card, services, rec)) for rec in response.recommendations
+    picks = [Pick(rec.movie_id, partial(_ranked_card, services, rec)) for rec in recommendations
              if rec.movie_id in services.catalog and admitted(rec.movie_id)]
     return Ranked(picks[:top_n], response.ranker or "ranker", bool(response.degraded),
-                  response.degraded_reason or None, [rec.movie_id for rec in response.recommendations])
+                  response.degraded_reason or None, [rec.movie_id for rec in recommendations])
 
 
 def _ranked_card(services: Services, rec: ranker_pb2.Recommendation) -> Card | None:
@@ -354,6 +364,14 @@ class CarouselPlan:
     rank_vector: np.ndarray | None = None  # the intent the ranker scores against (None: the taste vector)
     genre: str | None = None
 
+    def group(self, hits: list[retrieval_pb2.Hit], top_n: int, hard: Filter, query: str) -> ranker_pb2.CandidateGroup:
+        """This carousel as one candidate group of a RankBatch call (its seed explains every pick)."""
+        return ranker_pb2.CandidateGroup(
+            group_id=self.id, top_n=top_n, constraints=hard.to_proto(),
+            candidates_only=candidates_only_for(self.kind, query), because_movie_id=self.seed_movie_id or 0,
+            vector=self.rank_vector.tolist() if self.rank_vector is not None else [],
+            candidates=[ranker_pb2.Candidate(movie_id=h.movie_id, retrieval_score=h.score) for h in hits])
+
 
 def plan_carousels(services: Services, user: UserView, hard: Filter, n: int,
                    query_vector: np.ndarray) -> list[CarouselPlan]:
@@ -394,11 +412,34 @@ async def retrieve_carousels(services: Services, plans: list[CarouselPlan]) -> l
     return [by_plan[i] for i in range(len(plans))]
 
 
-async def rank_carousel(services: Services, user: UserView, plan: CarouselPlan, candidates: Candidates,
-                        hard: Filter, query: str) -> Ranked:
-    with stage(f"rank.{plan.kind}"):  # each carousel's own wall time, inside the "rank" stage
-        return await rank(services, user, candidates.hits, top_n=plan.top_n, hard=hard, query=query,
-                          vector=plan.rank_vector, candidates_only=candidates_only_for(plan.kind, query))
+async def rank_page(services: Services, user: UserView, plans: list[CarouselPlan], found: list[Candidates],
+                    hard: Filter, query: str) -> list[Ranked]:
+    """Every carousel ranked in one RankBatch call; when the ranker fails, each carousel degrades to its
+    retrieval order (a group the ranker could not fill, e.g. nothing eligible, comes back empty)."""
+    admitted = [[h for h in candidates.hits if _admitted(services, h.movie_id, hard)] for candidates in found]
+    live = [i for i, hits in enumerate(admitted) if hits]
+    results = [Ranked([], "none") for _ in plans]
+    if not live:
+        return results
+    request = ranker_pb2.RankBatchRequest(user=user.context(), query=query, groups=[
+        plans[i].group(admitted[i], min(plans[i].top_n, len(admitted[i])), hard, query) for i in live])
+    try:
+        response = await services.ranker.RankBatch(request)
+    except (grpc.RpcError, ServiceError) as error:
+        code, detail = _failure(error)
+        log.warning("ranker failed; serving retrieval order", extra=log_fields(grpc_code=code, detail=detail))
+        for i in live:
+            results[i] = degraded(services, user, admitted[i], plans[i].top_n, _degraded_reason(code))
+        return results
+    for i, result in zip(live, response.results, strict=True):
+        if result.error:
+            log.info("carousel not ranked", extra=log_fields(carousel=plans[i].id, detail=result.error))
+            continue
+        results[i] = _ranked(services, user, result.recommendations, admitted[i], hard,
+                             candidates_only_for(plans[i].kind, query), plans[i].top_n,
+                             ranker_pb2.RankResponse(ranker=response.ranker, degraded=response.degraded,
+                                                     degraded_reason=response.degraded_reason))
+    return results
 
 
 async def recommendations(services: Services, body: RecommendationsRequest) -> RecommendationsResponse:
@@ -412,11 +453,10 @@ async def recommendations(services: Services, body: RecommendationsRequest) -> R
     plans = plan_carousels(services, user, hard, body.num_results, query_vector)
     with stage("retrieve"):
         found = await retrieve_carousels(services, plans)
-    with stage("rank"):  # the carousels' Rank calls run concurrently
-        ranked = await asyncio.gather(*(rank_carousel(services, user, plan, candidates, hard, body.context or "")
-                                        for plan, candidates in zip(plans, found, strict=True)))
+    with stage("rank"):  # one RankBatch call for every carousel
+        ranked = await rank_page(services, user, plans, found, hard, body.context or "")
     with stage("assemble"):
-        return _assemble(body.user_id, user, plans, found, list(ranked), body.num_results)
+        return _assemble(body.user_id, user, plans, found, ranked, body.num_results)
 
 
 def _assemble(user_id: str, user: UserView, plans: list[CarouselPlan], found: list[Candidates],

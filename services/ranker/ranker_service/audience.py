@@ -42,8 +42,9 @@ FAMILY_SHARE = 0.75
 ADULT_SHARE = 0.75
 STRONG_PENALTY = 1.0  # the blended score lives in about [0, 1]: a demoted movie sinks below every in-band one
 MILD_PENALTY = 0.15
-# A maturity estimate counts only at or above this confidence (the model's calibrated probability).
-ESTIMATE_MIN_CONFIDENCE = 0.5
+# A maturity estimate counts only when its most likely class (of five) has at least this calibrated
+# probability: enough for a soft prior, unlike a filter's opt-in bounds (certification_estimate_max/min).
+ESTIMATE_MIN_CONFIDENCE = 0.4
 
 _G, _PG, _PG13, _R = (CERT_RANK[c] for c in ("G", "PG", "PG-13", "R"))
 _FAMILY_LABELS = frozenset({"family", "kids", "children", "family film", "for kids", "kids and family",
