@@ -75,6 +75,19 @@ NEGATION_CUES = (
     "don't do", "won't watch", "wouldn't watch", "don't wanna", "dont wanna", "rather avoid", "prefer to avoid",
     "rather not", "not really into", "allergic to", "ban", "forbid", "keep away from", "no to",
 )
+# Negated verbs: an auxiliary + optional adverbs + a liking/watching verb is a cue ("I don't really
+# watch horror", "we don't usually enjoy musicals", "I never really liked westerns").
+NEGATING_AUXILIARIES = ("don't", "dont", "do not", "doesn't", "doesnt", "does not", "didn't", "did not", "won't",
+                        "wouldn't", "can't", "cant", "cannot", "can not", "never", "rarely", "seldom", "hardly",
+                        "no longer")
+CUE_ADVERBS = frozenset({"really", "usually", "typically", "generally", "normally", "particularly", "especially",
+                         "much", "ever", "often", "tend", "to", "always", "actually", "honestly", "totally",
+                         "exactly", "necessarily", "personally", "even", "so", "too", "all", "that", "big",
+                         "huge", "great", "massive", "very", "quite", "super", "get", "go", "gonna", "going"})
+LIKING_VERBS = frozenset({"watch", "watching", "watched", "like", "liked", "likes", "love", "loved", "enjoy",
+                          "enjoyed", "enjoys", "want", "wanna", "need", "dig", "fancy", "stand", "handle", "do",
+                          "care for", "go for", "get into", "feel like", "into", "like watching", "appreciate",
+                          "see", "prefer"})
 # A cue followed by one of these is not a negation ("not sure", "no worries", "nothing else").
 NOT_NEGATION_AFTER = frozenset({"sure", "only", "just", "necessarily", "yet", "really sure", "problem", "worries",
                                 "idea", "matter", "thanks", "thank", "else", "much", "bad", "mind", "care", "too sure",
@@ -84,7 +97,12 @@ POSTFIX_NEGATION = ("isn't my thing", "is not my thing", "isn't for me", "is not
                     "are not my thing", "aren't for me", "are not for me", "not my thing", "is a no", "are a no",
                     "is a no-go", "are a no-go", "not for me", "isn't my cup of tea", "is not my cup of tea",
                     "not my cup of tea", "turns me off", "scares me", "freaks me out", "gives me nightmares",
-                    "please no", "is a hard no", "are a hard no")
+                    "please no", "is a hard no", "are a hard no", "not for us", "isn't for us", "aren't for us",
+                    "is not for us", "are not for us", "isn't really for me", "aren't really for me",
+                    "isn't really my thing", "aren't really my thing", "doesn't do it for me", "don't do it for me",
+                    "is not my thing", "are not my thing", "is off the table", "are off the table")
+# Postfix cues that also open a scope on what follows ("horror, please no westerns").
+POSTFIX_OPENING = frozenset({"please no"})
 FREE_SUFFIXES = ("-free", " free")
 # Tokens that end a negation scope (a clause boundary or a new request).
 CLAUSE_BOUNDARY_TOKENS = frozenset({".", ";", "!", "?", ":", "(", ")", "but", "though", "although", "however",

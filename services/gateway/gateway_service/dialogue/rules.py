@@ -65,6 +65,7 @@ class _Item:
     value: object
     text: str
     negated: bool = False
+    doubtful: bool = False  # met in a negated clause whose scope the reader lost: never an include
 
 
 @dataclass
@@ -547,6 +548,27 @@ def _by_first_word(phrases) -> dict[str, list[tuple[str, ...]]]:
 
 _CUES = _by_first_word(lx.NEGATION_CUES)
 _POSTFIX = _by_first_word(lx.POSTFIX_NEGATION)
+_AUXILIARIES = _by_first_word(lx.NEGATING_AUXILIARIES)
+_LIKING_VERBS = _by_first_word(lx.LIKING_VERBS)
+_MAX_CUE_ADVERBS = 4
+
+
+def _negated_verb_at(tokens: list[Token], i: int) -> int:
+    """Length of a negated liking/watching verb at token i ("don't really watch", "never usually
+    enjoy", "can't honestly stand"), else 0: the adverbs between the auxiliary and the verb do not
+    break the cue."""
+    n = _match_at(tokens, i, _AUXILIARIES)
+    if not n:
+        return 0
+    j, skipped = i + n, 0
+    while j < len(tokens):
+        verb = _match_at(tokens, j, _LIKING_VERBS)
+        if verb:
+            return j + verb - i
+        if tokens[j].low not in lx.CUE_ADVERBS or skipped == _MAX_CUE_ADVERBS:
+            return 0
+        j, skipped = j + 1, skipped + 1
+    return 0
 
 
 def _match_at(tokens: list[Token], i: int, phrases: dict[str, list[tuple[str, ...]]]) -> int:
@@ -563,6 +585,7 @@ def _scope(r: _Reading) -> None:
     tokens = r.tokens
     item_at = {it.start: it for it in r.items}
     open_scope = False
+    doubt = False  # the scope closed on unknown words: the rest of the clause may still be negated
     unknown = 0
     i = 0
     clause_items: list[_Item] = []
@@ -577,6 +600,8 @@ def _scope(r: _Reading) -> None:
                 for k in range(item.start, item.end):
                     r.drop.add(k)
                 unknown = 0
+            elif doubt:
+                item.doubtful = True
             clause_items.append(item)
             i = item.end
             continue
@@ -589,17 +614,18 @@ def _scope(r: _Reading) -> None:
                         r.drop.add(k)
             r.drop.update(range(i, i + n))
             clause_items = []
-            open_scope = False
+            open_scope = " ".join(t.low for t in tokens[i:i + n]) in lx.POSTFIX_OPENING  # "please no X or Y"
+            unknown = 0
             i += n
             continue
-        n = _match_at(tokens, i, _CUES)
+        n = _match_at(tokens, i, _CUES) or _negated_verb_at(tokens, i)
         if n and not (i + n < len(tokens) and (tokens[i + n].low in lx.NOT_NEGATION_AFTER
                                               or tokens[i + n].text in {",", ".", "!", "?"})):
             if tok.low in {"no", "not"} and i + n < len(tokens) and tokens[i + n].low == "too" and \
                     i + n + 1 < len(tokens) and tokens[i + n + 1].low in {"sure", "bad"}:
                 i += n
                 continue
-            open_scope = True
+            open_scope, doubt = True, False
             unknown = 0
             r.drop.update(range(i, i + n))
             i += n
@@ -609,12 +635,12 @@ def _scope(r: _Reading) -> None:
             while nxt < len(tokens) and tokens[nxt].low in {"or", "and", "nor", "no", "not", "any"}:
                 nxt += 1
             if (tok.text == "," and not (nxt in item_at or (nxt < len(tokens) and tokens[nxt].low in {"or", "and", "nor"}))) or (tok.text != "," and nxt < len(tokens) and tokens[nxt].low in lx.CLAUSE_BOUNDARY_TOKENS):
-                open_scope = False
+                open_scope = doubt = False
                 clause_items = []
             i += 1
             continue
         if tok.low in lx.CLAUSE_BOUNDARY_TOKENS or (not tok.is_word and tok.text not in {"-", "'", '"', "&"}):
-            open_scope = False
+            open_scope = doubt = False
             clause_items = [] if tok.text in {".", ";", "!", "?"} or tok.low in {"but", "though", "however"} else clause_items
             i += 1
             continue
@@ -623,7 +649,7 @@ def _scope(r: _Reading) -> None:
                 unknown += 1
                 r.avoid.append(tok.text)
                 if unknown > 1:  # "not prepared to experience the horrors": a verb phrase, not a list
-                    open_scope = False
+                    open_scope, doubt = False, True
             r.drop.add(i)
         i += 1
 
@@ -643,6 +669,10 @@ def _map_items(r: _Reading) -> None:
         prefix = normalize(r.message[:r.tokens[item.start].start]).lower()[-60:]
         if item.kind in {"genre", "fear", "tone"} and item.start > 0 and r.tokens[item.start - 1].low in {"less", "as"}:
             r.drop.update(range(item.start - 1, item.end))  # "less scary", "not as dark": relative, not a genre
+            continue
+        if item.doubtful and item.kind in {"genre", "fear"}:
+            r.avoid.append(item.text)  # a genre inside a negated clause is never asked for
+            r.drop.update(range(item.start, item.end))
             continue
         if item.kind == "genre":
             genres = lx.GENRE_WORDS[item.value]
