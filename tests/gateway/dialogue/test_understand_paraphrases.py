@@ -42,3 +42,28 @@ def test_negated_verbs_do_not_swallow_what_is_asked_for(read, message, included)
 def test_a_genre_in_a_negated_clause_whose_scope_is_lost_is_never_included(read):
     u = read("I'm not someone who normally sits through horror")
     assert "Horror" not in u.constraints.include_genres
+
+
+# ---- 2. negation over a comparative flips the bound (never into the opposite slot wrongly) --------
+
+@pytest.mark.parametrize("message, slots", [
+    ("I don't want anything longer than 2 hours", {"max_runtime_min": 120}),
+    ("I really don't want anything over two hours", {"max_runtime_min": 120}),
+    ("nothing shorter than 90 minutes", {"min_runtime_min": 90}),
+    ("no movies under 90 minutes please", {"min_runtime_min": 90}),
+    ("I don't want anything shorter than an hour and a half", {"min_runtime_min": 90}),
+    ("nothing older than 2000", {"min_year": 2000}),
+    ("not before 1990", {"min_year": 1990}),
+    ("nothing made before 1990 please", {"min_year": 1990}),
+    ("I don't want anything older than 1995", {"min_year": 1995}),
+    ("I really don't want anything released after 2015", {"max_year": 2015}),
+    ("nothing newer than 2005", {"max_year": 2005}),
+    ("something longer than 2 hours", {"min_runtime_min": 121}),
+    ("a comedy under 95 minutes", {"max_runtime_min": 94}),
+    ("no horror, longer than 2 hours", {"min_runtime_min": 121}),
+])
+def test_negated_comparatives_flip_the_bound(read, message, slots):
+    c = read(message).constraints
+    got = {k: getattr(c, k) for k in ("min_runtime_min", "max_runtime_min", "min_year", "max_year")
+           if getattr(c, k) is not None}
+    assert got == slots

@@ -295,6 +295,19 @@ def _read_fear_phrases(r: _Reading) -> None:
 
 
 _DUR = lx.DURATION
+# A negation cue shortly before a comparative, in the same clause, with only "anything"-like words
+# between ("I don't want anything longer than", "nothing made before", "no movies shorter than").
+_NEGATED_BEFORE = re.compile(
+    r"\b(?:no|not|nothing|none|never|without|avoid|skip|nix|(?:do|does|would)\s+not\s+(?:want|need|like)|"
+    r"(?:don't|dont|doesn't|wouldn't|won't)\s+(?:really\s+)?(?:want|need|like|watch|do)|can't\s+do|rather\s+not|isn't|aren't)"
+    r"\s+(?:(?:anything|something|any|movies?|films?|ones?|stuff|titles?|that's|that|which|is|are|was|be|made|released|"
+    r"filmed|from|running|runs|run|goes|going|lasting|a|an|the|really|too|way|much|at\s+all|to\s+(?:watch|see)|watching)\s+){0,4}$")
+
+
+def _negated_before(low: str, start: int) -> bool:
+    return bool(_NEGATED_BEFORE.search(low[max(0, start - 60):start]))
+
+
 _DUR_OR_BARE = rf"(?:{lx.DURATION}|{lx.BARE_MINUTES})"
 
 
@@ -322,6 +335,9 @@ def _read_runtime(r: _Reading) -> None:
             value = lx.minutes(m.group("d"))
             if value is None or value <= 0 or value > 600:
                 continue
+            if adjust and _negated_before(r.low, m.start()):
+                # "I don't want anything longer than 2 hours" → at most 120; "nothing under 90" → at least 90
+                how, adjust = ("min" if how == "max" else "max"), 0
             (_max_runtime if how == "max" else _min_runtime)(c, value + adjust)
             r.block_chars(*m.span())
             r.mask(*m.span())
@@ -408,6 +424,10 @@ def _read_years(r: _Reading, latest_year: int | None) -> None:
     for pattern, bounds in rules:
         for m in _finditer(pattern, r):
             lo, hi = bounds(m)
+            if (lo is None) != (hi is None) and _negated_before(r.low, m.start()):
+                # "I don't want anything older than 1995" → 1995 or later (the bound flips, inclusive)
+                year_value = int(m["y"])
+                lo, hi = (year_value, None) if lo is None else (None, year_value)
             r.block_chars(*m.span())
             r.mask(*m.span())
             _set_years(c, lo, hi)
