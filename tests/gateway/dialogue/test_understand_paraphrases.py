@@ -67,3 +67,64 @@ def test_negated_comparatives_flip_the_bound(read, message, slots):
     got = {k: getattr(c, k) for k in ("min_runtime_min", "max_runtime_min", "min_year", "max_year")
            if getattr(c, k) is not None}
     assert got == slots
+
+
+# ---- 3. ages stated across clauses ----------------------------------------------------------------
+
+@pytest.mark.parametrize("message, cap, no_horror", [
+    ("my wife wants to take our son to a movie; he is 6", "PG", True),
+    ("she's 9", "PG", False),
+    ("the kids are 7 and 10", "PG", True),
+    ("something for the grandkids, they're 11 and 14", "PG", False),
+    ("a movie for my daughter (8)", "PG", False),
+    ("my boy is turning 5", "PG", True),
+    ("my son, 6, loves dinosaurs", "PG", True),
+    ("my nephew is staying over. He's 15", "PG-13", False),
+])
+def test_ages_across_clauses_cap_the_certification(read, message, cap, no_horror):
+    c = read(message).constraints
+    assert c.max_certification == cap
+    assert ("Horror" in c.exclude_genres) == no_horror
+
+
+def test_numbers_that_are_not_ages_are_not_read_as_ages(read):
+    c = read("it's 9 pm and he is tired, something funny").constraints
+    assert c.max_certification is None
+
+
+# ---- 4. floors from adjectives ----------------------------------------------------------------------
+
+@pytest.mark.parametrize("message, genre", [
+    ("an adult comedy", "Comedy"),
+    ("a grown-up drama", "Drama"),
+    ("something mature", None),
+    ("a mature drama please", "Drama"),
+    ("maybe some adult animation", "Animation"),
+    ("something more adult", None),
+])
+def test_adult_adjectives_set_the_floor_and_keep_the_genre(read, message, genre):
+    c = read(message).constraints
+    assert c.min_certification == "PG-13"
+    assert "Children" in c.exclude_genres
+    assert c.include_genres == ([genre] if genre else [])
+
+
+def test_an_adult_with_kids_is_not_a_floor(read):
+    c = read("an adult and two kids").constraints
+    assert c.min_certification is None and c.max_certification == "PG"
+
+
+# ---- 5. "short" in coordination ----------------------------------------------------------------
+
+@pytest.mark.parametrize("message", [
+    "short and funny", "something funny and short", "a short comedy", "short funny movie",
+    "funny but short please", "ideally something really funny and pretty short",
+])
+def test_short_coordinated_with_a_genre(read, message):
+    c = read(message).constraints
+    assert c.max_runtime_min == 99
+    assert c.include_genres == ["Comedy"]
+
+
+def test_in_short_is_not_a_runtime(read):
+    assert read("in short, a comedy").constraints.max_runtime_min is None

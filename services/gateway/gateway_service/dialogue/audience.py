@@ -51,9 +51,19 @@ _AGE_PATTERNS = (
     re.compile(rf"\b{_PERSON}\s+(?:is|are|who\s+(?:is|are)|who's|that\s+(?:is|are)|of|at|turned|turning|just\s+turned)"
                rf"\s+(?:only\s+|just\s+|about\s+|around\s+)?(?P<ages>{_AGES_LIST})\b(?!\s*(?:minutes|mins|min|hours|%))"),
     re.compile(rf"\b{_PERSON}\s*\((?P<ages>{_AGES_LIST})\)"),
+    # across clauses: "...take our son to a movie; he is 6", "she's 9", "they're 7 and 10", "my boy is turning 5"
+    re.compile(rf"\b(?:he|she|they|{_PERSON})(?:'s|'re|\s+is|\s+are|\s+was|\s+will\s+be|\s+turns|\s+just\s+turned|"
+               rf"\s+turned|\s+(?:is|are)\s+(?:turning|now|almost|nearly))\s+(?:only\s+|just\s+|about\s+|around\s+|almost\s+|"
+               rf"nearly\s+)?(?P<ages>{_AGES_LIST})\b(?!\s*(?:minutes|mins|min|hours|hrs|%|pm|am|o'clock|feet|ft|stars?|out\s+of|"
+               rf"times|of\s+(?:us|them)|[.,]\d|:\d))"),
+    re.compile(rf"\b{_PERSON}\s*,\s*(?:aged?\s+)?(?P<ages>{_AGES_LIST})\s*(?=,|;|$|\.(?!\d))"),
     re.compile(rf"\b(?P<ages>{_AGE_WORD})\s+and\s+(?P<ages2>{_AGE_WORD})\s+(?:year|yr)[- ]olds?\b"),
 )
 
+# Genre/format nouns an adjective can qualify ("an adult comedy", "a mature drama", "adult animation").
+_GENRE_NOUNS = ("comed(?:y|ies)|dramas?|thrillers?|animation|animated|cartoons?|anime|romance|rom-?coms?|fantasy|"
+                "sci-fi|science\\s+fiction|mysteries|mystery|horror|westerns?|musicals?|documentar(?:y|ies)|"
+                "adventures?|action|crime|war|movies?|films?|flicks?|stuff|fare|picks?|ones?")
 _NEG = r"(?:no|not|nothing|none|never|without|isn't|aren't|don't\s+want|do\s+not\s+want)"
 _FLOOR_PG13 = re.compile(
     rf"\b{_NEG}\s+(?:(?:a|an|any|too|really|made|meant|aimed|intended|geared|designed|targeted|for|at|toward|"
@@ -62,6 +72,9 @@ _FLOOR_PG13 = re.compile(
     r"|\b(?:for\s+(?:the\s+|us\s+)?(?:adults|grown[- ]?ups)|grown[- ]?ups?(?:\s+(?:movie|film|stuff|night))?"
     r"|just\s+(?:us\s+|for\s+)?(?:grown[- ]?ups|adults)|(?:something|anything)\s+(?:more\s+)?mature"
     r"|mature\s+(?:movie|film|audiences?|content|themes)|adult\s+(?:movies?|films?|night|audiences?|themes|fare)"
+    rf"|(?:an?|some|something|anything|more|properly|proper)\s+(?:more\s+)?(?:adult|mature)(?=[\s-]+(?:{_GENRE_NOUNS})\b)"
+    rf"|(?:adult|mature)(?=[\s-]+(?:{_GENRE_NOUNS})\b)(?!\s+(?:and|&)\s)|(?:something|anything)\s+(?:more\s+)?adult(?!\s+(?:and|&|with))"
+    r"|adult[- ]oriented"
     r"|the\s+adults|us\s+adults|adults\s+night)\b")
 _FLOOR_R = re.compile(r"\b(?:adults?\s+only|only\s+for\s+adults|properly\s+adult|strictly\s+adult|really\s+adult|"
                       r"proper\s+adult|seriously\s+adult|18\+|adults\s+strictly)(?=\W|$)")

@@ -295,6 +295,9 @@ def _read_fear_phrases(r: _Reading) -> None:
 
 
 _DUR = lx.DURATION
+# "a short <genre>" / "short funny": the genre and tone words "short" may qualify (they stay unblocked).
+_SHORT_QUALIFIES = "|".join(sorted((re.escape(w) for w in (*lx.GENRE_WORDS, *lx.TONE_WORDS) if " " not in w
+                                    and w not in {"long", "epic"}), key=len, reverse=True))
 # A negation cue shortly before a comparative, in the same clause, with only "anything"-like words
 # between ("I don't want anything longer than", "nothing made before", "no movies shorter than").
 _NEGATED_BEFORE = re.compile(
@@ -349,7 +352,12 @@ def _read_runtime(r: _Reading) -> None:
     short = (r"\b(?:something|anything|a|an|one|keep\s+it|pretty|fairly|relatively|nice\s+and|on\s+the|rather|quite|"
              r"short\s+and)\s+(?:short|quick|brief|shortish|shorter\s+side)\b(?![\s-]+(?:question|note|thing|reminder|look|"
              r"search|update|summary|plot|films?|stor(?:y|ies)|list|circuit|one\s+question|break))"
-             r"|\b(?:short|quick|brief)\s+(?:one|ones|movie|movies|film|watch|flick|and\s+sweet)\b|\bshortish\b")
+             r"|\b(?:short|quick|brief)\s+(?:one|ones|movie|movies|film|watch|flick|and\s+sweet)\b|\bshortish\b"
+             # coordinated: "short and funny", "funny and short", "short, funny comedy", "funny but short"
+             r"|(?<!\bin\s)\b(?:short|quick|brief)(?=\s*(?:,|and|&)\s*(?:\w+\s+)?[a-z])(?!\s*(?:,|and|&)\s*(?:sweet|simple)\b)"
+             r"|(?:\band|,|&|\bbut|\bbut\s+also|\byet)\s+(?:also\s+|pretty\s+|fairly\s+|really\s+|very\s+|kinda\s+|nice\s+and\s+)?"
+             r"(?:short|quick|brief)\b(?!\s+(?:of|on|list|films?|stor(?:y|ies)|notice|term))"
+             rf"|\b(?:short|quick|brief)(?=\s+(?:{_SHORT_QUALIFIES})\b)")
     for m in _finditer(short, r):
         _max_runtime(c, lx.SHORT_MAX)
         r.block_chars(*m.span())
