@@ -128,3 +128,31 @@ def test_short_coordinated_with_a_genre(read, message):
 
 def test_in_short_is_not_a_runtime(read):
     assert read("in short, a comedy").constraints.max_runtime_min is None
+
+
+# ---- 6. franchises: membership from the catalog's own facts, and the ways people name them --------
+
+def _titles(resources, franchise) -> set[str]:
+    return {resources.catalog.get(i).title for i in franchise.movie_ids}
+
+
+@pytest.mark.parametrize("key, must_contain", [
+    ("star wars", ["Star Wars: Episode IV - A New Hope", "Star Wars: Episode I - The Phantom Menace",
+                   "Rogue One: A Star Wars Story", "Solo: A Star Wars Story"]),
+    ("harry potter", ["Harry Potter and the Chamber of Secrets", "Harry Potter and the Deathly Hallows: Part 2"]),
+    ("james bond", ["Goldfinger", "Skyfall", "Casino Royale"]),
+    ("fast furious", ["The Fast and the Furious", "2 Fast 2 Furious (The Fast and the Furious 2)"]),
+    ("toy story", ["Toy Story", "Toy Story 2", "Toy Story 3"]),
+    ("indiana jones", ["Indiana Jones and the Last Crusade", "Indiana Jones and the Temple of Doom"]),
+])
+def test_well_known_families_have_their_members(resources, key, must_contain):
+    franchise = resources.franchises.lookup(key)
+    assert franchise is not None
+    assert set(must_contain) <= _titles(resources, franchise)
+
+
+def test_a_hero_series_is_named_after_the_hero_and_keeps_out_documentaries(resources):
+    franchise = resources.franchises.lookup("harry potter")
+    assert franchise.name == "Harry Potter"
+    star_wars = _titles(resources, resources.franchises.lookup("star wars"))
+    assert not any(t.startswith("Empire of Dreams") for t in star_wars)

@@ -37,7 +37,7 @@ from pathlib import Path
 from movierec_catalog import Catalog, Movie
 from movierec_catalog.text import fold, peel_trailing_group
 
-INDEX_VERSION = "1"
+INDEX_VERSION = "2"
 _SEQUEL_RE = re.compile(r"^(?P<stem>.+?)\s+(?:part\s+|chapter\s+|episode\s+|vol\s+|volume\s+)?"
                         r"(?:\d{1,2}|ii|iii|iv|v|vi|vii|viii|ix|x|one|two|three|four|3 d)$")
 _ARTICLES = ("the ", "a ", "an ")
@@ -103,6 +103,10 @@ def _stems(raw_title: str) -> list[tuple[str, str]]:
         m = _SEQUEL_RE.match(candidate)
         if m:
             out.append((m.group("stem"), "sequel"))
+    # "Harry Potter and the Goblet of Fire", "Indiana Jones and the Temple of Doom": a named hero's series
+    hero = re.match(r"^(?P<stem>\S+(?:\s+\S+)+?)\s+(?:and|&)\s+the\s+\S", key)
+    if hero:
+        out.append((hero.group("stem"), "subtitle"))
     return out
 
 
@@ -134,6 +138,7 @@ def build_index(catalog: Catalog) -> list[Franchise]:
     by_id = {m.movie_id: m for m in movies}
     common = _common_words(movies)
     _expand(families, movies, by_id, common)
+    _expand_by_title_phrase(families, movies)
     out = [_franchise(stem, ids, by_id) for stem, ids in families.items() if len(ids) >= 2]
     out.extend(_brands(movies))
     out.sort(key=lambda f: f.name)
@@ -173,13 +178,36 @@ def _expand(families: dict[str, set[int]], movies: Sequence[Movie], by_id: dict[
                     ids.add(movie.movie_id)
 
 
+_TITLE_PHRASE_MIN_MEMBERS = 3
+
+
+def _expand_by_title_phrase(families: dict[str, set[int]], movies: Sequence[Movie]) -> None:
+    """A movie whose title contains an established family's multi-word stem as a phrase joins it
+    ("Rogue One: A Star Wars Story" joins Star Wars); documentaries about a series do not."""
+    candidates = {stem: re.compile(rf"(?:^|\s){re.escape(stem)}(?:\s|$)") for stem, ids in families.items()
+                  if len(stem.split()) >= 2 and len(ids) >= _TITLE_PHRASE_MIN_MEMBERS}
+    if not candidates:
+        return
+    first_words: dict[str, list[str]] = defaultdict(list)
+    for stem in candidates:
+        first_words[stem.split()[0]].append(stem)
+    for movie in movies:
+        if "Documentary" in movie.genres:
+            continue
+        key = " ".join(fold(movie.title).split())
+        for word in set(key.split()):
+            for stem in first_words.get(word, ()):
+                if movie.movie_id not in families[stem] and candidates[stem].search(key):
+                    families[stem].add(movie.movie_id)
+
+
 def _display_name(stem: str, ids: Iterable[int], by_id: dict[int, Movie]) -> str:
     for movie_id in sorted(ids, key=lambda i: by_id[i].year or 9999):
         for part in _title_keys(by_id[movie_id].title):
             for candidate, _ in _stems(part):
                 if candidate == stem:
                     head = re.split(r":| - ", part, maxsplit=1)[0].strip()
-                    if not _SEQUEL_RE.match(fold(head)):
+                    if not _SEQUEL_RE.match(fold(head)) and _strip_article(fold(head)) == stem:
                         return head
                     article = 1 if fold(head).startswith(("the ", "a ", "an ")) else 0
                     return " ".join(head.split()[:len(stem.split()) + article])  # "Jaws 2" → "Jaws"
@@ -187,7 +215,9 @@ def _display_name(stem: str, ids: Iterable[int], by_id: dict[int, Movie]) -> str
 
 
 def _franchise(stem: str, ids: set[int], by_id: dict[int, Movie]) -> Franchise:
-    keys = {stem, " ".join(w for w in stem.split() if w not in _STEM_DROP)}
+    # "Fast & Furious" reads as the words "fast furious" (the "&" is not a word)
+    keys = {stem, " ".join(w for w in stem.split() if w not in _STEM_DROP),
+            " ".join(w for w in stem.split() if w not in _STEM_DROP | {"and"})}
     return Franchise(_display_name(stem, ids, by_id), tuple(sorted(k for k in keys if k)), tuple(sorted(ids)))
 
 
@@ -209,6 +239,11 @@ class FranchiseIndex:
         for franchise in self.franchises:
             for key in franchise.keys:
                 self._by_key[key].append(franchise)
+        for key, found in self._by_key.items():
+            if len(found) > 1:  # a brand and a title family of one name ("Star Wars"): one union
+                ids = tuple(sorted({i for f in found for i in f.movie_ids}))
+                biggest = max(found, key=lambda f: len(f.movie_ids))
+                self._by_key[key] = [Franchise(biggest.name, biggest.keys, ids)]
         self.max_key_words = max((len(k.split()) for k in self._by_key), default=1)
         self.prefixes = {" ".join(k.split()[:n]) for k in self._by_key for n in range(1, len(k.split()) + 1)}
 
