@@ -16,7 +16,7 @@ from movierec_core.config import ConfigError, env_float, env_int, env_optional_s
 # Per-use defaults sized on the local 0.5B model on 2 cores (~20 tokens/s, README "Numbers").
 DEFAULT_TIMEOUTS_S = {"rerank": 20.0, "explain": 8.0, "taste": 6.0, "understand": 6.0, "reply": 15.0,
                       "theme": 6.0}
-DEFAULT_MAX_TOKENS = {"rerank": 120, "explain": 160, "taste": 70, "understand": 160, "reply": 220,
+DEFAULT_MAX_TOKENS = {"rerank": 240, "explain": 160, "taste": 70, "understand": 160, "reply": 220,
                       "theme": 24}
 FALLBACK_TIMEOUT_S = 10.0
 FALLBACK_MAX_TOKENS = 256

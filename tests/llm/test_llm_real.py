@@ -21,6 +21,10 @@ from movierec_core.client import check_health
 from movierec_llm.taste import normalize_taste
 
 LIKED = {"Heat": 5.0, "Pulp Fiction": 5.0, "Fargo": 4.5, "Reservoir Dogs": 4.5}
+TOP_N = 3
+# A small pool keeps the prompt near 500 tokens: seconds on an idle 2-core machine, minutes on a busy one.
+POOL = 6
+RERANK_TIMEOUT_S = 280
 
 
 @pytest.fixture(scope="module")
@@ -33,13 +37,13 @@ def catalog_rows(catalog_dir, small_index_dir):
     return movies[movies.movie_id.isin(indexed)]
 
 
-def rank_request(rows, n_candidates: int = 20) -> ranker_pb2.RankRequest:
+def rank_request(rows, n_candidates: int = 12) -> ranker_pb2.RankRequest:
     liked = rows[rows.title.isin(list(LIKED))].drop_duplicates("title")
     ratings = [common_pb2.MovieRating(movie_id=int(m), rating=LIKED[t]) for m, t in zip(liked.movie_id, liked.title,
                                                                                         strict=True)]
     pool = rows[~rows.movie_id.isin(liked.movie_id)].movie_id.head(n_candidates)
     return ranker_pb2.RankRequest(user=ranker_pb2.UserContext(user_id="llm-e2e", ratings=ratings),
-                                  query="a gritty crime thriller", top_n=5,
+                                  query="a gritty crime thriller", top_n=TOP_N,
                                   candidates=[ranker_pb2.Candidate(movie_id=int(m), retrieval_score=0.5) for m in pool])
 
 
@@ -60,7 +64,8 @@ def ranker_with_llm(llm_server, catalog_dir, small_index_dir, tmp_path_factory):
     from movierec_core.devstack import spawn, wait_port_file
 
     root = tmp_path_factory.mktemp("ranker-llm")
-    env = {**os.environ, **llm_server.env, "LLM_TIMEOUT_RERANK_S": "150", "RANKER_PORT": "0",
+    env = {**os.environ, **llm_server.env, "LLM_TIMEOUT_RERANK_S": str(RERANK_TIMEOUT_S),
+           "RANKER_LLM_MAX_CANDIDATES": str(POOL), "RANKER_PORT": "0",
            "MOVIEREC_PORT_FILE": str(root / "port.json"), "RANKER_CATALOG_DIR": str(catalog_dir),
            "RANKER_INDEX_DIR": str(small_index_dir), "RANKER_COLLAB_DIR": str(root / "none"),
            "RANKER_SEQUENCE_DIR": str(root / "none"), "RANKER_LLM_RERANK": "true",
@@ -77,12 +82,12 @@ async def test_rerank_order_comes_from_the_real_llm_through_grpc(ranker_with_llm
     await wait_serving(ranker_with_llm)
     request = rank_request(catalog_rows)
     async with grpc.aio.insecure_channel(ranker_with_llm) as channel:
-        response = await ranker_pb2_grpc.RankerServiceStub(channel).Rank(request, timeout=160)
+        response = await ranker_pb2_grpc.RankerServiceStub(channel).Rank(request, timeout=RERANK_TIMEOUT_S + 10)
     assert response.ranker == f"llm:{llm_server.model}", response.degraded_reason
     assert not response.degraded
     ids = [r.movie_id for r in response.recommendations]
     candidates = {c.movie_id for c in request.candidates}
-    assert len(ids) == len(set(ids)) == 5 and set(ids) <= candidates
+    assert len(ids) == len(set(ids)) == TOP_N and set(ids) <= candidates
     genres = dict(zip(catalog_rows.movie_id, catalog_rows.genres, strict=True))
     for recommendation in response.recommendations:
         assert recommendation.explanation
@@ -100,12 +105,12 @@ async def test_forced_timeout_falls_back_to_the_numeric_order(ranker_with_llm, c
         elapsed = time.perf_counter() - started
     assert elapsed < 0.6
     assert response.degraded and response.degraded_reason.startswith("llm timeout"), response.degraded_reason
-    assert response.ranker == "numeric-content" and len(response.recommendations) == 5
+    assert response.ranker == "numeric-content" and len(response.recommendations) == TOP_N
 
 
 async def test_taste_normalizer_on_a_real_answer(llm_server):
     text = "umm i want like something with bank robberies, 90s-ish, no gore pls"
-    rewrite = await normalize_taste(llm_server.client(taste=120.0), text)
+    rewrite = await normalize_taste(llm_server.client(taste=240.0), text)
     assert rewrite.source in ("llm", "original")
     if rewrite.source == "llm":
         assert rewrite.text != text and "gore" in rewrite.text.lower() and len(rewrite.text) <= 200

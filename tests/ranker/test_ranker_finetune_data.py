@@ -1,4 +1,4 @@
-"""Fine-tuning JSONL: chat format, 1–5 targets, the target masked from its own profile."""
+"""Fine-tuning JSONL in exactly the serving rerank format: same prompt builder, same schema, verified reasons."""
 
 from __future__ import annotations
 
@@ -7,31 +7,40 @@ import os
 import subprocess
 import sys
 
-from ranker_service.finetune_data import build, describe, target_stars
-from ranker_service.movies import facts_from_frame
+import pytest
+
+from movierec_llm.prompts import rerank as rerank_prompt
+from ranker_service.finetune_data import InvalidExample, build, validate_example
 
 
-def test_jsonl_examples_mask_their_target(tmp_path, catalog):
-    manifest = build(tmp_path, max_examples=60, per_user=5, seed=1)
-    facts = facts_from_frame(catalog.movies)
-    described = {describe(movie): movie_id for movie_id, movie in facts.items()}
+def test_examples_are_serving_prompts_with_schema_valid_answers(tmp_path, store):
+    manifest = build(tmp_path, max_examples=20, per_user=6, seed=1, store=store)
     rows = [json.loads(line) for line in (tmp_path / "train.jsonl").read_text().splitlines()]
-    assert len(rows) == manifest["examples"]["train"] == 60
+    assert len(rows) == manifest["examples"]["train"] > 0
+    assert manifest["prompt_version"] == rerank_prompt.VERSION
     for row in rows:
         system, user, assistant = row["messages"]
         assert (system["role"], user["role"], assistant["role"]) == ("system", "user", "assistant")
-        assert assistant["content"] in {"1", "2", "3", "4", "5"}
-        profile, candidate = user["content"].split("\n\nCandidate movie:\n")
-        target_line = candidate.splitlines()[0]
-        assert target_line in described, target_line
-        profile_movies = [line[2:].rsplit(": ", 1)[0] for line in profile.splitlines()[1:]]
-        assert target_line not in profile_movies, "the target must be masked from its own profile"
-        assert 1 <= len(profile_movies) <= 15
-    assert (tmp_path / "validation.jsonl").stat().st_size > 0
+        n = len(json.loads(assistant["content"])["picks"])
+        assert system["content"] == rerank_prompt.SYSTEM.replace("{n}", str(n))  # the served template
+        payload = json.loads(user["content"])
+        assert set(payload) == {"USER", "RECENT_TURNS", "REQUEST", "CANDIDATES"}
+        data = validate_example(row)
+        candidates = {c["id"] for c in payload["CANDIDATES"]}
+        assert {p["id"] for p in data["picks"]} <= candidates
+        liked_titles = " ".join(payload["USER"]["liked"])
+        for pick in data["picks"]:
+            assert store.get(pick["id"]).title not in liked_titles  # the target is never in its own profile
 
 
-def test_half_stars_round_up():
-    assert [target_stars(r) for r in (0.5, 1.0, 2.5, 3.5, 4.0, 4.5, 5.0)] == [1, 1, 3, 4, 4, 5, 5]
+def test_an_answer_outside_the_schema_is_rejected(tmp_path, store):
+    build(tmp_path, max_examples=3, per_user=6, seed=2, store=store)
+    row = json.loads((tmp_path / "train.jsonl").read_text().splitlines()[0])
+    answer = json.loads(row["messages"][2]["content"])
+    answer["picks"][0]["id"] = 999_999_999
+    row["messages"][2]["content"] = json.dumps(answer)
+    with pytest.raises(InvalidExample, match="invalid_output"):
+        validate_example(row)
 
 
 def test_submit_without_a_key_fails_clearly(tmp_path):

@@ -1,94 +1,119 @@
-"""Fine-tuning data for an LLM rating predictor: ``python -m ranker_service.finetune_data [--submit]``.
+"""Fine-tuning data for the ranker's LLM rerank: ``python -m ranker_service.finetune_data [--submit]``.
 
-Builds OpenAI chat-format JSONL ("user profile + candidate movie → rating 1–5") from the catalog's
-ml-latest-small ratings. Each example's target rating is masked from its profile: the profile holds
-other ratings of the same user only, preferring those made before the target (what the person had
-said by then). Users are split 90/10 into ``train.jsonl`` and ``validation.jsonl`` so no person is
-in both. Output: ``artifacts/finetune/{train,validation}.jsonl`` + ``manifest.json``.
+Every example is exactly what the ranker sends and expects at serving time: the messages come from
+the same builder (``ranker_service.llm.rerank_messages`` → ``movierec_llm.prompts.rerank``), and the
+assistant answer is the rerank JSON, validated with the same schema (``rerank.schema``) before it is
+written. From ml-latest-small, per example: a cut-off time in one person's history; USER = their
+liked/disliked movies *before* the cut-off; CANDIDATES = the movies they rated ≥ 4 in their next
+ratings (the positives, at most ``n``) mixed with movies they never rated, shuffled, each with the
+numeric score's content part (cosine to the mean liked vector) as ``score``; the answer = the
+positives in the order they were watched, each with the first reason the ranker's own explainer
+proposes *and its verifier accepts*. Users are split 90/10 into ``train.jsonl`` / ``validation.jsonl``.
 
-``--submit`` uploads both files and creates the fine-tuning job with the ``openai`` package
-(needs ``OPENAI_API_KEY`` and network access to the API; base model ``--base-model``). Without a
-key or network it stops with a clear message and exit status 2 or 3; the JSONL is still written.
+``--submit`` uploads both files and creates an OpenAI fine-tuning job (needs ``OPENAI_API_KEY`` and
+network; exit 2 without a key, 3 when the API is unreachable or refuses). See the ranker README for
+serving the resulting ``ft:`` model or a LoRA-tuned local GGUF.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import math
 import os
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
 from movierec_core.paths import artifacts_dir
-from ranker_service.movies import MovieFacts, facts_from_frame
+from movierec_llm import parse_and_validate
+from movierec_llm.prompts import rerank as rerank_prompt
+from ranker_service.explain import liked_neighbours, propose_claims
+from ranker_service.history import UserHistory
+from ranker_service.llm import KIND_OF_REASON, LlmCandidate, PromptContext, rerank_messages
+from ranker_service.movies import MovieStore
+from ranker_service.verify import KIND_NAMES, verify_claims
 
-SYSTEM = ("You predict how a person will rate a movie on MovieLens, from 1 (hated it) to 5 (loved it), "
-          "given the ratings they gave other movies. Answer with the single digit only.")
-PROFILE_SIZE = 15
 DEFAULT_BASE_MODEL = "gpt-4o-mini-2024-07-18"
+POOL = 20
+PICKS = 5
+HISTORY_MIN = 8
 
 
-def target_stars(rating: float) -> int:
-    """0.5–5.0 half stars → 1–5 (half stars round up: 3.5 → 4)."""
-    return int(min(5, max(1, math.floor(rating + 0.5))))
+class InvalidExample(ValueError):
+    """An example whose answer the serving schema rejects (never written)."""
 
 
-def describe(movie: MovieFacts) -> str:
-    parts = [movie.label]
-    if movie.genres:
-        parts.append(", ".join(movie.genres))
-    if movie.director:
-        parts.append(f"dir. {movie.director}")
-    return " | ".join(parts)
+def validate_example(example: dict) -> dict:
+    """The answer of ``example`` parsed and checked with the serving schema for its own candidates."""
+    system, user, assistant = example["messages"]
+    payload = json.loads(user["content"])
+    ids = [c["id"] for c in payload["CANDIDATES"]]
+    n = int(system["content"].split("Pick the ")[1].split()[0])
+    data, error, detail = parse_and_validate(assistant["content"], rerank_prompt.schema(ids, n))
+    if error:
+        raise InvalidExample(f"{error}: {detail}")
+    picks, duplicates = rerank_prompt.picks_of(data)
+    if duplicates:
+        raise InvalidExample(f"{duplicates} repeated ids")
+    return data
 
 
-def profile_lines(history: pd.DataFrame, target_time: int, facts: dict[int, MovieFacts]) -> list[str]:
-    """Up to PROFILE_SIZE other ratings: the latest ones before the target, topped up with later ones."""
-    before = history[history.timestamp <= target_time].sort_values("timestamp", ascending=False)
-    after = history[history.timestamp > target_time].sort_values("timestamp")
-    chosen = pd.concat([before, after]).head(PROFILE_SIZE)
-    return [f"- {describe(facts[m])}: {r:g}/5" for m, r in zip(chosen.movie_id, chosen.rating, strict=True)
-            if m in facts]
+def reason_of(movie_id: int, history: UserHistory, store: MovieStore) -> rerank_prompt.RerankPick | None:
+    movie = store.get(movie_id)
+    near = liked_neighbours(store, [movie_id], history.liked_ids())[0]
+    for claim in verify_claims(propose_claims(movie, history, store, near), movie, history, store, origin="grounded"):
+        kind = KIND_NAMES[claim.kind].removeprefix("FACTOR_KIND_").lower()
+        if kind in rerank_prompt.REASON_KINDS and KIND_OF_REASON.get(kind) == claim.kind:
+            return rerank_prompt.RerankPick(movie_id, kind, claim.value)
+    return None
 
 
-def candidate_text(movie: MovieFacts) -> str:
-    lines = [describe(movie)]
-    if movie.cast:
-        lines.append("Cast: " + ", ".join(movie.cast[:4]))
-    if movie.keywords:
-        lines.append("Keywords: " + ", ".join(movie.keywords[:8]))
-    if movie.overview:
-        lines.append("Plot: " + movie.overview[:400])
-    return "\n".join(lines)
+def example_for(rows: pd.DataFrame, cut: int, store: MovieStore, unseen_pool: np.ndarray,
+                rng: np.random.Generator) -> dict | None:
+    before, after = rows.iloc[:cut], rows.iloc[cut:cut + 15]
+    history = UserHistory(ratings=dict(zip(before.movie_id.astype(int), before.rating.astype(float), strict=True)))
+    positives = [int(m) for m, r in zip(after.movie_id, after.rating, strict=True)
+                 if r >= 4.0 and m in store.row_of and store.get(int(m)) is not None][:PICKS]
+    liked = [m for m in history.liked_ids() if m in store.row_of]
+    if len(positives) < 2 or not liked:
+        return None
+    seen = set(rows.movie_id.astype(int))
+    negatives = [int(m) for m in rng.choice(unseen_pool, size=POOL * 3, replace=False) if int(m) not in seen]
+    pool = positives + negatives[:POOL - len(positives)]
+    rng.shuffle(pool)
+    taste = store.vectors_of(liked).mean(axis=0)
+    taste /= np.linalg.norm(taste) or 1.0
+    scores = store.vectors_of(pool) @ taste
+    candidates = [LlmCandidate(store.get(m), float(s), float(s)) for m, s in zip(pool, scores, strict=True)]
+    picks = [reason_of(m, history, store) for m in positives]
+    if any(p is None for p in picks):
+        return None
+    context = PromptContext(history, [], "")
+    messages = rerank_messages(context, store, candidates, len(positives))
+    answer = json.dumps(rerank_prompt.answer(picks), ensure_ascii=False, separators=(",", ":"))
+    example = {"messages": [*messages, {"role": "assistant", "content": answer}]}
+    validate_example(example)
+    return example
 
 
-def examples(ratings: pd.DataFrame, facts: dict[int, MovieFacts], users: np.ndarray, per_user: int,
-             rng: np.random.Generator) -> Iterator[dict]:
+def examples(ratings: pd.DataFrame, store: MovieStore, users: np.ndarray, per_user: int, rng: np.random.Generator):
+    unseen_pool = np.array([m for m in store.row_of if store.get(m) is not None])
     by_user = dict(tuple(ratings[ratings.user_id.isin(users)].groupby("user_id")))
     for user_id in users:
         rows = by_user.get(user_id)
-        if rows is None or len(rows) < 6:
+        if rows is None or len(rows) < HISTORY_MIN + 5:
             continue
-        picks = rng.choice(len(rows), size=min(per_user, len(rows)), replace=False)
-        for i in sorted(picks):
-            target = rows.iloc[i]
-            if int(target.movie_id) not in facts:
-                continue
-            others = rows.drop(rows.index[i])  # the target is masked from its own profile
-            profile = "\n".join(profile_lines(others, int(target.timestamp), facts))
-            user_text = (f"Ratings this person gave:\n{profile}\n\nCandidate movie:\n"
-                         f"{candidate_text(facts[int(target.movie_id)])}\n\nTheir rating (1-5)?")
-            yield {"messages": [{"role": "system", "content": SYSTEM},
-                                {"role": "user", "content": user_text},
-                                {"role": "assistant", "content": str(target_stars(float(target.rating)))}]}
+        rows = rows.sort_values(["timestamp", "movie_id"])
+        for cut in sorted(rng.choice(np.arange(HISTORY_MIN, len(rows) - 4), size=min(per_user, len(rows) - 12),
+                                     replace=False)):
+            example = example_for(rows, int(cut), store, unseen_pool, rng)
+            if example is not None:
+                yield example
 
 
-def write_jsonl(path: Path, rows: Iterator[dict], limit: int) -> int:
+def write_jsonl(path: Path, rows, limit: int) -> int:
     count = 0
     with path.open("w") as handle:
         for row in rows:
@@ -99,23 +124,31 @@ def write_jsonl(path: Path, rows: Iterator[dict], limit: int) -> int:
     return count
 
 
-def build(out_dir: Path, max_examples: int, per_user: int, seed: int, catalog_dir: Path | None = None) -> dict:
-    from movierec_catalog import load_catalog, load_ratings
+def build(out_dir: Path, max_examples: int, per_user: int, seed: int, store: MovieStore | None = None) -> dict:
+    from movierec_catalog import load_ratings
 
-    facts = facts_from_frame(load_catalog(catalog_dir).movies)
-    ratings = load_ratings(catalog_dir)
+    if store is None:
+        from ranker_service.app import load_store
+        from ranker_service.settings import RankerSettings
+
+        store = load_store(RankerSettings.from_env())
+    ratings = load_ratings()
+    # Only movies the ranker can show (facts + a vector) can be candidates or appear in the prompt.
+    ratings = ratings[ratings.movie_id.isin(list(store.row_of))]
     rng = np.random.default_rng(seed)
     users = rng.permutation(ratings.user_id.unique())
     cut = max(1, len(users) // 10)
     out_dir.mkdir(parents=True, exist_ok=True)
     counts = {
-        "validation": write_jsonl(out_dir / "validation.jsonl", examples(ratings, facts, users[:cut], per_user, rng),
-                                  max(10, max_examples // 10)),
-        "train": write_jsonl(out_dir / "train.jsonl", examples(ratings, facts, users[cut:], per_user, rng),
+        "validation": write_jsonl(out_dir / "validation.jsonl", examples(ratings, store, users[:cut], per_user, rng),
+                                  max(5, max_examples // 10)),
+        "train": write_jsonl(out_dir / "train.jsonl", examples(ratings, store, users[cut:], per_user, rng),
                              max_examples),
     }
-    manifest = {"format": "openai-chat-jsonl", "task": "profile + candidate -> rating 1-5", "seed": seed,
-                "per_user": per_user, "profile_size": PROFILE_SIZE, "examples": counts,
+    manifest = {"format": "openai-chat-jsonl", "task": "listwise rerank, the serving prompt and JSON answer",
+                "prompt_version": rerank_prompt.VERSION, "pool": POOL, "max_picks": PICKS, "seed": seed,
+                "per_user": per_user, "examples": counts,
+                "score": "cosine to the mean liked vector (the content part of the numeric score)",
                 "users": {"validation": int(cut), "train": int(len(users) - cut)}}
     (out_dir / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n")
     return manifest
@@ -140,7 +173,7 @@ def submit(out_dir: Path, base_model: str) -> str:
             train_file = client.files.create(file=train, purpose="fine-tune")
             valid_file = client.files.create(file=valid, purpose="fine-tune")
         job = client.fine_tuning.jobs.create(model=base_model, training_file=train_file.id,
-                                             validation_file=valid_file.id, suffix="movierec-rating")
+                                             validation_file=valid_file.id, suffix="movierec-rerank")
     except openai.APIConnectionError as error:
         raise SubmitError(f"cannot reach the OpenAI API ({error}); check network access and OPENAI_BASE_URL", 3) \
             from None
@@ -151,16 +184,15 @@ def submit(out_dir: Path, base_model: str) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description="OpenAI fine-tuning JSONL from ratings (target masked).")
+    parser = argparse.ArgumentParser(description="Fine-tuning JSONL in the ranker's serving rerank format.")
     parser.add_argument("--out", type=Path, default=artifacts_dir() / "finetune")
-    parser.add_argument("--catalog", type=Path, default=None)
-    parser.add_argument("--max-examples", type=int, default=10_000, help="training examples (validation: 10%%)")
-    parser.add_argument("--per-user", type=int, default=40, help="examples drawn per user")
+    parser.add_argument("--max-examples", type=int, default=5_000, help="training examples (validation: 10%%)")
+    parser.add_argument("--per-user", type=int, default=10, help="cut-off points drawn per user")
     parser.add_argument("--seed", type=int, default=13)
     parser.add_argument("--submit", action="store_true", help="upload and create the fine-tuning job")
     parser.add_argument("--base-model", default=DEFAULT_BASE_MODEL)
     args = parser.parse_args(argv)
-    manifest = build(args.out, args.max_examples, args.per_user, args.seed, args.catalog)
+    manifest = build(args.out, args.max_examples, args.per_user, args.seed)
     print(f"wrote {args.out}/train.jsonl ({manifest['examples']['train']} examples) and validation.jsonl "
           f"({manifest['examples']['validation']})")
     if args.submit:

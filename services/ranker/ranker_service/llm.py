@@ -137,7 +137,7 @@ class LlmBackend:
         wanted = min(top_n, len(ids))
         result = await self.client.complete_json(
             "rerank", rerank_messages(context, store, candidates, wanted), rerank_prompt.schema(ids, wanted),
-            timeout_s=timeout_s, max_tokens=self.client.settings.max_tokens_for("rerank") * max(1, wanted) // 5)
+            timeout_s=timeout_s, max_tokens=max(64, self.client.settings.max_tokens_for("rerank") * wanted // 5))
         if not result.ok:
             raise LlmFailure(result.error or "invalid_output", result.detail)
         picks, duplicates = rerank_prompt.picks_of(result.data)
