@@ -137,7 +137,7 @@ eval-dialogue: proto artifacts ## The labelled dialogue corpus through the real 
 	$(PY) -m movierec_eval.dialogue_eval $(EVAL_DIALOGUE_ARGS)
 
 .PHONY: finetune-data
-finetune-data: catalog ## OpenAI fine-tuning JSONL from ratings → artifacts/finetune/
+finetune-data: catalog index ## Fine-tuning JSONL in the serving rerank format (same prompt + schema) → artifacts/finetune/
 	$(PY) -m ranker_service.finetune_data
 
 .PHONY: eval-llm

@@ -198,7 +198,10 @@ class Stack:
         self.procs["llm"] = proc
         info = wait_port_file(port_file, proc, STARTUP_TIMEOUT_S)  # written only once /health answers
         self.endpoints["llm"] = info["base_url"]
-        return {"LLM_BASE_URL": info["base_url"], "LLM_MODEL": info["model"]}
+        # The local 0.5B model does not beat the numeric order and costs seconds per request
+        # (reports/llm.md): it serves the chat uses; reranking stays opt-in (RANKER_LLM_RERANK=true).
+        return {"LLM_BASE_URL": info["base_url"], "LLM_MODEL": info["model"],
+                "RANKER_LLM_RERANK": self.base_env.get("RANKER_LLM_RERANK", "false")}
 
     def _start_grpc(self, tiers: tuple[str, ...], shared: dict[str, str]) -> None:
         started = {}
