@@ -156,3 +156,26 @@ def test_a_hero_series_is_named_after_the_hero_and_keeps_out_documentaries(resou
     assert franchise.name == "Harry Potter"
     star_wars = _titles(resources, resources.franchises.lookup("star wars"))
     assert not any(t.startswith("Empire of Dreams") for t in star_wars)
+
+
+@pytest.mark.parametrize("message, names", [
+    ("no more Harry Potter", {"Harry Potter"}),
+    ("nothing from the Harry Potter series", {"Harry Potter"}),
+    ("nothing from the Star Wars films", {"Star Wars"}),
+    ("not another Toy Story", {"Toy Story"}),
+    ("no more Toy Story please", {"Toy Story"}),
+    ("no Fast & Furious sequels", {"The Fast and the Furious"}),
+    ("I'm tired of the Fast and Furious franchise", {"The Fast and the Furious"}),
+    ("skip anything Marvel", {"Marvel"}),
+    ("no Marvel or DC please", {"Marvel", "DC"}),
+    ("I've had enough of James Bond", {"James Bond"}),
+    ("not the Indiana Jones movies", {"Indiana Jones"}),
+])
+def test_franchise_exclusions_are_recognised(read, message, names):
+    u = read(message)
+    assert {f.name for f in u.constraints.exclude_franchises} == names
+    assert all(len(f.movie_ids) >= 2 for f in u.constraints.exclude_franchises)
+
+
+def test_a_loved_franchise_is_not_excluded(read):
+    assert read("I love Star Wars").constraints.exclude_franchises == []
