@@ -23,6 +23,11 @@ import pytest
     ("anything but horror or war", {"Horror", "War"}),
     ("I'd rather skip the war movies and westerns", {"War", "Western"}),
     ("I'd rather skip horror", {"Horror"}),
+    ("I'm not really into horror or thrillers", {"Horror", "Thriller"}),
+    ("I don't particularly care for westerns", {"Western"}),
+    ("we rarely watch sci-fi", {"Sci-Fi"}),
+    ("I prefer not to watch horror", {"Horror"}),
+    ("I'm honestly not a huge fan of romance or musicals", {"Romance", "Musical"}),
 ])
 def test_negation_with_words_between_cue_and_genre_excludes(read, message, excluded):
     u = read(message)
@@ -61,6 +66,9 @@ def test_a_genre_in_a_negated_clause_whose_scope_is_lost_is_never_included(read)
     ("something longer than 2 hours", {"min_runtime_min": 121}),
     ("a comedy under 95 minutes", {"max_runtime_min": 94}),
     ("no horror, longer than 2 hours", {"min_runtime_min": 121}),
+    ("I'd rather not go over 2 hours", {"max_runtime_min": 120}),
+    ("I wouldn't want anything more than 100 minutes", {"max_runtime_min": 100}),
+    ("no films made before 2000", {"min_year": 2000}),
 ])
 def test_negated_comparatives_flip_the_bound(read, message, slots):
     c = read(message).constraints
@@ -170,6 +178,8 @@ def test_a_hero_series_is_named_after_the_hero_and_keeps_out_documentaries(resou
     ("no Marvel or DC please", {"Marvel", "DC"}),
     ("I've had enough of James Bond", {"James Bond"}),
     ("not the Indiana Jones movies", {"Indiana Jones"}),
+    ("no Star Wars or Star Trek", {"Star Wars", "Star Trek"}),
+    ("I'm done with Marvel movies", {"Marvel"}),
 ])
 def test_franchise_exclusions_are_recognised(read, message, names):
     u = read(message)

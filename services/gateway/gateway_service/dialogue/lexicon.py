@@ -74,6 +74,7 @@ NEGATION_CUES = (
     "don't feel like", "dislike", "detest", "loathe", "less of", "minus", "that's not", "that isn't", "not in the mood for",
     "don't do", "won't watch", "wouldn't watch", "don't wanna", "dont wanna", "rather avoid", "prefer to avoid",
     "rather not", "not really into", "allergic to", "ban", "forbid", "keep away from", "no to",
+    "done with", "had enough of", "prefer not", "would rather not", "no thanks to",
 )
 # Negated verbs: an auxiliary + optional adverbs + a liking/watching verb is a cue ("I don't really
 # watch horror", "we don't usually enjoy musicals", "I never really liked westerns").

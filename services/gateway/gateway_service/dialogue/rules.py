@@ -304,7 +304,7 @@ _NEGATED_BEFORE = re.compile(
     r"\b(?:no|not|nothing|none|never|without|avoid|skip|nix|(?:do|does|would)\s+not\s+(?:want|need|like)|"
     r"(?:don't|dont|doesn't|wouldn't|won't)\s+(?:really\s+)?(?:want|need|like|watch|do)|can't\s+do|rather\s+not|isn't|aren't)"
     r"\s+(?:(?:anything|something|any|movies?|films?|ones?|stuff|titles?|that's|that|which|is|are|was|be|made|released|"
-    r"filmed|from|running|runs|run|goes|going|lasting|a|an|the|really|too|way|much|at\s+all|to\s+(?:watch|see)|watching)\s+){0,4}$")
+    r"filmed|from|running|runs|run|go|goes|going|lasting|a|an|the|really|too|way|much|at\s+all|to\s+(?:watch|see)|watching)\s+){0,4}$")
 
 
 def _negated_before(low: str, start: int) -> bool:
@@ -502,7 +502,7 @@ def _read_franchises(r: _Reading, index: FranchiseIndex, linker: TitleLinker | N
             before = tokens[i - 1].low if i else ""
             after = tokens[i + n].low if i + n < len(tokens) else ""
             is_title = linker is not None and bool(linker.movies_for_key(key))
-            cued = before in {"another", "more"} or after in _FRANCHISE_AFTER
+            cued = before in {"another", "more"} or after in _FRANCHISE_AFTER or _after_franchise(r, i)
             if (index.is_brand(franchise) and (not is_title or cued) and (
                     any(t.capitalized for t in span) or cued or len(key) > 3)) or cued:
                 found = (n, franchise, after in _FRANCHISE_AFTER)
@@ -518,6 +518,13 @@ def _read_franchises(r: _Reading, index: FranchiseIndex, linker: TitleLinker | N
             r.blocked[k] = True
             r.drop.add(k)
         i = end
+
+
+def _after_franchise(r: _Reading, i: int) -> bool:
+    """Token i follows "<franchise> or|and|," ("no Star Wars or Star Trek"): the list is of franchises."""
+    if i < 2 or r.tokens[i - 1].low not in {"or", "and", "nor", ",", "&", "/"}:
+        return False
+    return any(it.kind == "franchise" and it.end == i - 1 for it in r.items)
 
 
 def _add_mentions(r: _Reading, mentions: list[Mention]) -> None:
