@@ -28,13 +28,13 @@ import time
 from pathlib import Path
 
 import numpy as np
-
-from movierec_core.paths import REPO_ROOT, data_dir
-from movierec_eval import metrics
 from movierec_llm import LlmClient, LlmResult, LlmSettings
 from movierec_llm.prompts import explain as explain_prompt
 from movierec_llm.prompts import rerank as rerank_prompt
 from movierec_llm.prompts import taste as taste_prompt
+
+from movierec_core.paths import REPO_ROOT, data_dir
+from movierec_eval import metrics
 
 log = logging.getLogger("movierec.eval.llm")
 RERANK_POOL = 20
@@ -70,7 +70,7 @@ def use_summary(results: list[LlmResult]) -> dict:
 
 def served_setup(seed: int):
     """The 5-core split, taste vectors, store and the served numeric runner (as section 1 of make eval)."""
-    from movierec_catalog import load_ratings
+    from movierec_catalog import load_catalog, load_ratings
     from movierec_core.index_artifact import load_index_artifact
     from movierec_eval import served, topn
     from profile_service.settings import TasteConstants
@@ -78,8 +78,6 @@ def served_setup(seed: int):
     from ranker_service.app import load_store
     from ranker_service.scoring import ScoringParams
     from ranker_service.settings import RankerSettings
-
-    from movierec_catalog import load_catalog
 
     catalog, index = load_catalog(), load_index_artifact()
     movies = MovieVectors.from_artifact(index)
@@ -176,7 +174,7 @@ async def taste_runs(client: RecordingClient, texts: list[str], timeout_s: float
     from movierec_llm.taste import normalize_taste
 
     rewrites = [await normalize_taste(client, text, timeout_s=timeout_s) for text in texts]
-    return {"texts": len(texts), "rewritten_share": round(sum(r.source == "llm" for r in rewrites) / max(1, len(texts)), 3),
+    return {"texts": len(texts), "rewritten_share": round(sum(r.source == "llm" for r in rewrites) / max(1, len(texts)), 3),  # noqa: E501
             "kept_reasons": sorted({r.reason.split(":")[0] for r in rewrites if r.source != "llm"}),
             "examples": [{"in": t, "out": r.text} for t, r in zip(texts, rewrites, strict=True)][:3]}
 
@@ -223,7 +221,7 @@ def _ci(summary: dict) -> str:
 
 
 def _diff(paired: dict) -> str:
-    return f"{paired['mean_diff']:+.3f} [{paired['ci95'][0]:+.3f}, {paired['ci95'][1]:+.3f}], p = {paired['p_value']:.3f}"
+    return f"{paired['mean_diff']:+.3f} [{paired['ci95'][0]:+.3f}, {paired['ci95'][1]:+.3f}], p = {paired['p_value']:.3f}"  # noqa: E501
 
 
 def decide(rerank: dict) -> str:
@@ -265,7 +263,7 @@ async def evaluate(args, client: RecordingClient) -> dict:
     import platform
 
     return {"model": client.model, "base_url": client.settings.base_url, "seed": args.seed,
-            "users_sampled": int(len(users)), "budget_minutes": args.budget_minutes,
+            "users_sampled": len(users), "budget_minutes": args.budget_minutes,
             "machine": f"{os.cpu_count()} CPUs, {platform.machine()}, shared with other jobs",
             "command": " ".join(["python -m movierec_eval.llm_eval", *args.argv]),
             "seconds": time.perf_counter() - started,

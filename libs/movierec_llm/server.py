@@ -6,7 +6,9 @@ It serves ``LLM_MODEL_PATH`` (any GGUF) or the packaged model ``LLM_LOCAL_MODEL`
 ``1.5b``), assembled and verified by :mod:`movierec_llm.model`.
 
 Configuration: ``LLM_HOST`` (127.0.0.1), ``LLM_PORT`` (0 = a free port), ``LLM_CTX`` (4096 tokens),
-``LLM_THREADS`` (1: on a shared 2-core machine two spinning threads stall each other, measured 10× slower), ``LLM_PARALLEL`` (1 slot: on 2 cores a second slot only halves both),
+``LLM_THREADS``
+(1: on a shared 2-core machine two threads stall each other, measured 10× slower),
+``LLM_PARALLEL`` (1 slot: on 2 cores a second slot only halves both),
 ``LLM_ALIAS`` (the model name it announces). With ``MOVIEREC_PORT_FILE`` set it writes
 ``{"tier": "llm", "port", "base_url", "model", "pid"}`` there once it answers /health, as the
 gRPC tiers do.

@@ -25,10 +25,10 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-
-from movierec_core.paths import artifacts_dir
 from movierec_llm import parse_and_validate
 from movierec_llm.prompts import rerank as rerank_prompt
+
+from movierec_core.paths import artifacts_dir
 from ranker_service.explain import liked_neighbours, propose_claims
 from ranker_service.history import UserHistory
 from ranker_service.llm import KIND_OF_REASON, LlmCandidate, PromptContext, rerank_messages
@@ -54,7 +54,7 @@ def validate_example(example: dict) -> dict:
     data, error, detail = parse_and_validate(assistant["content"], rerank_prompt.schema(ids, n))
     if error:
         raise InvalidExample(f"{error}: {detail}")
-    picks, duplicates = rerank_prompt.picks_of(data)
+    _picks, duplicates = rerank_prompt.picks_of(data)
     if duplicates:
         raise InvalidExample(f"{duplicates} repeated ids")
     return data

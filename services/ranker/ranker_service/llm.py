@@ -12,10 +12,10 @@ import logging
 from dataclasses import dataclass
 
 import prometheus_client
-
 from movierec_llm import LlmClient
 from movierec_llm.prompts import explain as explain_prompt
 from movierec_llm.prompts import rerank as rerank_prompt
+
 from ranker_service.history import UserHistory
 from ranker_service.movies import MovieFacts, MovieStore
 from ranker_service.settings import LlmSettings
@@ -103,7 +103,8 @@ def fact_lines(movie: MovieFacts, claims: list[Claim], store: MovieStore) -> lis
     for claim in claims:
         kind = KIND_NAMES.get(claim.kind, "").removeprefix("FACTOR_KIND_").lower().replace("_", " ")
         source = store.get(claim.source_movie_id) if claim.source_movie_id else None
-        suffix = f" (shared with {source.title}, which they liked)" if source is not None and kind != "similar to liked" else ""
+        shared = source is not None and kind != "similar to liked"
+        suffix = f" (shared with {source.title}, which they liked)" if shared else ""
         lines.append(f"{kind}: {claim.value}{suffix}")
     return lines
 
