@@ -31,6 +31,10 @@ def taste_of(data: dict, original: str) -> tuple[str | None, str]:
     if not taste:
         return None, "empty description"
     lowered = taste.lower()
+    words = re.findall(r"[a-z]+", lowered)
+    repeated = sorted({w for w in words if len(w) > 3 and words.count(w) > 3})
+    if repeated:  # recorded from the 0.5B model: "romance, romance, romance, …" until the token limit
+        return None, f"the rewrite repeats {repeated}"
     lost = [word for word in _NEGATED.findall(original.lower()) if word not in lowered]
     if lost:
         return None, f"the rewrite lost the negated word(s) {lost}"
