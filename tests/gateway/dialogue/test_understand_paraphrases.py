@@ -39,6 +39,8 @@ def test_negation_with_words_between_cue_and_genre_excludes(read, message, exclu
     ("I don't really watch horror, but I love a good comedy", {"Comedy"}),
     ("I don't mind westerns", set()),
     ("I can't wait to watch a comedy", {"Comedy"}),
+    ("I can't get enough of westerns", {"Western"}),
+    ("I never get tired of heists", {"Crime"}),
 ])
 def test_negated_verbs_do_not_swallow_what_is_asked_for(read, message, included):
     assert set(read(message).constraints.include_genres) == included

@@ -588,6 +588,19 @@ _LIKING_VERBS = _by_first_word(lx.LIKING_VERBS)
 _MAX_CUE_ADVERBS = 4
 
 
+_SATIATION_CUES = frozenset({"enough", "tired", "sick", "fed"})
+
+
+def _double_negation(tokens: list[Token], i: int) -> bool:
+    """A satiation cue ("enough of", "tired of") under a negation is a liking, not a negation."""
+    if tokens[i].low not in _SATIATION_CUES:
+        return False
+    j = i - 1
+    if j >= 0 and tokens[j].low in {"get", "gets", "getting", "grow", "ever"}:
+        j -= 1
+    return j >= 0 and tokens[j].low in {"never", "can't", "cant", "cannot", "won't", "don't", "not"}
+
+
 def _negated_verb_at(tokens: list[Token], i: int) -> int:
     """Length of a negated liking/watching verb at token i ("don't really watch", "never usually
     enjoy", "can't honestly stand"), else 0: the adverbs between the auxiliary and the verb do not
@@ -656,6 +669,10 @@ def _scope(r: _Reading) -> None:
         n = _match_at(tokens, i, _CUES) or _negated_verb_at(tokens, i)
         if n and not (i + n < len(tokens) and (tokens[i + n].low in lx.NOT_NEGATION_AFTER
                                               or tokens[i + n].text in {",", ".", "!", "?"})):
+            if _double_negation(tokens, i):  # "I can't get enough of westerns", "never tired of heists"
+                open_scope = doubt = False
+                i += n
+                continue
             if tok.low in {"no", "not"} and i + n < len(tokens) and tokens[i + n].low == "too" and \
                     i + n + 1 < len(tokens) and tokens[i + n + 1].low in {"sure", "bad"}:
                 i += n
