@@ -151,7 +151,7 @@ def _titles(resources, franchise) -> set[str]:
                    "Rogue One: A Star Wars Story", "Solo: A Star Wars Story"]),
     ("harry potter", ["Harry Potter and the Chamber of Secrets", "Harry Potter and the Deathly Hallows: Part 2"]),
     ("james bond", ["Goldfinger", "Skyfall", "Casino Royale"]),
-    ("fast furious", ["The Fast and the Furious", "2 Fast 2 Furious (The Fast and the Furious 2)"]),
+    ("fast furious", ["The Fast and the Furious", "2 Fast 2 Furious (The Fast and the Furious 2)", "Furious 7"]),
     ("toy story", ["Toy Story", "Toy Story 2", "Toy Story 3"]),
     ("indiana jones", ["Indiana Jones and the Last Crusade", "Indiana Jones and the Temple of Doom"]),
 ])

@@ -165,16 +165,22 @@ def _expand(families: dict[str, set[int]], movies: Sequence[Movie], by_id: dict[
         for word in set(fold(movie.title).split()):
             word_index[word].append(movie)
     for stem, ids in families.items():
-        distinctive = [w for w in stem.split() if w not in common and not w.isdigit() and len(w) > 2]
-        if not distinctive:
+        words = stem.split()
+        distinctive = [w for w in words if w not in common and not w.isdigit() and len(w) > 2]
+        # the head noun that most members' titles repeat ("… Furious" → "Furious 7") also counts, with
+        # stronger evidence: two shared keywords, not one
+        head = words[-1] if len(words) >= 2 else ""
+        by_head = bool(head) and head not in distinctive and len(head) > 3 and not head.isdigit() and \
+            sum(1 for i in ids if head in fold(by_id[i].title).split()) >= 3
+        if not distinctive and not by_head:
             continue
         keyword_counts = Counter(k for i in ids for k in set(by_id[i].keywords) if k not in _GENERIC_KEYWORDS)
         shared = {k for k, n in keyword_counts.items() if n >= 2}
         if not shared:
             continue
-        for word in distinctive:
+        for word, needed in [*((w, 1) for w in distinctive), *([(head, 2)] if by_head else [])]:
             for movie in word_index.get(word, ()):
-                if movie.movie_id not in ids and shared & set(movie.keywords):
+                if movie.movie_id not in ids and len(shared & set(movie.keywords)) >= needed:
                     ids.add(movie.movie_id)
 
 
