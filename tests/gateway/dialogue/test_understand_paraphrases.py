@@ -3,7 +3,6 @@ class: plain, hedged, coordinated, with adverbs). Each class is fixed by a gener
 
 import pytest
 
-
 # ---- 1. negation cues with words between the cue and the thing, politeness, adverbs ----------------
 
 @pytest.mark.parametrize("message, excluded", [
