@@ -28,9 +28,8 @@ def test_examples_are_serving_prompts_with_schema_valid_answers(tmp_path, store)
         data = validate_example(row)
         candidates = {c["id"] for c in payload["CANDIDATES"]}
         assert {p["id"] for p in data["picks"]} <= candidates
-        liked_titles = " ".join(payload["USER"]["liked"])
-        for pick in data["picks"]:
-            assert store.get(pick["id"]).title not in liked_titles  # the target is never in its own profile
+        for pick in data["picks"]:  # the target is never in its own profile
+            assert store.get(pick["id"]).label not in payload["USER"]["liked"] + payload["USER"]["disliked"]
 
 
 def test_an_answer_outside_the_schema_is_rejected(tmp_path, store):

@@ -47,7 +47,7 @@ def schema(candidate_ids: list[int], n: int) -> dict:
     pick = {"type": "object", "additionalProperties": False, "required": ["id", "kind", "value"],
             "properties": {"id": {"type": "integer", "enum": list(candidate_ids)},
                            "kind": {"type": "string", "enum": list(REASON_KINDS)},
-                           "value": {"type": "string", "maxLength": 60}}}
+                           "value": {"type": "string", "maxLength": 120}}}
     return {"type": "object", "additionalProperties": False, "required": ["picks"],
             "properties": {"picks": {"type": "array", "minItems": n, "maxItems": n, "items": pick}}}
 

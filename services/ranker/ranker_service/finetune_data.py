@@ -94,7 +94,10 @@ def example_for(rows: pd.DataFrame, cut: int, store: MovieStore, unseen_pool: np
     messages = rerank_messages(context, store, candidates, len(positives))
     answer = json.dumps(rerank_prompt.answer(picks), ensure_ascii=False, separators=(",", ":"))
     example = {"messages": [*messages, {"role": "assistant", "content": answer}]}
-    validate_example(example)
+    try:
+        validate_example(example)  # the serving schema decides: an answer it rejects is never written
+    except InvalidExample:
+        return None
     return example
 
 
