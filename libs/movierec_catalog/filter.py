@@ -356,7 +356,8 @@ class _Vocabulary:
             found = self._by_lower.get(name.strip().lower())
             if found is None:
                 where = f"{field_name}[{i}]" if indexed else field_name
-                violations.append((where, f"unknown {self._what} {name!r}; known {self._what}s: {', '.join(self._known)}"))
+                known = ", ".join(self._known)
+                violations.append((where, f"unknown {self._what} {name!r}; known {self._what}s: {known}"))
             else:
                 out.append(found)
         return out

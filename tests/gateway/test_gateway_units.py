@@ -12,7 +12,7 @@ from redis.asyncio import Redis
 
 from gateway_service import timing
 from gateway_service.__main__ import uvicorn_config
-from gateway_service.auth import AuthUser, RateLimiter, TokenIssuer, UserStore
+from gateway_service.auth import AuthUser, PasswordHashing, RateLimiter, TokenIssuer, UserStore
 from gateway_service.errors import ApiError, from_rpc_error
 from gateway_service.fallback import LovedMovie, grounded_reason
 from gateway_service.movies import poster_svg
@@ -64,7 +64,7 @@ def test_jwt_secret_is_required_outside_dev_mode(monkeypatch, tmp_path):
 
 async def test_users_are_stored_hashed(redis_url):
     redis = Redis.from_url(redis_url)
-    store = UserStore(redis)
+    store = UserStore(redis, PasswordHashing(memory_kib=8_192, time_cost=1, concurrency=1))
     user = await store.create("Alice", "correct horse battery")
     assert user is not None and user.username == "alice"
     assert await store.create("ALICE", "another password") is None

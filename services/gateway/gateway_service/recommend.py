@@ -121,7 +121,13 @@ async def record_watched(services: Services, user_id: str, movie_id: int) -> Non
     that keeps the movie out of later recommendations (the watched route and the chat's "I've seen those")."""
     request = profile_pb2.RecordInteractionRequest(user_id=user_id, movie_id=movie_id,
                                                    kind=events_pb2.INTERACTION_KIND_WATCH, event_id=uuid.uuid4().hex)
-    await call("profile", services.profile.RecordInteraction, request)
+    try:
+        await call("profile", services.profile.RecordInteraction, request)
+    except ApiError as error:
+        # No profile yet (a chat-first user saying "I've seen those"): there is no taste to nudge,
+        # but the movie must still stay out of later picks.
+        if error.status != 404:
+            raise
     await mark_watched(services, user_id, movie_id)
 
 
@@ -234,7 +240,7 @@ def _admitted(services: Services, movie_id: int, hard: Filter) -> bool:
 
 async def rank(services: Services, user: UserView, hits: list[retrieval_pb2.Hit], *, top_n: int,
                hard: Filter, query: str = "", turns: Sequence[common_pb2.ConversationTurn] = (),
-               vector: np.ndarray | None = None, candidates_only: bool = True) -> Ranked:
+               vector: np.ndarray | None = None, candidates_only: bool = True, because_movie_id: int = 0) -> Ranked:
     """The ranker's top ``top_n`` of ``hits``; on any ranker failure, the degraded retrieval order.
 
     ``candidates_only=False`` lets the ranker add its own collaborative candidates (top picks): each
@@ -246,7 +252,7 @@ async def rank(services: Services, user: UserView, hits: list[retrieval_pb2.Hit]
     top_n = min(top_n, len(hits))
     request = ranker_pb2.RankRequest(
         user=user.context(turns, vector), query=query, top_n=top_n, constraints=hard.to_proto(),
-        candidates_only=candidates_only,
+        candidates_only=candidates_only, because_movie_id=because_movie_id,
         candidates=[ranker_pb2.Candidate(movie_id=h.movie_id, retrieval_score=h.score) for h in hits])
     try:
         response = await services.ranker.Rank(request)

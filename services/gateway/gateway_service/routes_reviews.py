@@ -74,8 +74,9 @@ async def post_review(review: ReviewIn, user: CurrentUser, services: ServicesDep
     await _ensure_onboarded(services, user.user_id)
     event_id = await _event_id(services, user.user_id, review, idempotency_key)
     try:
-        await publish_review(services.settings.redis_url, user_id=user.user_id, movie_id=review.movie_id,
-                             rating=review.rating, text=review.text, event_id=event_id)
+        event_id = await publish_review(services.settings.redis_url, user_id=user.user_id,
+                                        movie_id=review.movie_id, rating=review.rating, text=review.text,
+                                        event_id=event_id)
     except PublishError as error:
         # The broker's host and port stay in the log, not in the answer.
         log.error("review not queued", extra=log_fields(error=str(error)))

@@ -166,7 +166,10 @@ class Ranker:
             raise self._nothing_eligible(request)
         scores = self.scorer.score([m for m, _ in eligible], taste, user.fold_in,
                                    np.array([s for _, s in eligible], dtype=np.float64), user.sequence)
-        audience = audience_of(user.liked, request.constraints.max_certification)
+        # A title the request asks for more of counts as evidence too: "more like Toy Story" from a
+        # crime fan is a family request, and the band must not hide what was asked for.
+        seed = self.store.get(request.because_movie_id) if request.because_movie_id else None
+        audience = audience_of([*user.liked, *([seed] if seed else [])], request.constraints.max_certification)
         relevance = scores.final - audience.penalties(map(self.store.get, scores.movie_ids))
         order = self._numeric_order(scores, relevance, request.top_n)
         if not order:

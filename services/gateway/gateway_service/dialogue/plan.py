@@ -191,7 +191,9 @@ class Outcome:
 
 
 async def retrieve_and_rank(services: Services, user: UserView, hard: Filter, query: np.ndarray, message: str,
-                            turns: list[common_pb2.ConversationTurn]) -> Outcome:
+                            turns: list[common_pb2.ConversationTurn], seed_id: int = 0) -> Outcome:
+    """``seed_id``: the title the person asked for more of; the ranker lets it widen the audience band
+    (someone who loves crime films and asks for "more like Toy Story" wants family films now)."""
     k = max(services.settings.candidates, 4 * PICKS)
     with stage("retrieve"):
         candidates = await search(services, query, k, hard)
@@ -200,7 +202,7 @@ async def retrieve_and_rank(services: Services, user: UserView, hard: Filter, qu
             candidates = await search(services, query, min(k * WIDEN_FACTOR, MAX_CANDIDATES), hard)
     with stage("rank"):
         ranked = await rank(services, user, candidates.hits, top_n=PICKS, hard=hard, query=message, turns=turns,
-                            vector=query)
+                            vector=query, because_movie_id=seed_id)
     admitted = sum(_admits(services.catalog, hard, h.movie_id) for h in candidates.hits)
     return Outcome(ranked, [h.movie_id for h in candidates.hits], list(candidates.hits), filled=admitted >= PICKS)
 

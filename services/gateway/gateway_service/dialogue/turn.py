@@ -382,7 +382,8 @@ async def _recommend(services: Services, body: ChatRequest, u: Understanding, re
     result.history_titles = [m.movie.title for m in user.loved(services)]
     hard = build_filter(state, user.seen, people_index(services))
     query = query_vector(user.taste, text_vec, seed_vecs)
-    outcome = await retrieve_and_rank(services, user, hard, query, body.message or "", _recent_turns(state))
+    outcome = await retrieve_and_rank(services, user, hard, query, body.message or "", _recent_turns(state),
+                                      seed_id=state.seeds[0].movie_id if state.seeds else 0)
     result.cards = outcome.ranked.cards()
     result.filled = outcome.filled
     result.degraded, result.degraded_reason = outcome.ranked.degraded, outcome.ranked.degraded_reason
