@@ -33,6 +33,9 @@ from movierec_eval.raw_facts import normalise_title
 GENRE_ALIASES = {"science fiction": "sci-fi", "family": "children", "music": "musical", "biography": "biography",
                  "film-noir": "film-noir", "film noir": "film-noir", "tv movie": "tv movie"}
 _YEAR_IN_TITLE = re.compile(r"\((\d{4})\)\s*$")
+# MovieLens appends alternate titles in parentheses: "Harry Potter and the Sorcerer's Stone (a.k.a. Harry
+# Potter and the Philosopher's Stone)". Each is a title of the movie of its own (IMDb names it by one of them).
+_ALTERNATE_TITLE = re.compile(r"\s*\((?:a\.k\.a\.\s*)?([^()]+)\)")
 
 
 def _norm(text: str) -> str:
@@ -51,6 +54,12 @@ def title_key(title: str) -> str:
     if match:
         title = f"{match.group(2)} {match.group(1)}"
     return normalise_title(title)
+
+
+def _ml_titles(title: str) -> set[str]:
+    """A MovieLens title as written, without its parenthesised alternates, and each alternate."""
+    main = _ALTERNATE_TITLE.sub("", title).strip()
+    return {t for t in {title, main, *(a.strip() for a in _ALTERNATE_TITLE.findall(title))} if t}
 
 
 def _int(text: str | None) -> int | None:
@@ -111,7 +120,7 @@ class RawClaims:
         with open(ml / "movies.csv", newline="", encoding="utf-8") as f:
             for row in csv.DictReader(f):
                 movie = movies.setdefault(int(row["movieId"]), RawMovie(int(row["movieId"])))
-                movie.titles.add(_YEAR_IN_TITLE.sub("", row["title"]).strip())
+                movie.titles |= _ml_titles(_YEAR_IN_TITLE.sub("", row["title"]).strip())
                 year = _YEAR_IN_TITLE.search(row["title"])
                 if year:
                     movie.years.add(int(year.group(1)))

@@ -46,3 +46,13 @@ def test_near_misses_are_rejected(raw):
     assert stated_reason("FACTOR_KIND_CERTIFICATION", "PG", toy)
     assert stated_reason("FACTOR_KIND_CAST", "Joan Cusack", toy)  # Toy Story 2's cast
     assert stated_reason("FACTOR_KIND_GENRE", "Sci-Fi", None) == "movie not in the raw MovieLens files"
+
+
+def test_a_movielens_alternate_title_joins_the_imdb_row(raw):
+    # MovieLens: "Harry Potter and the Sorcerer's Stone (a.k.a. Harry Potter and the Philosopher's Stone)";
+    # IMDb top 1000 names it by the first title, and only IMDb lists Rupert Grint among its stars.
+    potter = raw.get(4896)
+    assert {"Harry Potter and the Sorcerer's Stone", "Harry Potter and the Philosopher's Stone"} <= potter.titles
+    assert "imdb" in potter.sources
+    assert stated_reason("FACTOR_KIND_CAST", "Rupert Grint", potter) is None
+    assert stated_reason("FACTOR_KIND_CAST", "Emma Watson", potter)  # a star of neither file's row
