@@ -32,6 +32,26 @@ def test_examples_are_serving_prompts_with_schema_valid_answers(tmp_path, store)
             assert store.get(pick["id"]).label not in payload["USER"]["liked"] + payload["USER"]["disliked"]
 
 
+def test_a_reason_quoting_the_longest_liked_title_is_schema_valid(store):
+    # similar_to_liked must quote a liked title exactly; MovieLens titles with alternates run past 150 chars.
+    from ranker_service.history import UserHistory
+    from ranker_service.llm import LlmCandidate, PromptContext, claim_of, rerank_messages
+
+    longest = max(store.facts.values(), key=lambda movie: len(movie.label))
+    assert len(longest.label) > rerank_prompt.VALUE_MAX_CHARS
+    history = UserHistory(ratings={longest.movie_id: 5.0})
+    target = next(store.get(m) for m in store.row_of if m != longest.movie_id)
+    messages = rerank_messages(PromptContext(history, [], ""), store, [LlmCandidate(target, 0.5, 0.5)], 1)
+    pick = rerank_prompt.RerankPick(target.movie_id, "similar_to_liked", longest.label)
+    example = {"messages": [*messages, {"role": "assistant", "content": json.dumps(rerank_prompt.answer([pick]))}]}
+    assert validate_example(example)["picks"][0]["value"] == longest.label
+    assert claim_of(pick, history, store).source_movie_id == longest.movie_id
+    too_long = rerank_prompt.RerankPick(target.movie_id, "keyword", "x" * (len(longest.label) + 1))
+    example["messages"][2]["content"] = json.dumps(rerank_prompt.answer([too_long]))
+    with pytest.raises(InvalidExample, match="too long"):
+        validate_example(example)
+
+
 def test_an_answer_outside_the_schema_is_rejected(tmp_path, store):
     build(tmp_path, max_examples=3, per_user=6, seed=2, store=store)
     row = json.loads((tmp_path / "train.jsonl").read_text().splitlines()[0])

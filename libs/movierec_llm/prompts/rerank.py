@@ -13,10 +13,13 @@ keeps the first occurrence and the caller completes the list from the numeric or
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 VERSION = "rerank-v3"
 
+# Longest reason value besides a quoted liked title (keywords, co-directors, cast names).
+VALUE_MAX_CHARS = 120
 # Reason kinds the ranker's verifier knows (its ranker.v1.FactorKind names, lower case).
 REASON_KINDS = ("genre", "keyword", "director", "cast", "decade", "query_term", "similar_to_liked")
 
@@ -42,12 +45,15 @@ def build_messages(user: dict, request: str, recent_turns: list[dict], candidate
             {"role": "user", "content": json.dumps(payload, ensure_ascii=False, separators=(",", ":"))}]
 
 
-def schema(candidate_ids: list[int], n: int) -> dict:
+def schema(candidate_ids: list[int], n: int, liked_titles: Sequence[str] = ()) -> dict:
+    """``liked_titles`` = the USER liked list of the prompt: a similar_to_liked value quotes one exactly,
+    so the value may be as long as the longest of them (MovieLens titles with alternates reach 150+ chars)."""
     n = min(n, len(candidate_ids))
+    value_max = max([VALUE_MAX_CHARS, *map(len, liked_titles)])
     pick = {"type": "object", "additionalProperties": False, "required": ["id", "kind", "value"],
             "properties": {"id": {"type": "integer", "enum": list(candidate_ids)},
                            "kind": {"type": "string", "enum": list(REASON_KINDS)},
-                           "value": {"type": "string", "maxLength": 120}}}
+                           "value": {"type": "string", "maxLength": value_max}}}
     return {"type": "object", "additionalProperties": False, "required": ["picks"],
             "properties": {"picks": {"type": "array", "minItems": n, "maxItems": n, "items": pick}}}
 

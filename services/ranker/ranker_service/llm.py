@@ -137,7 +137,8 @@ class LlmBackend:
         ids = [c.movie.movie_id for c in candidates]
         wanted = min(top_n, len(ids))
         result = await self.client.complete_json(
-            "rerank", rerank_messages(context, store, candidates, wanted), rerank_prompt.schema(ids, wanted),
+            "rerank", rerank_messages(context, store, candidates, wanted),
+            rerank_prompt.schema(ids, wanted, summarize_user(context.history, store)["liked"]),
             timeout_s=timeout_s, max_tokens=max(64, self.client.settings.max_tokens_for("rerank") * wanted // 5))
         if not result.ok:
             raise LlmFailure(result.error or "invalid_output", result.detail)
