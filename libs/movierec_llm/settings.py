@@ -8,7 +8,6 @@ default. No base URL → no LLM: :meth:`LlmSettings.from_env` returns ``None``.
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass, field
 
 from movierec_core.config import ConfigError, env_float, env_int, env_optional_str, env_str
@@ -44,29 +43,49 @@ class LlmSettings:
             return None
         if not base_url.startswith(("http://", "https://")):
             raise ConfigError(f"LLM_BASE_URL={base_url!r} must start with http:// or https://")
-        default_timeout = env_optional_str("LLM_TIMEOUT_S")
-        timeouts = {}
-        tokens = {}
-        for use in sorted(set(DEFAULT_TIMEOUTS_S) | _uses_named_in_env()):
-            name = f"LLM_TIMEOUT_{use.upper()}_S"
-            if os.environ.get(name, "").strip() or default_timeout:
-                fallback = env_float("LLM_TIMEOUT_S", FALLBACK_TIMEOUT_S, minimum=0.05, maximum=600)
-                timeouts[use] = env_float(name, fallback, minimum=0.05, maximum=600)
-            tokens_name = f"LLM_MAX_TOKENS_{use.upper()}"
-            if os.environ.get(tokens_name, "").strip():
-                tokens[use] = env_int(tokens_name, minimum=8, maximum=8192)
         return cls(base_url=base_url.rstrip("/"), model=env_str("LLM_MODEL", "local"),
                    api_key=env_str("LLM_API_KEY", "unused"),
                    temperature=env_float("LLM_TEMPERATURE", 0.0, minimum=0, maximum=2),
-                   timeouts_s=timeouts, max_tokens=tokens)
+                   timeouts_s=_per_use_timeouts(), max_tokens=_per_use_max_tokens())
 
 
-def _uses_named_in_env() -> set[str]:
-    """Uses other tiers add (``LLM_TIMEOUT_FOO_S``) without editing the defaults above."""
-    uses = set()
-    for name in os.environ:
-        if name.startswith("LLM_TIMEOUT_") and name.endswith("_S") and name != "LLM_TIMEOUT_S":
-            uses.add(name.removeprefix("LLM_TIMEOUT_").removesuffix("_S").lower())
-        if name.startswith("LLM_MAX_TOKENS_"):
-            uses.add(name.removeprefix("LLM_MAX_TOKENS_").lower())
-    return uses
+# Every per-use variable is spelled out: the deploy checks (tests/deploy) scan the code for the names it
+# reads, so a new use adds its two variables here and to the manifests.
+def _per_use_timeouts() -> dict[str, float]:
+    """``LLM_TIMEOUT_<USE>_S`` of the uses that set one, or all uses when ``LLM_TIMEOUT_S`` is set."""
+    timeouts = {
+        "rerank": _optional_timeout("LLM_TIMEOUT_RERANK_S"),
+        "explain": _optional_timeout("LLM_TIMEOUT_EXPLAIN_S"),
+        "taste": _optional_timeout("LLM_TIMEOUT_TASTE_S"),
+        "understand": _optional_timeout("LLM_TIMEOUT_UNDERSTAND_S"),
+        "reply": _optional_timeout("LLM_TIMEOUT_REPLY_S"),
+        "theme": _optional_timeout("LLM_TIMEOUT_THEME_S"),
+    }
+    return {use: value for use, value in timeouts.items() if value is not None}
+
+
+def _optional_timeout(name: str) -> float | None:
+    """``name``, else ``LLM_TIMEOUT_S``; None when neither is set (the use keeps its default)."""
+    if env_optional_str(name) is None and env_optional_str("LLM_TIMEOUT_S") is None:
+        return None
+    fallback = env_float("LLM_TIMEOUT_S", FALLBACK_TIMEOUT_S, minimum=0.05, maximum=600)
+    return env_float(name, fallback, minimum=0.05, maximum=600)
+
+
+def _per_use_max_tokens() -> dict[str, int]:
+    """``LLM_MAX_TOKENS_<USE>`` of the uses that set one."""
+    tokens = {
+        "rerank": _optional_max_tokens("LLM_MAX_TOKENS_RERANK"),
+        "explain": _optional_max_tokens("LLM_MAX_TOKENS_EXPLAIN"),
+        "taste": _optional_max_tokens("LLM_MAX_TOKENS_TASTE"),
+        "understand": _optional_max_tokens("LLM_MAX_TOKENS_UNDERSTAND"),
+        "reply": _optional_max_tokens("LLM_MAX_TOKENS_REPLY"),
+        "theme": _optional_max_tokens("LLM_MAX_TOKENS_THEME"),
+    }
+    return {use: value for use, value in tokens.items() if value is not None}
+
+
+def _optional_max_tokens(name: str) -> int | None:
+    if env_optional_str(name) is None:
+        return None
+    return env_int(name, minimum=8, maximum=8192)

@@ -164,10 +164,14 @@ def test_prod_expects_an_operator_secret_and_dev_generates_one():
     assert not of_kind(prod, "Secret"), "production secrets are created by the operator, never rendered from git"
     refs = {(process, name): value for process in PROCESSES
             for name, value in container_env(prod, process).items() if isinstance(value, SecretRef)}
-    assert {(p, n) for p, n in refs} == {("gateway", "GATEWAY_JWT_SECRET"), ("ranker", "RANKER_LLM_API_KEY"),
-                                         ("embedding", "OPENAI_API_KEY")}
+    assert set(refs) == {("gateway", "GATEWAY_JWT_SECRET"), ("ranker", "RANKER_LLM_API_KEY"),
+                         ("ranker", "LLM_API_KEY"), ("gateway", "LLM_API_KEY"), ("embedding", "OPENAI_API_KEY"),
+                         *((process, "MOVIEREC_INTERNAL_TOKEN") for process in PROCESSES)}
     assert {ref.secret for ref in refs.values()} == {"movierec-secrets"}
     assert not refs[("gateway", "GATEWAY_JWT_SECRET")].optional, "the gateway must not start without its JWT secret"
+    for process in PROCESSES:
+        token = refs[(process, "MOVIEREC_INTERNAL_TOKEN")]
+        assert token.key == "internal-token" and not token.optional, f"{process} must not start without the token"
     readme = (REPO / "deploy" / "README.md").read_text()
     for ref in refs.values():
         assert f"{ref.key}=" in readme, f"deploy/README.md does not show how to set the Secret key {ref.key}"
