@@ -28,13 +28,13 @@ import time
 from pathlib import Path
 
 import numpy as np
+
+from movierec_core.paths import REPO_ROOT, data_dir
+from movierec_eval import metrics
 from movierec_llm import LlmClient, LlmResult, LlmSettings
 from movierec_llm.prompts import explain as explain_prompt
 from movierec_llm.prompts import rerank as rerank_prompt
 from movierec_llm.prompts import taste as taste_prompt
-
-from movierec_core.paths import REPO_ROOT, data_dir
-from movierec_eval import metrics
 
 log = logging.getLogger("movierec.eval.llm")
 RERANK_POOL = 20

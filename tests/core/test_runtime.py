@@ -129,8 +129,8 @@ async def test_every_call_carries_a_deadline_and_request_id(runtime):
         await stub.Search(retrieval_pb2.SearchRequest(), timeout=0.3)  # the call's own timeout wins
         request_id_var.set(None)
     first, second = runtime.servicer.seen_timeouts[-2:]
-    assert first is not None and 0.3 < first <= 0.81  # the server's clock reads a hair after the client's
-    assert second is not None and 0 < second <= 0.3
+    assert first is not None and 0.31 < first <= 0.81  # gRPC rounds deadlines: allow 10 ms either way
+    assert second is not None and 0 < second <= 0.31
     assert runtime.servicer.seen_request_ids[-2:] == ["req-123", "req-123"]
 
 
@@ -142,7 +142,7 @@ async def test_blocking_channel_carries_a_deadline_and_request_id(runtime):
 
     assert (await asyncio.to_thread(call)).index_version == "v-test"
     remaining = runtime.servicer.seen_timeouts[-1]
-    assert remaining is not None and 0 < remaining <= 0.7
+    assert remaining is not None and 0 < remaining <= 0.71  # gRPC rounds deadlines
     assert runtime.servicer.seen_request_ids[-1] == "req-sync"
 
 

@@ -17,10 +17,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from movierec_llm import LlmClient, LlmSettings
-from movierec_llm.model import ensure_model
 
 from movierec_core.devstack import spawn, wait_port_file
+from movierec_llm import LlmClient, LlmSettings
+from movierec_llm.model import ensure_model
 
 FIXTURES = Path(__file__).with_name("fixtures")
 

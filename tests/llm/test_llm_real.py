@@ -14,11 +14,11 @@ import time
 import grpc
 import pyarrow.parquet as pq
 import pytest
-from movierec_llm.taste import normalize_taste
 
 from movierec.common.v1 import common_pb2
 from movierec.ranker.v1 import ranker_pb2, ranker_pb2_grpc
 from movierec_core.client import check_health
+from movierec_llm.taste import normalize_taste
 
 LIKED = {"Heat": 5.0, "Pulp Fiction": 5.0, "Fargo": 4.5, "Reservoir Dogs": 4.5}
 TOP_N = 3

@@ -7,6 +7,7 @@ import json
 
 import pytest
 from conftest import FIXTURES
+
 from movierec_llm import parse_and_validate
 from movierec_llm.prompts import rerank, taste
 

@@ -8,8 +8,8 @@ import subprocess
 import sys
 
 import pytest
-from movierec_llm.prompts import rerank as rerank_prompt
 
+from movierec_llm.prompts import rerank as rerank_prompt
 from ranker_service.finetune_data import InvalidExample, build, validate_example
 
 

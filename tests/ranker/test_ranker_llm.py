@@ -9,13 +9,13 @@ import time
 
 import pytest
 from conftest import FIXTURE_MOVIE_IDS
-from movierec_llm.settings import LlmSettings as SharedLlmSettings
 from prometheus_client import REGISTRY
 from ranker_fake_llm import FakeChatServer
 from ranker_helpers import make_ranker, rank_input
 
 from movierec.ranker.v1 import ranker_pb2
 from movierec_core.deadlines import deadline_var, set_deadline
+from movierec_llm.settings import LlmSettings as SharedLlmSettings
 from ranker_service.llm import LlmBackend
 from ranker_service.settings import LlmSettings
 from ranker_service.verify import unsupported_reason

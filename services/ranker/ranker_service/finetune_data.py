@@ -25,10 +25,10 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from movierec_llm import parse_and_validate
-from movierec_llm.prompts import rerank as rerank_prompt
 
 from movierec_core.paths import artifacts_dir
+from movierec_llm import parse_and_validate
+from movierec_llm.prompts import rerank as rerank_prompt
 from ranker_service.explain import liked_neighbours, propose_claims
 from ranker_service.history import UserHistory
 from ranker_service.llm import KIND_OF_REASON, LlmCandidate, PromptContext, rerank_messages

@@ -12,10 +12,10 @@ import logging
 from dataclasses import dataclass
 
 import prometheus_client
+
 from movierec_llm import LlmClient
 from movierec_llm.prompts import explain as explain_prompt
 from movierec_llm.prompts import rerank as rerank_prompt
-
 from ranker_service.history import UserHistory
 from ranker_service.movies import MovieFacts, MovieStore
 from ranker_service.settings import LlmSettings

@@ -4,11 +4,11 @@ import asyncio
 import os
 
 import pytest
-from movierec_llm import LlmClient, LlmSettings, parse_and_validate
-from movierec_llm.prompts import understand as prompt
 
 from gateway_service.dialogue.llm_understand import understand_with_llm
 from gateway_service.dialogue.understand import DialogueContext
+from movierec_llm import LlmClient, LlmSettings, parse_and_validate
+from movierec_llm.prompts import understand as prompt
 
 
 @pytest.fixture(scope="module")

@@ -20,14 +20,13 @@ import re
 from collections.abc import AsyncIterator, Iterable
 from dataclasses import dataclass, field
 
-from movierec_llm import LlmClient
-from movierec_llm.prompts import chat_reply
-
 from gateway_service.dialogue.followup import factor_phrase
 from gateway_service.dialogue.state import PickFactor
 from gateway_service.schemas import Card
 from movierec_catalog import Catalog
 from movierec_catalog.text import fold
+from movierec_llm import LlmClient
+from movierec_llm.prompts import chat_reply
 
 MAX_CAST = 4
 _WORD = r"[A-Z0-9][\w'’\-]*"

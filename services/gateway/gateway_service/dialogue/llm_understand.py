@@ -19,8 +19,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from movierec_llm.prompts import understand as prompt
-
 from gateway_service.dialogue.linking import link_phrase
 from gateway_service.dialogue.rules import describe
 from gateway_service.dialogue.understand import DialogueContext, understand
@@ -33,6 +31,7 @@ from gateway_service.dialogue.understanding import (
     Understanding,
 )
 from movierec_catalog.text import fold
+from movierec_llm.prompts import understand as prompt
 
 RULES, RULES_LLM = "rules", "rules+llm"
 _PICK_ACTS = {Act.FOLLOW_UP, Act.MORE_LIKE_PICK, Act.SOMETHING_ELSE, Act.MARK_SEEN}
