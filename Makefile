@@ -64,8 +64,12 @@ index: proto catalog ## Embed the catalog and build the FAISS index (artifacts/i
 	$(PY) -m embedding_service.index_job
 
 .PHONY: maturity
-maturity: install catalog ## Calibrated maturity classifier: estimates for uncertified movies (artifacts/maturity/current) → reports/maturity.{json,md}
+maturity: install catalog ## Calibrated maturity classifier: estimates for uncertified movies (artifacts/maturity/current, report beside it)
 	$(PY) -m movierec_catalog.maturity
+
+.PHONY: report-maturity
+report-maturity: install catalog ## The maturity classifier's figures → reports/maturity.{json,md} (reuses the artifact when unchanged)
+	$(PY) -m movierec_catalog.maturity --reports reports
 
 .PHONY: train
 train: install maturity ## Train the rating predictor, SeqEASE and the maturity estimates (artifacts/collab, seqease, maturity)
@@ -152,6 +156,10 @@ load: proto artifacts ## gRPC + REST load tests → reports/load.{json,md}
 .PHONY: test
 test: install proto catalog index train ## Install what is missing, build catalog + index + trained models if missing (cached), run the tests (the quality guard and constraint suite use the served artifacts)
 	$(PY) -m pytest --ignore=tests/llm $(PYTEST_ARGS)
+
+.PHONY: ui-screenshots
+ui-screenshots: install proto catalog index ## The browser journey, saving its screenshots into reports/ui/
+	MOVIEREC_UI_SCREENSHOTS=$(CURDIR)/reports/ui $(PY) -m pytest tests/ui $(PYTEST_ARGS)
 
 .PHONY: test-llm
 test-llm: install proto catalog index llm-model ## The real local LLM end to end (tests/llm: starts the 0.5B server on a free port)

@@ -67,7 +67,6 @@ from .assemble import MPAA  # noqa: E402
 from .build import point_current  # noqa: E402
 from .catalog import load_catalog  # noqa: E402
 from .estimates import ESTIMATES_FILE, ESTIMATES_SCHEMA, MANIFEST_FILE, default_maturity_root  # noqa: E402
-from .paths import REPO_ROOT  # noqa: E402
 
 log = logging.getLogger("movierec_catalog.maturity")
 
@@ -527,7 +526,9 @@ def run(catalog_dir: Path | None, index_dir: Path | None, root: Path, cache_root
                     log.warning("could not copy maturity estimates to the cache %s: %s", cache_root, exc)
     point_current(root, key)
     manifest = json.loads((root / key / MANIFEST_FILE).read_text())
-    write_reports(manifest, root / key, reports_dir)
+    # Artifact builds (`make train`, `make test`) keep their report beside the artifact, so they never
+    # dirty the tree; `make report-maturity` (--reports reports) refreshes the committed copy.
+    write_reports(manifest, root / key, reports_dir or root / key)
     return status, root / key, manifest
 
 
@@ -632,7 +633,8 @@ def write_reports(manifest: dict, vdir: Path, reports_dir: Path) -> None:
     reports_dir.mkdir(parents=True, exist_ok=True)
     (reports_dir / "maturity.json").write_text(json.dumps(manifest, indent=2, ensure_ascii=False) + "\n")
     (reports_dir / "maturity.md").write_text(render_markdown(manifest))
-    shutil.copy2(vdir / PLOT_FILE, reports_dir / PLOT_FILE)
+    if (reports_dir / PLOT_FILE).resolve() != (vdir / PLOT_FILE).resolve():
+        shutil.copy2(vdir / PLOT_FILE, reports_dir / PLOT_FILE)
 
 
 def summary(status: str, vdir: Path, manifest: dict) -> str:
@@ -661,7 +663,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--cache-dir", type=Path, default=None,
                    help="cache root (default: $MOVIEREC_CACHE_DIR/maturity or ~/.cache/movierec/maturity)")
     p.add_argument("--no-cache", action="store_true", help="neither read nor write the cache")
-    p.add_argument("--reports", type=Path, default=REPO_ROOT / "reports", help="where maturity.{json,md} go")
+    p.add_argument("--reports", type=Path, default=None,
+                   help="where maturity.{json,md} go (default: beside the artifact; `make report-maturity`: reports/)")
     args = p.parse_args(argv)
     logging.basicConfig(stream=sys.stderr, level=logging.INFO, format="%(levelname)s %(message)s")
     from movierec_core.index_artifact import current_index_dir

@@ -8,7 +8,7 @@ change → mark a movie watched → "chat about this" → chat with a constraint
 Wrapped → small screen → a wrong password → the ranker goes
 down (picks flagged "simplified") → retrieval goes down (a 503 in words). And a second person who skips
 onboarding and chats first ("something like Toy Story"), then asks "why the second one?". A screenshot of
-each page lands in reports/ui/.
+each page lands in .run/ui-screenshots/ (reports/ui/ with `make ui-screenshots`).
 """
 
 from __future__ import annotations

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
 STATIC_DIR = REPO / "services" / "gateway" / "gateway_service" / "static"
-SCREENSHOTS = REPO / "reports" / "ui"
+# `make test` must not rewrite committed files: screenshots go to the run directory unless
+# MOVIEREC_UI_SCREENSHOTS names a place (`make ui-screenshots` points it at reports/ui).
+SCREENSHOTS = Path(os.environ.get("MOVIEREC_UI_SCREENSHOTS") or REPO / ".run" / "ui-screenshots")
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                  "--disable-background-networking", "--disable-component-update", "--disable-sync"]
