@@ -257,8 +257,9 @@ class Filter:
 
     # ---- words ------------------------------------------------------------------------------
 
-    def describe(self, titles: Mapping[int, str] | None = None) -> list[str]:
-        """One human line per condition, e.g. ["no Horror", "under 95 min", "rated PG or milder"]."""
+    def describe(self, titles: Mapping[int, str] | None = None,
+                 language_names: Mapping[str, str] | None = None) -> list[str]:
+        """One human line per condition, e.g. ["no Horror", "at most 95 min", "rated PG or milder"]."""
         lines = []
         if self.include_genres:
             lines.append(" or ".join(self.include_genres))
@@ -281,10 +282,11 @@ class Filter:
             lines.append("rated G" if self.max_certification == "G" else f"rated {self.max_certification} or milder")
         if self.min_certification:
             lines.append(f"rated {self.min_certification} or above")
-        if self.use_certification_estimates and (self.max_certification or self.min_certification):
+        if self.use_certification_estimates:
             lines.append("estimated ratings allowed")
         if self.original_language:
-            lines.append(f"original language {self.original_language}")
+            name = (language_names or {}).get(self.original_language)
+            lines.append(f"in {name}" if name else f"original language {self.original_language}")
         if titles:
             named = [titles[i] for i in sorted(self.exclude_movie_ids) if i in titles]
             if named:

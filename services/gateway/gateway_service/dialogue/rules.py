@@ -42,6 +42,7 @@ from gateway_service.dialogue.understanding import (
     Understanding,
 )
 from movierec_catalog import Movie
+from movierec_catalog.filter import Filter
 
 
 @dataclass
@@ -1009,31 +1010,13 @@ def _residual(r: _Reading) -> str:
 
 def describe(u: Understanding) -> list[str]:
     """One short human line per understood part of the message ("no Horror", "at most 95 min")."""
-    c, lines = u.constraints, []
-    if c.include_genres:
-        lines.append(" or ".join(c.include_genres))
-    if c.exclude_genres:
-        lines.append("no " + ", no ".join(c.exclude_genres))
-    if c.min_year is not None and c.max_year is not None:
-        lines.append(f"released in {c.min_year}" if c.min_year == c.max_year else f"released {c.min_year}–{c.max_year}")
-    elif c.min_year is not None:
-        lines.append(f"released in {c.min_year} or later")
-    elif c.max_year is not None:
-        lines.append(f"released in {c.max_year} or earlier")
-    if c.max_runtime_min is not None:
-        lines.append(f"at most {c.max_runtime_min} min")
-    if c.min_runtime_min is not None:
-        lines.append(f"at least {c.min_runtime_min} min")
-    if c.lenient_runtime:
-        lines.append("unknown runtimes allowed")
-    if c.max_certification:
-        lines.append("rated G" if c.max_certification == "G" else f"rated {c.max_certification} or milder")
-    if c.min_certification:
-        lines.append(f"rated {c.min_certification} or above")
-    if c.use_certification_estimates:
-        lines.append("estimated ratings allowed")
-    if c.language:
-        lines.append(f"in {lx.LANGUAGE_NAMES.get(c.language, c.language)}")
+    c = u.constraints
+    # The hard parts are worded by the Filter itself (one owner of how a constraint reads).
+    lines = Filter(include_genres=c.include_genres, exclude_genres=c.exclude_genres, min_year=c.min_year,
+                   max_year=c.max_year, min_runtime_min=c.min_runtime_min, max_runtime_min=c.max_runtime_min,
+                   lenient_runtime=c.lenient_runtime, min_certification=c.min_certification,
+                   max_certification=c.max_certification, use_certification_estimates=c.use_certification_estimates,
+                   original_language=c.language).describe(language_names=lx.LANGUAGE_NAMES)
     lines.extend(f"not {t.title}" for t in c.exclude_titles)
     lines.extend(f"nothing from {f.name} ({len(f.movie_ids)} movies)" for f in c.exclude_franchises)
     lines.extend(f"without {p}" for p in c.exclude_people)
