@@ -275,3 +275,15 @@ async def test_title_search_answers_as_the_catalog_and_remembers(catalog):
     assert len(search._answers) == 2  # bounded: the oldest answers were dropped
     first = await search.search("a", 10)
     assert [m.movie_id for m in first] == [m.movie_id for m in await search.search("A", 10)]
+
+
+def test_an_estimated_rating_is_shown_as_an_estimate_never_as_the_rating(catalog):
+    from gateway_service import movies
+
+    estimated = first(catalog, lambda m: m.certification is None and m.certification_estimate is not None)
+    detail = movies.detail(estimated).model_dump(by_alias=True)
+    assert detail["certification"] is None
+    assert detail["certificationEstimate"] == estimated.certification_estimate
+    assert 0 < detail["certificationConfidence"] <= 1
+    official = first(catalog, lambda m: m.certification is not None)
+    assert movies.detail(official).model_dump(by_alias=True)["certificationEstimate"] is None

@@ -25,7 +25,16 @@ def poster_url(movie: Movie) -> str:
 def summary(movie: Movie) -> MovieSummary:
     return MovieSummary(movie_id=movie.movie_id, title=movie.title, year=movie.year, genres=list(movie.genres),
                         poster_url=poster_url(movie), placeholder_url=placeholder_url(movie.movie_id),
-                        runtime_min=movie.runtime_min, certification=movie.certification)
+                        runtime_min=movie.runtime_min, certification=movie.certification,
+                        **estimate_fields(movie))
+
+
+def estimate_fields(movie: Movie) -> dict:
+    """The estimate only where no official certification exists (the loader already guarantees it)."""
+    if movie.certification or not movie.certification_estimate:
+        return {}
+    return {"certification_estimate": movie.certification_estimate,
+            "certification_confidence": movie.certification_confidence}
 
 
 def detail(movie: Movie) -> MovieDetail:

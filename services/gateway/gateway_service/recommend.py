@@ -24,7 +24,7 @@ import numpy as np
 from gateway_service.deps import Services, call
 from gateway_service.errors import ApiError, not_found
 from gateway_service.fallback import LovedMovie, grounded_reason, loved_movies
-from gateway_service.movies import placeholder_url, poster_url
+from gateway_service.movies import estimate_fields, placeholder_url, poster_url
 from gateway_service.rank_policy import candidates_only_for
 from gateway_service.schemas import Card, Carousel, Factor, RecommendationsRequest, RecommendationsResponse
 from gateway_service.timing import stage
@@ -224,7 +224,8 @@ def make_card(services: Services, movie_id: int, match_score: float, explanation
                 placeholder_url=placeholder_url(movie.movie_id),
                 match_score=min(max(float(match_score), 0.0), 1.0), explanation=explanation, factors=factors,
                 because_movie_ids=list(because), genres=list(movie.genres), runtime_min=movie.runtime_min,
-                certification=movie.certification)
+                certification=movie.certification,
+                certification_estimate=estimate_fields(movie).get("certification_estimate"))
 
 
 def _ranker_factor(services: Services, factor: ranker_pb2.Factor) -> Factor:

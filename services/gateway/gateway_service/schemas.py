@@ -93,6 +93,10 @@ class MovieSummary(ApiModel):
     placeholder_url: str
     runtime_min: int | None
     certification: str | None
+    # The maturity model's most likely rating when there is no official one: shown as "est. PG",
+    # never as a rating (certificationConfidence is its calibrated probability).
+    certification_estimate: str | None = None
+    certification_confidence: float | None = None
 
 
 class MovieDetail(MovieSummary):
@@ -173,6 +177,7 @@ class Card(ApiModel):
     genres: list[str] = []
     runtime_min: int | None = None
     certification: str | None = None
+    certification_estimate: str | None = None  # "est. PG": the maturity model's guess, never official
 
 
 class Carousel(ApiModel):

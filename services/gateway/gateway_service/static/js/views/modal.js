@@ -54,7 +54,8 @@ function starPicker(initial, onChange) {
 function metaLine(movie) {
   const bits = [
     movie.year,
-    movie.certification ? `Rated ${movie.certification}` : null,
+    movie.certification ? `Rated ${movie.certification}`
+      : movie.certificationEstimate ? `est. ${movie.certificationEstimate}` : null,
     runtimeText(movie.runtimeMin),
     movie.originalLanguage ? movie.originalLanguage.toUpperCase() : null,
   ].filter(Boolean);
