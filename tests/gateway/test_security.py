@@ -5,12 +5,13 @@ gateway ready for what does not need Redis."""
 
 from __future__ import annotations
 
+import json
 import re
 import uuid
 
 import httpx
 import pytest
-from gateway_helpers import GODFATHER, assert_error, onboard, profile_version, signup, wait_for
+from gateway_helpers import GODFATHER, assert_error, dead_address, onboard, profile_version, signup, wait_for
 
 from movierec_core.devstack import free_port
 
@@ -90,6 +91,64 @@ def test_a_retried_review_with_the_same_key_applies_once(client):
     assert profile_version(client, user) == before + 2
     reused = client.post("/api/reviews", headers={**user.headers, **key}, json={"movieId": 1, "rating": 1.0})
     assert_error(reused, 409, "IDEMPOTENCY_KEY_REUSED")
+
+
+TASTE_TURN = "something dark and gritty about revenge"
+
+
+def _sse_events(text: str) -> dict[str, list]:
+    events: dict[str, list] = {}
+    for block in text.strip().split("\n\n"):
+        lines = dict(line.split(": ", 1) for line in block.splitlines())
+        events.setdefault(lines["event"], []).append(json.loads(lines["data"]))
+    return events
+
+
+def test_a_retried_chat_turn_with_the_same_key_answers_once(client):
+    user = signup(client, "chatretry")
+    onboard(client, user)
+    before = profile_version(client, user)
+    key = {**user.headers, "Idempotency-Key": f"turn-{uuid.uuid4().hex}"}
+    body = {"userId": user.user_id, "message": TASTE_TURN}
+    first = client.post("/api/chat", headers=key, json=body)
+    assert first.status_code == 200, first.text
+    assert first.json()["tasteUpdated"] is True and "idempotent-replayed" not in first.headers
+    second = client.post("/api/chat", headers=key, json=body)
+    assert second.status_code == 200 and second.headers["idempotent-replayed"] == "true"
+    assert second.json() == first.json()
+    # The stream route with the same key replays the same stored answer as its events.
+    streamed = _sse_events(client.post("/api/chat/stream", headers=key, json=body).text)
+    assert streamed["result"] == [first.json()]
+    assert streamed["reply"] == [{"text": first.json()["reply"]}]
+    assert [c["movieId"] for c in streamed["picks"][0]["recommendations"]] == \
+        [c["movieId"] for c in first.json()["recommendations"]]
+    assert profile_version(client, user) == before + 1  # one EMA step for three requests
+    history = client.get(f"/api/chat/{first.json()['sessionId']}", headers=user.headers).json()
+    assert [t["text"] for t in history["turns"] if t["role"] == "user"] == [TASTE_TURN]
+    assert_error(client.post("/api/chat", headers=key, json={**body, "message": "a comedy"}), 409,
+                 "IDEMPOTENCY_KEY_REUSED")
+    # Without a key a retry is a new turn: it takes the taste step again (documented in routes_chat.py).
+    for _ in range(2):
+        client.post("/api/chat", headers=user.headers, json=body).raise_for_status()
+    assert profile_version(client, user) == before + 3
+
+
+def test_a_chat_turn_that_failed_after_its_taste_step_applies_it_once_when_retried(stack, start_gateway, client):
+    user = signup(client, "chatfail")
+    onboard(client, user)
+    before = profile_version(client, user)
+    key = {**user.headers, "Idempotency-Key": f"turn-{uuid.uuid4().hex}"}
+    body = {"userId": user.user_id, "message": TASTE_TURN}
+    broken = start_gateway(RETRIEVAL_ADDR=dead_address())  # the turn fails after the EMA step, at retrieval
+    with httpx.Client(base_url=broken.url, timeout=30) as http:
+        failed = http.post("/api/chat", headers=key, json=body)
+    assert_error(failed, 503)
+    assert profile_version(client, user) == before + 1
+    retried = client.post("/api/chat", headers=key, json=body)  # the same key on a healthy replica
+    assert retried.status_code == 200, retried.text
+    assert "idempotent-replayed" not in retried.headers  # nothing was stored for the failed attempt
+    assert retried.json()["tasteUpdated"] is False and retried.json()["recommendations"]
+    assert profile_version(client, user) == before + 1  # the step of the failed attempt, not a second one
 
 
 def test_budgets_answer_429_with_retry_after(stack, start_gateway):

@@ -17,10 +17,12 @@ Profile steps (what may move the taste vector):
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import logging
 import re
 import uuid
 from collections.abc import AsyncIterator
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 
 from google.protobuf.timestamp_pb2 import Timestamp
@@ -300,6 +302,17 @@ def _other_titles(u: Understanding, state: DialogueState):
 
 # ---- profile -----------------------------------------------------------------------------------------
 
+# Set by POST /api/chat for a turn sent with an Idempotency-Key (routes_chat.py): the profile steps of the
+# turn get event ids derived from it, so a retried turn is not applied twice by the (event-id idempotent)
+# profile tier. Without a key every turn is new.
+TURN_EVENT_SEED: ContextVar[str | None] = ContextVar("turn_event_seed", default=None)
+
+
+def step_event_id(kind: str) -> str:
+    seed = TURN_EVENT_SEED.get()
+    return uuid.uuid4().hex if seed is None else hashlib.sha256(f"{seed}\n{kind}".encode()).hexdigest()[:32]
+
+
 async def _profile_read(services: Services, user_id: str, result: TurnResult) -> None:
     """The profile version for the response, without changing anything (cold start when not onboarded)."""
     response = await call("profile", services.profile.GetProfile,
@@ -315,7 +328,7 @@ async def _profile_for_turn(services: Services, user_id: str, u: Understanding, 
     try:
         if words:
             response = await call("profile", services.profile.ApplyMessage, profile_pb2.ApplyMessageRequest(
-                user_id=user_id, text=words, event_id=uuid.uuid4().hex))
+                user_id=user_id, text=words, event_id=step_event_id("message")))
             result.taste_updated = bool(response.applied)
             return response.profile
         response = await call("profile", services.profile.GetProfile, profile_pb2.GetProfileRequest(user_id=user_id))
@@ -335,7 +348,7 @@ async def _chat_first(services: Services, user_id: str, u: Understanding, state:
         try:
             response = await call("profile", services.profile.Onboard, profile_pb2.OnboardRequest(
                 user_id=user_id, movie_ids=seeds, vibes=list(u.seeds.vibes), free_text=u.residual_text.strip(),
-                event_id=uuid.uuid4().hex))
+                event_id=step_event_id("onboard")))
         except ApiError as error:
             if error.status != 400:  # 400: nothing usable (e.g. seeds the index does not hold): start cold
                 raise
