@@ -17,6 +17,7 @@ from datetime import UTC, datetime
 from fastapi import APIRouter, Request
 from fastapi.responses import StreamingResponse
 
+from gateway_service import taste_text
 from gateway_service.deps import CurrentUser, Services, ServicesDep, call, ensure_owner
 from gateway_service.errors import ApiError, bad_request
 from gateway_service.recommend import UserView, rank, search, watched_ids
@@ -29,6 +30,7 @@ router = APIRouter(prefix="/api", tags=["onboarding"])
 
 STAGE_LABELS = {
     "validate": "Checking your picks",
+    "normalize": "Rewriting your description in taste terms",
     "profile": "Blending your picks and vibes into a taste vector",
     "retrieve": "Searching the catalog for candidates",
     "rank": "Ranking and explaining your first picks",
@@ -65,8 +67,15 @@ async def onboarding_pipeline(services: Services, body: GenerateRequest) -> Asyn
     known, unknown = _validate(services, body)
     stages = [clock.stage("validate")]
     yield stages[-1]
+    taste = None
+    if body.free_text.strip():  # rewritten by the LLM when GATEWAY_TASTE_NORMALIZER is on (taste_text.py)
+        taste = await taste_text.normalized(services, body.free_text.strip())
+        if taste_text.enabled(services):
+            stages.append(clock.stage("normalize"))
+            yield stages[-1]
+    free_text = taste.text if taste is not None else body.free_text.strip()
     request = profile_pb2.OnboardRequest(user_id=body.user_id, movie_ids=known, vibes=vibe_texts(body.vibes),
-                                         free_text=body.free_text.strip(), event_id=uuid.uuid4().hex)
+                                         free_text=free_text, event_id=uuid.uuid4().hex)
     response = await call("profile", services.profile.Onboard, request)
     stages.append(clock.stage("profile"))
     yield stages[-1]
@@ -81,7 +90,8 @@ async def onboarding_pipeline(services: Services, body: GenerateRequest) -> Asyn
     yield GenerateResponse(
         user_id=body.user_id, embedding=list(response.profile.vector), timestamp=datetime.now(UTC),
         profile_version=response.profile.version,
-        unknown_movies=sorted(set(unknown) | set(response.unknown_movie_ids)), stages=stages)
+        unknown_movies=sorted(set(unknown) | set(response.unknown_movie_ids)), stages=stages,
+        **taste_text.response_fields(taste))
 
 
 def _sse(event: str, payload: dict) -> bytes:

@@ -148,6 +148,10 @@ class GenerateResponse(ApiModel):
     profile_version: int
     unknown_movies: list[int]
     stages: list[Stage]
+    # The taste normalizer (taste_text.py): "llm" when the checked rewrite was embedded, "original" when the
+    # person's words were; null without taste text. The fallback says why a rewrite was not used.
+    taste_text_source: Literal["original", "llm"] | None = None
+    taste_text_fallback: str | None = None
 
 
 # ---- recommendations ---------------------------------------------------------------------
@@ -300,6 +304,9 @@ class ChatResponse(ApiModel):
     degraded: bool
     degraded_reason: str | None
     diagnostics: ChatDiagnostics | None = None
+    # The taste normalizer on the residual taste text: as in GenerateResponse.
+    taste_text_source: Literal["original", "llm"] | None = None
+    taste_text_fallback: str | None = None
 
 
 class ChatTurnView(ApiModel):

@@ -51,6 +51,8 @@ class GatewaySettings:
     write_rate_window_s: int = 60
     search_rate_limit: int = 120  # unauthenticated title searches per client address per minute
     max_body_bytes: int = 1_048_576
+    # Rewrite onboarding/chat taste text with the LLM before embedding (taste_text.py; needs LLM_BASE_URL).
+    taste_normalizer: bool = False
 
     @classmethod
     def from_env(cls) -> GatewaySettings:
@@ -92,6 +94,7 @@ class GatewaySettings:
             write_rate_window_s=env_int("GATEWAY_WRITE_RATE_WINDOW_S", 60, minimum=1),
             search_rate_limit=env_int("GATEWAY_SEARCH_RATE_LIMIT", DEV_BUDGET if dev_mode else 120, minimum=1),
             max_body_bytes=env_int("GATEWAY_MAX_BODY_BYTES", 1_048_576, minimum=1_024),
+            taste_normalizer=env_bool("GATEWAY_TASTE_NORMALIZER", False),
         )
 
 

@@ -28,6 +28,7 @@ from dataclasses import dataclass, field
 from google.protobuf.timestamp_pb2 import Timestamp
 from pydantic.alias_generators import to_camel
 
+from gateway_service import taste_text
 from gateway_service.deps import Services, call
 from gateway_service.dialogue import followup, llm_reply, reply
 from gateway_service.dialogue.llm_understand import understand_with_llm
@@ -195,6 +196,7 @@ class TurnResult:
     hits: list = field(default_factory=list)
     logged: bool = False  # a recommending turn: logged with ProfileService.LogTurn
     history_titles: list[str] = field(default_factory=list)
+    taste_text: taste_text.TasteText | None = None  # the residual taste text as embedded (taste_text.py)
 
 
 def taste_words(u: Understanding) -> str:
@@ -379,6 +381,7 @@ def people_index(services: Services) -> PeopleIndex:
 async def _recommend(services: Services, body: ChatRequest, u: Understanding, result: TurnResult,
                      diagnostics: bool) -> str:
     state = result.state
+    u, result.taste_text = await taste_text.for_turn(services, u, body.message)  # LLM rewrite when enabled
     words = taste_words(u) or (state.query_text if body.message is None else "")
     with stage("profile"):  # the EMA step, the words' embedding, the seeds' vectors and the watched set
         seen_now = [record_watched(services, body.user_id, p.movie_id) for p in result.folded.newly_seen]
@@ -443,7 +446,8 @@ def _response(result: TurnResult, text: str, source: str, fallback: str | None) 
         understood_by=result.understood.by, reply_source=source, llm_fallback=fallback,
         act=result.understood.understanding.act.value, taste_updated=result.taste_updated,
         onboarded=result.onboarded, profile_version=result.profile_version, degraded=result.degraded,
-        degraded_reason=result.degraded_reason, diagnostics=result.diagnostics)
+        degraded_reason=result.degraded_reason, diagnostics=result.diagnostics,
+        **taste_text.response_fields(result.taste_text))
 
 
 async def _record(services: Services, body: ChatRequest, result: TurnResult, text: str) -> None:
