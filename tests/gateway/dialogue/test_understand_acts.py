@@ -123,8 +123,48 @@ def test_llm_titles_are_relinked_and_unknown_ones_reported(resources):
                                                       client))
     assert by == "rules+llm" and fallback is None
     assert [t.title for t in u.seeds.titles] == ["Hot Fuzz"]
-    assert "Not A Real Film Xyz" in u.unresolved_titles
-    assert u.constraints.exclude_genres == ["Horror"]
+    assert u.unresolved_titles == [], "the model's unlinkable guess is not echoed back as the person's words"
+    assert u.constraints.exclude_genres == [], "nothing in the message is a cue for Horror"
+
+
+def test_an_unlinked_title_the_person_wrote_is_reported(resources):
+    client = _FakeClient(_FakeResult(True, _answer(seed_titles=["Zorblax Returns"])))
+    u, _, _ = asyncio.run(understand_with_llm("something like Zorblax Returns", DialogueContext(resources=resources),
+                                              client))
+    assert "Zorblax Returns" in u.unresolved_titles
+
+
+def test_llm_exclusions_the_person_never_said_are_dropped(resources):
+    # recorded from the real 0.5B model: it answered a Toy Story request with a reset and "no Marvel"
+    client = _FakeClient(_FakeResult(True, _answer(act="reset", exclude_franchises=["no Marvel"],
+                                                   exclude_titles=["Alien"], exclude_genres=["Horror"])))
+    message = "Hi! I'm after something like Toy Story for a family night, nothing scary"
+    u, by, _ = asyncio.run(understand_with_llm(message, DialogueContext(resources=resources), client))
+    assert by == "rules+llm"
+    assert u.act == Act.RECOMMEND, "the rules read a request: the model's reset must not wipe it"
+    assert [t.movie_id for t in u.seeds.titles] == [1]
+    assert u.constraints.exclude_franchises == [] and u.constraints.exclude_titles == []
+    assert "Horror" in u.constraints.exclude_genres
+    assert u.unresolved_titles == []
+
+
+def test_llm_exclusions_the_person_said_are_kept(resources):
+    client = _FakeClient(_FakeResult(True, _answer(exclude_titles=["Alien"])))
+    u, _, _ = asyncio.run(understand_with_llm("a space movie, just not Alien please",
+                                              DialogueContext(resources=resources), client))
+    assert 1214 in [t.movie_id for t in u.constraints.exclude_titles]
+
+
+@pytest.mark.parametrize("llm_act", ["reset", "smalltalk", "follow_up"])
+def test_the_llm_act_never_overrides_a_request_the_rules_read(llm_act):
+    rules = _u(exclude_genres=["Horror"])
+    merged = merge(rules, Understanding(act=Act(llm_act)), 3)
+    assert merged.act == Act.RECOMMEND and merged.constraints.exclude_genres == ["Horror"]
+
+
+def test_the_llm_act_applies_when_the_rules_read_nothing():
+    assert merge(Understanding(), Understanding(act=Act.SOMETHING_ELSE), 3).act == Act.SOMETHING_ELSE
+    assert merge(Understanding(), Understanding(act=Act.RESET), 3).act == Act.RECOMMEND, "only words reset"
 
 
 def test_llm_failure_falls_back_to_rules(resources):
@@ -161,3 +201,28 @@ def test_merge_adds_nothing_to_a_follow_up():
 ])
 def test_people(read, message, name, field):
     assert getattr(read(message).constraints, field) == [name]
+
+
+def test_llm_constraints_without_a_cue_in_the_message_are_dropped(resources):
+    # recorded from the real 0.5B model on this message: include Action, exclude Thriller/Sci-Fi, the 1990s
+    client = _FakeClient(_FakeResult(True, _answer(include_genres=["Action"], exclude_genres=["Thriller", "Sci-Fi"],
+                                                   min_year=1990, max_year=1999, max_certification="PG")))
+    message = "Hi! I'm after something like Toy Story for a family night, nothing scary"
+    u, _, _ = asyncio.run(understand_with_llm(message, DialogueContext(resources=resources), client))
+    c = u.constraints
+    assert c.include_genres == [] and "Sci-Fi" not in c.exclude_genres
+    assert c.min_year is None and c.max_year is None
+    assert "Thriller" in c.exclude_genres, "'scary' is a cue for Thriller"
+    assert c.max_certification == "PG", "'family' is an audience cue"
+
+
+@pytest.mark.parametrize("message, data, kept", [
+    ("something that won't give the kids nightmares", {"exclude_genres": ["Horror"]}, "exclude_genres"),
+    ("a film from when my parents were young, the seventies maybe", {"min_year": 1970}, "min_year"),
+    ("nothing that takes all evening, an hour and a half tops", {"max_runtime_min": 90}, "max_runtime_min"),
+    ("something with subtitles would be nice, Korean ideally", {"language": "ko"}, "language"),
+])
+def test_llm_constraints_with_a_cue_are_kept(resources, message, data, kept):
+    client = _FakeClient(_FakeResult(True, _answer(**data)))
+    u, _, _ = asyncio.run(understand_with_llm(message, DialogueContext(resources=resources), client))
+    assert getattr(u.constraints, kept), (kept, u.constraints)

@@ -8,18 +8,28 @@
   again here (an unlinked title goes to ``unresolved_titles``);
 * merge rule (never looser than the rules): exclusions are the union; cap = the stricter (min) cap,
   floor = the stricter (max) floor; max runtime / max year = the smaller, min runtime / min year = the
-  larger; include genres and language: the rules' unless the rules found none; the act and pick
-  references: the rules' unless the rules saw a plain request; positives (seed titles, taste text) may
-  come from the LLM;
+  larger; include genres and language: the rules' unless the rules found none; pick references: the
+  rules' unless they found none; positives (seed titles, taste text) may come from the LLM;
+* the act: the rules' unless their reading is empty (no seed, constraint, relative or taste text) — a
+  small model answering "reset" or "smalltalk" to "something like Toy Story" must not wipe what the rules
+  read — and the LLM never introduces a reset (it deletes the person's constraints: only their words do);
+* evidence: a hard constraint of the LLM reading needs a cue of its kind in the message
+  (:mod:`gateway_service.dialogue.llm_evidence`), else it is dropped before the merge;
+* grounding: an exclusion (title or franchise) the LLM returns counts only if the person's message names
+  it (every content word of the phrase occurs in the message): a hallucinated "no Marvel" must not
+  restrict the picks. A seed title may come from the model's knowledge ("that Simon Pegg cop comedy"),
+  but an unlinked phrase is reported back ("I couldn't find …") only when the person wrote it;
 * no client, a timeout, an error or an invalid answer → the rules alone, ``understood_by = "rules"`` and
   the reason (``"timeout: ..."``, ``"invalid_output: ..."``, ``"not configured"``).
 """
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from gateway_service.dialogue.linking import link_phrase
+from gateway_service.dialogue.llm_evidence import keep_evidenced
 from gateway_service.dialogue.rules import describe
 from gateway_service.dialogue.understand import DialogueContext, understand
 from gateway_service.dialogue.understanding import (
@@ -49,14 +59,16 @@ async def understand_with_llm(message: str, context: DialogueContext, client: An
     if not result.ok:
         return rules, RULES, result.failure
     try:
-        llm = reading_from_llm(result.data, context)
+        llm = reading_from_llm(result.data, context, message)
     except (KeyError, TypeError, ValueError) as error:  # the schema passed but a value makes no sense
         return rules, RULES, f"invalid_output: {error}"
     return merge(rules, llm, len(context.picks)), RULES_LLM, None
 
 
-def reading_from_llm(data: dict, context: DialogueContext) -> Understanding:
-    """The LLM's JSON as an Understanding, with titles and franchises linked against the catalog."""
+def reading_from_llm(data: dict, context: DialogueContext, message: str) -> Understanding:
+    """The LLM's JSON as an Understanding: exclusions grounded in ``message``, titles and franchises linked
+    against the catalog (see the module docstring)."""
+    said = _content_words(message)
     u = Understanding(act=Act(data["act"]))
     c = u.constraints
     c.include_genres = list(dict.fromkeys(data["include_genres"]))
@@ -67,20 +79,21 @@ def reading_from_llm(data: dict, context: DialogueContext) -> Understanding:
         value = int(data[name])
         setattr(c, name, value if value > 0 else None)
     c.language = (data["language"] or "").lower() or None
+    keep_evidenced(c, message)
     u.pick_refs = [int(k) for k in data["pick_refs"] if 1 <= int(k) <= max(len(context.picks), 0)]
     u.residual_text = data["taste_text"].strip()
     u.avoid_text = data["avoid_text"].strip()
     resources = context.resources
     if resources is not None:
-        for phrase in data["exclude_titles"]:
-            ref = _link(resources.linker, phrase, u)
+        for phrase in _grounded(data["exclude_titles"], said):
+            ref = _link(resources.linker, phrase, u, said)
             if ref:
                 c.exclude_titles.append(ref)
         for phrase in data["seed_titles"]:
-            ref = _link(resources.linker, phrase, u)
+            ref = _link(resources.linker, phrase, u, said)
             if ref:
                 u.seeds.titles.append(ref)
-        for phrase in data["exclude_franchises"]:
+        for phrase in _grounded(data["exclude_franchises"], said):
             key = fold(phrase)
             for drop in ("the ", " films", " movies", " franchise", " series", " saga"):
                 key = key.replace(drop, " ").strip() if drop.strip() != "the" else key.removeprefix("the ")
@@ -92,10 +105,24 @@ def reading_from_llm(data: dict, context: DialogueContext) -> Understanding:
     return u
 
 
-def _link(linker, phrase: str, u: Understanding) -> TitleRef | None:
+_FILLER = {"the", "a", "an", "of", "and", "or", "film", "films", "movie", "movies", "franchise", "series", "saga",
+           "one", "ones", "any", "no", "not"}
+
+
+def _content_words(text: str) -> set[str]:
+    return {w for w in re.findall(r"\w+", fold(text)) if w not in _FILLER}
+
+
+def _grounded(phrases: list[str], said: set[str]) -> list[str]:
+    """The phrases whose every content word the person wrote (the exclusions they actually asked for)."""
+    return [p for p in phrases if (words := _content_words(p)) and words <= said]
+
+
+def _link(linker, phrase: str, u: Understanding, said: set[str]) -> TitleRef | None:
     mention = link_phrase(linker, phrase)
     if mention is None:
-        u.unresolved_titles.append(phrase)
+        if _grounded([phrase], said):  # echo back only what the person wrote, never the model's guess
+            u.unresolved_titles.append(phrase)
         return None
     m = mention.movie
     return TitleRef(movie_id=m.movie_id, title=m.title, year=m.year, mention=phrase, confidence=mention.confidence)
@@ -107,6 +134,13 @@ def _stricter(a, b, pick):
     if b is None:
         return a
     return pick(a, b)
+
+
+def _has_content(u: Understanding) -> bool:
+    """Whether a reading asks for anything (a seed, a constraint, a relative request or taste text)."""
+    seeds = u.seeds
+    return bool(seeds.titles or seeds.people or seeds.vibes or u.relative or u.residual_text.strip()
+                or u.constraints != HardConstraints())
 
 
 def _union(a: list, b: list, key=lambda x: x) -> list:
@@ -143,7 +177,8 @@ def merge(rules: Understanding, llm: Understanding, n_picks: int) -> Understandi
     if rules.act in _NO_CHANGE_ACTS:
         return rules  # a follow-up, reset or small talk: the LLM may add nothing to it
     act = rules.act
-    if act == Act.RECOMMEND and llm.act != Act.RECOMMEND and (llm.act not in _PICK_ACTS or n_picks):
+    if (act == Act.RECOMMEND and llm.act not in (Act.RECOMMEND, Act.RESET) and not _has_content(rules)
+            and (llm.act not in _PICK_ACTS or n_picks)):
         act = llm.act
     seeds = rules.seeds.model_copy(deep=True)
     excluded = {t.movie_id for t in c.exclude_titles}

@@ -53,6 +53,15 @@ function chipsView(answer, onRemove) {
     chips.map((c) => (onRemove ? removableChip(c.label, () => onRemove(c)) : chip(c.label, { kind: "constraint" }))));
 }
 
+/** Who wrote the reply and who read the request: the person can tell an LLM answer from a template. */
+function replySourceNote(answer) {
+  const parts = [];
+  if (answer.replySource === "llm") parts.push("Reply written by the LLM; every name in it was checked against the picks");
+  if (answer.understoodBy === "rules+llm") parts.push("request read by rules + LLM");
+  if (!parts.length) return null;
+  return h("p", { class: "muted small reply-source", "data-testid": "reply-source" }, parts.join(" · "));
+}
+
 function botMessage(answer, navigate, onRemove, { streaming = false } = {}) {
   const notes = [];
   if (answer.onboarded) notes.push("I started your taste profile from this conversation.");
@@ -62,6 +71,7 @@ function botMessage(answer, navigate, onRemove, { streaming = false } = {}) {
   h("p", { class: "reply", "data-testid": "reply" }, answer.reply || "", degradedNote(answer.degraded, "answer", answer.degradedReason)),
   chipsView(answer, onRemove),
   notes.map((text) => h("p", { class: "muted small taste-moved" }, text)),
+  replySourceNote(answer),
   h("div", { class: "chat-recs" }, (answer.recommendations || []).map((r) => recommendationRow(r, navigate))));
 }
 
@@ -80,7 +90,7 @@ function keepAnswer(answer) {
   return { reply: answer.reply, chips: answer.chips, constraints: answer.constraints,
     recommendations: answer.recommendations, act: answer.act, tasteUpdated: answer.tasteUpdated,
     onboarded: answer.onboarded, profileVersion: answer.profileVersion, degraded: answer.degraded,
-    degradedReason: answer.degradedReason, replySource: answer.replySource };
+    degradedReason: answer.degradedReason, replySource: answer.replySource, understoodBy: answer.understoodBy };
 }
 
 export function renderChat(view, params, { navigate }) {
