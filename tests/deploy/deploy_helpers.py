@@ -65,6 +65,8 @@ def kubectl() -> str:
 @functools.cache
 def render_text(target: str) -> str:
     """``kubectl kustomize`` of a folder under deploy/k8s (e.g. "overlays/prod")."""
+    if target == "overlays/dev":  # its Secret's values are generated per checkout (git-ignored), as an operator would
+        subprocess.run([str(REPO / "deploy" / "dev-secrets.sh")], check=True, capture_output=True, timeout=30)
     done = subprocess.run([kubectl(), "kustomize", str(K8S / target)], capture_output=True, text=True,
                           timeout=60)
     if done.returncode != 0:

@@ -7,8 +7,10 @@ manifest side is the rendered overlay: the container's ConfigMaps plus its env e
 from __future__ import annotations
 
 import re
+import subprocess
 
 import pytest
+import yaml
 from deploy_helpers import (
     GATEWAY_PORT,
     GRPC_TIERS,
@@ -175,6 +177,11 @@ def test_prod_expects_an_operator_secret_and_dev_generates_one():
     readme = (REPO / "deploy" / "README.md").read_text()
     for ref in refs.values():
         assert f"{ref.key}=" in readme, f"deploy/README.md does not show how to set the Secret key {ref.key}"
+    # dev: the values are generated per checkout (deploy/dev-secrets.sh, git-ignored), never committed literals.
+    generators = yaml.safe_load((REPO / "deploy/k8s/overlays/dev/kustomization.yaml").read_text())["secretGenerator"]
+    assert [g.get("envs") for g in generators] == [["dev-secrets.env"]] and not any("literals" in g for g in generators)
+    ignored = subprocess.run(["git", "check-ignore", "-q", "deploy/k8s/overlays/dev/dev-secrets.env"], cwd=REPO)
+    assert ignored.returncode == 0, "the generated dev secrets must be git-ignored"
     # dev: every required key resolves to the generated Secret, and its values say they are for dev.
     for process in PROCESSES:
         for name, value in container_env(dev, process).items():

@@ -6,7 +6,10 @@ gateway ready for what does not need Redis."""
 from __future__ import annotations
 
 import json
+import os
 import re
+import subprocess
+import sys
 import uuid
 
 import httpx
@@ -201,3 +204,15 @@ def test_redis_down_keeps_the_gateway_ready_and_errors_free_of_internals(stack, 
             body = assert_error(response, 503)
             assert not HOST_PORT.search(response.text), response.text
             assert "unavailable" in body["message"]
+
+
+def test_a_gateway_without_a_jwt_secret_outside_dev_mode_refuses_to_start(tmp_path):
+    env = {k: v for k, v in os.environ.items() if k not in ("GATEWAY_JWT_SECRET", "GATEWAY_DEV_MODE")}
+    env.update(REDIS_URL=f"redis://127.0.0.1:{free_port()}/0", EMBEDDING_ADDR=dead_address(),
+               RETRIEVAL_ADDR=dead_address(), PROFILE_ADDR=dead_address(), RANKER_ADDR=dead_address(),
+               MOVIEREC_RUN_DIR=str(tmp_path))
+    done = subprocess.run([sys.executable, "-m", "gateway_service"], env=env, capture_output=True, text=True,
+                          timeout=120)
+    assert done.returncode == 2
+    assert done.stderr.strip().splitlines() == ["gateway: configuration error: GATEWAY_JWT_SECRET is required "
+                                                "(or set GATEWAY_DEV_MODE=true for a generated development secret)"]
