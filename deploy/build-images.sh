@@ -18,6 +18,9 @@ for tier in embedding retrieval profile ranker gateway; do
   docker build -f "services/${tier}/Dockerfile" -t "${registry}movierec/${tier}:${tag}" .
   images+=("${registry}movierec/${tier}:${tag}")
 done
+# The local LLM server of the optional k8s component (deploy/k8s/components/llm).
+docker build -f deploy/docker/llm.Dockerfile -t "${registry}movierec/llm:${tag}" .
+images+=("${registry}movierec/llm:${tag}")
 docker build -f deploy/docker/artifacts.Dockerfile --build-context "data=${data}" \
   -t "${registry}movierec/artifacts:${tag}" .
 images+=("${registry}movierec/artifacts:${tag}")

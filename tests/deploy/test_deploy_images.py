@@ -99,8 +99,8 @@ def devstack_modules() -> set[str]:
     return modules
 
 
-# Processes `make up` starts that have no image: a cluster points LLM_BASE_URL at an external endpoint
-# (deploy/README.md), while `make up` may serve the local GGUF model itself.
+# Processes `make up` starts that are not tiers: the local LLM server, whose image and Deployment are the
+# optional components/llm (tests/deploy/test_deploy_llm.py checks them).
 DEVSTACK_ONLY = {"movierec_llm.server"}
 
 

@@ -25,6 +25,8 @@ from deploy_helpers import (
 
 ADDRESS = re.compile(r"^dns:///(?P<service>[a-z0-9-]+):(?P<port>\d+)$")
 REDIS_URL = re.compile(r"^redis://(?P<service>[a-z0-9-]+):(?P<port>\d+)/\d+$")
+# An in-cluster HTTP endpoint (a bare Service name), e.g. LLM_BASE_URL=http://llm:8000/v1 with components/llm.
+HTTP_URL = re.compile(r"^https?://(?P<service>[a-z0-9-]+):(?P<port>\d+)(?:/.*)?$")
 NAME = "app.kubernetes.io/name"
 
 
@@ -230,12 +232,13 @@ def test_grpc_services_select_their_tier_and_name_their_protocol(overlay):
 # ---- network policies ------------------------------------------------------------------------------
 
 def _required_edges(docs: list[dict]) -> set[tuple[str, str, int]]:
-    """(client, server, port) for every address a process is configured with."""
+    """(client, server, port) for every address a process is configured with (gRPC, Redis, in-cluster LLM)."""
     edges = set()
     for process in PROCESSES:
         for name, value in container_env(docs, process).items():
             match = ADDRESS.match(str(value)) if name.endswith("_ADDR") else (
-                REDIS_URL.match(str(value)) if name in ("REDIS_URL", "CELERY_BROKER_URL") else None)
+                REDIS_URL.match(str(value)) if name in ("REDIS_URL", "CELERY_BROKER_URL") else (
+                    HTTP_URL.match(str(value)) if name == "LLM_BASE_URL" else None))
             if match:
                 edges.add((process, match["service"], int(match["port"])))
     return edges
