@@ -15,6 +15,7 @@ tmp="${out}.tmp"
 {
   echo "jwt-secret=dev-$(random)"
   echo "internal-token=dev-$(random)"
+  echo "retrieval-admin-token=dev-$(random)"
 } > "${tmp}"
 mv "${tmp}" "${out}"
 echo "dev-secrets: wrote ${out}"

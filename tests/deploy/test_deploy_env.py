@@ -168,9 +168,12 @@ def test_prod_expects_an_operator_secret_and_dev_generates_one():
             for name, value in container_env(prod, process).items() if isinstance(value, SecretRef)}
     assert set(refs) == {("gateway", "GATEWAY_JWT_SECRET"), ("ranker", "RANKER_LLM_API_KEY"),
                          ("ranker", "LLM_API_KEY"), ("gateway", "LLM_API_KEY"), ("embedding", "OPENAI_API_KEY"),
+                         ("retrieval", "RETRIEVAL_ADMIN_TOKEN"),
                          *((process, "MOVIEREC_INTERNAL_TOKEN") for process in PROCESSES)}
     assert {ref.secret for ref in refs.values()} == {"movierec-secrets"}
     assert not refs[("gateway", "GATEWAY_JWT_SECRET")].optional, "the gateway must not start without its JWT secret"
+    admin = refs[("retrieval", "RETRIEVAL_ADMIN_TOKEN")]
+    assert admin.optional and admin.key != "internal-token", "the admin role is its own, optional secret"
     for process in PROCESSES:
         token = refs[(process, "MOVIEREC_INTERNAL_TOKEN")]
         assert token.key == "internal-token" and not token.optional, f"{process} must not start without the token"

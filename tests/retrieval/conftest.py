@@ -16,7 +16,15 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from retrieval_helpers import QUALITY_MOVIES, tier_env, unit_vectors, wait_status, write_artifact
+from retrieval_helpers import (
+    QUALITY_MOVIES,
+    admin_addr,
+    admin_env,
+    tier_env,
+    unit_vectors,
+    wait_status,
+    write_artifact,
+)
 
 from movierec_catalog.catalog import Catalog, load_catalog, resolve_catalog_dir
 from movierec_core.devstack import Managed, spawn, wait_port_file
@@ -100,7 +108,9 @@ def shared_tier(tmp_path_factory, catalog_dir):
     async def get(name: str, index_dir: Path, **extra: str) -> str:
         if name not in started:
             port_file = logs / f"{name}.port.json"
-            env = {**os.environ, **tier_env(index_dir, catalog_dir, **extra), "RETRIEVAL_PORT": "0",
+            admin = admin_env()
+            get.admin_addrs[name] = admin_addr(admin)
+            env = {**os.environ, **tier_env(index_dir, catalog_dir, **admin, **extra), "RETRIEVAL_PORT": "0",
                    "MOVIEREC_PORT_FILE": str(port_file), "PYTHONUNBUFFERED": "1", "OMP_NUM_THREADS": "1"}
             proc = spawn(f"retrieval-{name}", [sys.executable, "-m", "retrieval_service"], env, logs)
             info = wait_port_file(port_file, proc, 60)
@@ -110,6 +120,7 @@ def shared_tier(tmp_path_factory, catalog_dir):
         return started[name][0]
 
     get.metrics_ports = {}
+    get.admin_addrs = {}
     yield get
     for _, proc in started.values():
         proc.stop()

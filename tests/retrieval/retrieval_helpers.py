@@ -15,10 +15,12 @@ import numpy as np
 
 from movierec.retrieval.v1 import retrieval_pb2_grpc
 from movierec_core.client import check_health
+from movierec_core.devstack import free_port
 from movierec_core.index_artifact import point_current, write_index_artifact
 from retrieval_service.index import build_faiss_index
 
 SERVICE = "movierec.retrieval.v1.RetrievalService"
+ADMIN_TOKEN = "test-retrieval-admin-token-0123456789abcdef"
 DIM = 384
 # Movies the quality checks reason about (MovieLens ids).
 TOY_STORY, TOY_STORY_2, TOY_STORY_3 = 1, 3114, 78499
@@ -74,3 +76,15 @@ def search_paths(metrics_port: int) -> dict[str, float]:
 
 def stub(channel: grpc.aio.Channel) -> retrieval_pb2_grpc.RetrievalServiceStub:
     return retrieval_pb2_grpc.RetrievalServiceStub(channel)
+
+
+def admin_env() -> dict[str, str]:
+    """Environment turning on the admin endpoint (ReloadIndex) on a free loopback port."""
+    return {"RETRIEVAL_ADMIN_PORT": str(free_port()), "RETRIEVAL_ADMIN_TOKEN": ADMIN_TOKEN}
+
+
+def admin_addr(env: dict[str, str]) -> str:
+    return f"127.0.0.1:{env['RETRIEVAL_ADMIN_PORT']}"
+
+
+ADMIN_METADATA = (("authorization", f"Bearer {ADMIN_TOKEN}"),)

@@ -9,7 +9,7 @@ import time
 
 import grpc
 import pytest
-from retrieval_helpers import stub, tier_env, unit_vectors, wait_status
+from retrieval_helpers import ADMIN_METADATA, admin_addr, admin_env, stub, tier_env, unit_vectors, wait_status
 
 from movierec.common.v1 import common_pb2
 from movierec.retrieval.v1 import retrieval_pb2
@@ -83,7 +83,8 @@ async def test_hot_swap_under_load_drops_nothing(catalog, make_random_index, ser
     versions = {name: make_random_index(name, seed=seed, root=root, point=False)
                 for name, seed in (("v1", 1), ("v2", 2), ("v3", 3))}
     point_current(root, "v1")
-    addr, proc = await serve_index(root / "current", RETRIEVAL_WATCH_INTERVAL_S="0.3")
+    admin = admin_env()
+    addr, proc = await serve_index(root / "current", RETRIEVAL_WATCH_INTERVAL_S="0.3", **admin)
     queries = unit_vectors(64, seed=5)
     seen: list[list[str]] = [[] for _ in range(4)]
     errors: list[str] = []
@@ -107,12 +108,14 @@ async def test_hot_swap_under_load_drops_nothing(catalog, make_random_index, ser
             calls += 1
             i += 4
 
-    async with grpc.aio.insecure_channel(addr) as channel:
-        retrieval = stub(channel)
+    async with (grpc.aio.insecure_channel(addr) as channel,
+                grpc.aio.insecure_channel(admin_addr(admin)) as admin_channel):
+        retrieval, admin_stub = stub(channel), stub(admin_channel)
         workers = [asyncio.create_task(caller(w, retrieval)) for w in range(4)]
         await asyncio.sleep(0.5)
         # 1. The RPC swaps in v2; the stored vector of a movie now finds that movie first.
-        reloaded = await retrieval.ReloadIndex(retrieval_pb2.ReloadIndexRequest(index_version="v2"), timeout=60)
+        reloaded = await admin_stub.ReloadIndex(retrieval_pb2.ReloadIndexRequest(index_version="v2"), timeout=60,
+                                                metadata=ADMIN_METADATA)
         assert (reloaded.index_version, reloaded.swapped) == ("v2", True)
         probe = versions["v2"].vectors[list(versions["v2"].movie_ids).index(2571)]
         top = await retrieval.Search(retrieval_pb2.SearchRequest(vector=probe.tolist(), k=1), timeout=5)
@@ -129,7 +132,8 @@ async def test_hot_swap_under_load_drops_nothing(catalog, make_random_index, ser
         (root / "v4" / "manifest.json").write_text(json.dumps({**manifest, "version": "v4"}))
         corrupt(root / "v4")
         with pytest.raises(grpc.RpcError) as raised:
-            await retrieval.ReloadIndex(retrieval_pb2.ReloadIndexRequest(index_version="v4"), timeout=60)
+            await admin_stub.ReloadIndex(retrieval_pb2.ReloadIndexRequest(index_version="v4"), timeout=60,
+                                         metadata=ADMIN_METADATA)
         assert raised.value.code() == grpc.StatusCode.FAILED_PRECONDITION
         assert "checksum" in raised.value.details() and "still serving v3" in raised.value.details()
         point_current(root, "v4")

@@ -7,7 +7,7 @@ import math
 import grpc
 import pytest
 from grpc_reflection.v1alpha.proto_reflection_descriptor_database import ProtoReflectionDescriptorDatabase
-from retrieval_helpers import SERVICE, stub, unit_vectors
+from retrieval_helpers import ADMIN_METADATA, SERVICE, stub, unit_vectors
 
 from movierec.common.v1 import common_pb2
 from movierec.retrieval.v1 import retrieval_pb2
@@ -96,18 +96,38 @@ async def test_unknown_movie_is_not_found(retrieval):
     assert all(len(vector.values) == 384 for vector in response.vectors)
 
 
-async def test_reload_errors_keep_serving(retrieval):
+async def test_reload_index_is_served_only_on_the_admin_endpoint_with_the_admin_token(retrieval, shared_tier):
+    # The serving port refuses it, whoever asks.
+    await expect_error(retrieval.ReloadIndex(retrieval_pb2.ReloadIndexRequest(), timeout=5, metadata=ADMIN_METADATA),
+                       grpc.StatusCode.PERMISSION_DENIED, text="admin endpoint")
+    async with grpc.aio.insecure_channel(shared_tier.admin_addrs["flat"]) as channel:
+        admin = stub(channel)
+        for metadata in ((), (("authorization", "Bearer not-the-admin-token-0123456789abcdef"),)):
+            await expect_error(admin.ReloadIndex(retrieval_pb2.ReloadIndexRequest(), timeout=5, metadata=metadata),
+                               grpc.StatusCode.UNAUTHENTICATED)
+        # The admin endpoint serves nothing else, even to the admin.
+        await expect_error(admin.Search(search(), timeout=5, metadata=ADMIN_METADATA), grpc.StatusCode.UNIMPLEMENTED)
+        response = await admin.ReloadIndex(retrieval_pb2.ReloadIndexRequest(), timeout=30, metadata=ADMIN_METADATA)
+        assert response.swapped is False
+
+
+async def test_reload_errors_keep_serving(retrieval, shared_tier):
     before = await retrieval.GetIndexInfo(retrieval_pb2.GetIndexInfoRequest(), timeout=5)
-    await expect_error(retrieval.ReloadIndex(retrieval_pb2.ReloadIndexRequest(index_version="../etc"), timeout=5),
-                       INVALID, "index_version")
-    description = await expect_error(
-        retrieval.ReloadIndex(retrieval_pb2.ReloadIndexRequest(index_version="no-such-version"), timeout=30),
-        grpc.StatusCode.FAILED_PRECONDITION, text="no index artifact")
-    assert f"still serving {before.index_version}" in description.message
-    after = await retrieval.GetIndexInfo(retrieval_pb2.GetIndexInfoRequest(), timeout=5)
-    assert after.index_version == before.index_version
-    response = await retrieval.ReloadIndex(retrieval_pb2.ReloadIndexRequest(), timeout=30)
-    assert (response.index_version, response.swapped) == (before.index_version, False)
+    async with grpc.aio.insecure_channel(shared_tier.admin_addrs["flat"]) as channel:
+        admin = stub(channel)
+
+        def reload(version: str, timeout: float):
+            return admin.ReloadIndex(retrieval_pb2.ReloadIndexRequest(index_version=version), timeout=timeout,
+                                     metadata=ADMIN_METADATA)
+
+        await expect_error(reload("../etc", 5), INVALID, "index_version")
+        description = await expect_error(reload("no-such-version", 30), grpc.StatusCode.FAILED_PRECONDITION,
+                                         text="no index artifact")
+        assert f"still serving {before.index_version}" in description.message
+        after = await retrieval.GetIndexInfo(retrieval_pb2.GetIndexInfoRequest(), timeout=5)
+        assert after.index_version == before.index_version
+        response = await reload("", 30)
+        assert (response.index_version, response.swapped) == (before.index_version, False)
 
 
 async def test_index_info_and_reflection(retrieval, catalog, make_random_index, shared_tier):

@@ -5,7 +5,8 @@
     python -m retrieval_service.cli search --movie-id 1 --k 5 --exclude-genre Animation
     python -m retrieval_service.cli search --vector-file query.npy --min-year 1990 --max-year 1999
     python -m retrieval_service.cli info
-    python -m retrieval_service.cli reload [--version VERSION]
+    RETRIEVAL_ADMIN_TOKEN=... python -m retrieval_service.cli --addr 127.0.0.1:50062 reload [--version VERSION]
+        (ReloadIndex is served on the admin endpoint only: RETRIEVAL_ADMIN_PORT, admin.py)
 
 Titles come from the catalog (``--catalog-dir``, default artifacts/catalog/current). Exit status:
 0 success, 1 the call failed (the status code and message are printed), 2 bad command line.
@@ -150,7 +151,7 @@ async def main_async(args: argparse.Namespace) -> int:
             info = await client.index_info()
             print(json.dumps({**info.__dict__, "created_at": str(info.created_at)}, indent=2))
         elif args.command == "reload":
-            reloaded = await client.reload_index(args.version)
+            reloaded = await client.reload_index(args.version, admin_token=os.environ.get("RETRIEVAL_ADMIN_TOKEN"))
             print(f"serving {reloaded.index_version} ({'swapped' if reloaded.swapped else 'already serving'})")
         else:
             result = await run_search(args, client)

@@ -194,16 +194,18 @@ class RetrievalClient:
                          response.index_kind, response.catalog_version, created, response.max_k,
                          response.max_batch_queries, list(response.genres))
 
-    async def reload_index(self, index_version: str | None = None, *,
+    async def reload_index(self, index_version: str | None = None, *, admin_token: str | None = None,
                            timeout_s: float = 120.0) -> ReloadResult:
-        """Load ``index_version`` (default: what ``current`` points at) and swap it in."""
+        """Load ``index_version`` (default: what ``current`` points at) and swap it in. Only the admin
+        endpoint serves it (RETRIEVAL_ADMIN_PORT), to a caller presenting RETRIEVAL_ADMIN_TOKEN."""
         request = retrieval_pb2.ReloadIndexRequest(index_version=index_version or "")
-        response = await self._call("ReloadIndex", request, timeout_s)
+        metadata = (("authorization", f"Bearer {admin_token}"),) if admin_token else None
+        response = await self._call("ReloadIndex", request, timeout_s, metadata)
         return ReloadResult(response.index_version, response.swapped)
 
-    async def _call(self, method: str, request, timeout_s: float | None):
+    async def _call(self, method: str, request, timeout_s: float | None, metadata=None):
         try:
-            return await getattr(self._stub, method)(request, timeout=timeout_s)
+            return await getattr(self._stub, method)(request, timeout=timeout_s, metadata=metadata)
         except grpc.RpcError as error:
             description = describe_rpc_error(error)
             raise RetrievalError(description.code, description.message, description.field_violations) from None
