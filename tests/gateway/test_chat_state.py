@@ -157,3 +157,54 @@ def test_chips_and_the_reply_say_what_was_understood():
     assert understood_line(state) == "no Horror · at most 94 min · rated PG or milder · not Titanic (1997)"
     text = template_reply([], state, filled=False, unresolved=["Foobar Quest"], notes=[])
     assert "I couldn't find a movie called “Foobar Quest”." in text and "no Horror" in text
+
+
+def test_the_session_remembers_liked_titles_and_people_until_excluded_or_reset():
+    state = _state()
+    # "I loved Heat" … "and Titanic, I'm a big Tom Hanks fan"
+    fold(state, Understanding(act=Act.RECOMMEND, seeds=Seeds(titles=[HEAT])))
+    fold(state, Understanding(act=Act.RECOMMEND, seeds=Seeds(titles=[TITANIC], people=["Tom Hanks"])))
+    assert state.seeds == [TITANIC], "the seeds are this request's titles"
+    assert state.liked_titles == [HEAT, TITANIC] and state.liked_people == ["Tom Hanks"]
+    # "not Heat though" / "no Tom Hanks": an exclusion ends the liking
+    fold(state, Understanding(act=Act.REFINE, constraints=HardConstraints(exclude_titles=[HEAT],
+                                                                          exclude_people=["Tom Hanks"])))
+    assert state.liked_titles == [TITANIC] and state.liked_people == []
+    fold(state, Understanding(act=Act.RESET))
+    assert state.liked_titles == [] and state.liked_people == []
+
+
+def test_liked_titles_are_capped_to_the_most_recent():
+    from gateway_service.dialogue.state import LIKED_MAX
+
+    state = _state()
+    titles = [TitleRef(movie_id=i, title=f"Movie {i}", year=2000) for i in range(1, LIKED_MAX + 4)]
+    for title in titles:
+        fold(state, Understanding(act=Act.RECOMMEND, seeds=Seeds(titles=[title])))
+    fold(state, Understanding(act=Act.RECOMMEND, seeds=Seeds(titles=[titles[-3]])))  # named again: most recent
+    assert [t.movie_id for t in state.liked_titles] == [t.movie_id for t in [*titles[3:-3], *titles[-2:], titles[-3]]]
+    assert len(state.liked_titles) == LIKED_MAX
+
+
+def test_chat_sources_restrict_the_filter_and_keep_well_known_recent_films():
+    import numpy as np
+
+    from gateway_service.dialogue.sources import candidate_queries, well_known_ids, within
+    from movierec_catalog.filter import Filter
+
+    movies = catalog().movies
+    pool = well_known_ids(catalog(), per_order=200)
+    assert 200 <= len(pool) <= 600
+    top_rated = int(movies.sort_values("ml_rating_count", ascending=False).movie_id.iloc[0])
+    assert top_rated in pool
+    latest = int(movies.year.max())
+    recent = movies[(movies.year >= latest - 1) & movies.movie_id.isin(pool)]
+    assert len(recent) > 0, "the per-year order keeps films of the last years"
+    hard = Filter(exclude_movie_ids=frozenset({1}), include_genres=("Comedy",))
+    restricted = within(hard, frozenset({1, 2, 3}))
+    assert restricted.only_movie_ids == frozenset({2, 3}) and restricted.include_genres == ("Comedy",)
+    assert within(Filter(only_movie_ids=frozenset({5})), frozenset({1, 2})) is None
+    query = np.ones(4, dtype=np.float32)
+    assert len(candidate_queries(hard, query, 20, frozenset({2}), frozenset())) == 2
+    searches = candidate_queries(hard, query, 20, frozenset({2}), frozenset({3}))
+    assert [k for _, k, _ in searches] == [20, 20, 10] and searches[2][2].only_movie_ids == frozenset({3})

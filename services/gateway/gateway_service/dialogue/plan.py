@@ -26,17 +26,20 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from gateway_service.deps import Services, call
+from gateway_service.dialogue.sources import candidate_queries, merge_hits, well_known_ids
 from gateway_service.dialogue.state import DialogueState
 from gateway_service.dialogue.understanding import HardConstraints, Understanding
-from gateway_service.recommend import Ranked, UserView, blend, embed_query, rank, search
+from gateway_service.recommend import Ranked, UserView, blend, embed_query, rank, search, search_batch
 from gateway_service.timing import stage
 from movierec.common.v1 import common_pb2
+from movierec.profile.v1 import profile_pb2
 from movierec.retrieval.v1 import retrieval_pb2
 from movierec_catalog import Catalog
 from movierec_catalog.filter import Filter
 from movierec_catalog.text import fold
 
 PICKS = 5
+RANK_DEPTH = 10  # the ranker orders this many; PICKS of them are shown
 MESSAGE_WEIGHT = 0.5
 SEED_WEIGHT = 0.75
 WIDEN_FACTOR = 5
@@ -175,6 +178,34 @@ def query_vector(taste: np.ndarray, text: np.ndarray | None, seeds: list[np.ndar
 
 # ---- retrieval + rank -------------------------------------------------------------------------------------
 
+@dataclass(frozen=True)
+class Likes:
+    """The session's likes as the plan uses them: liked movie ids (for the ranker's collaborative signal)
+    and the movies of the liked people (a candidate source)."""
+
+    movie_ids: tuple[int, ...] = ()
+    people_movie_ids: frozenset[int] = frozenset()
+
+
+def likes_of(state: DialogueState, people: PeopleIndex) -> Likes:
+    movies: set[int] = set()
+    for person in state.liked_people:
+        movies.update(people.movies_of(person))
+    return Likes(tuple(t.movie_id for t in state.liked_titles), frozenset(movies))
+
+
+def with_likes(user: UserView, movie_ids: tuple[int, ...]) -> UserView:
+    """``user`` whose liked movies include the session's liked titles, so the ranker's SeqEASE reads the
+    conversation's titles as what the person likes (a chat-first user has no ratings to go on)."""
+    extra = [m for m in dict.fromkeys(movie_ids) if m not in set(user.liked_ids)]
+    if not extra:
+        return user
+    profile = profile_pb2.Profile()
+    profile.CopyFrom(user.profile)
+    profile.liked_movie_ids.extend(extra)
+    return UserView(user.user_id, profile, user.watched)
+
+
 @dataclass
 class Outcome:
     """What retrieval and the ranker made of the plan."""
@@ -186,25 +217,41 @@ class Outcome:
 
     @property
     def ranked_ids(self) -> list[int]:
-        """What the ranker returned, before the gateway's last-line check."""
+        """What the ranker returned (RANK_DEPTH deep), before the gateway's last-line check."""
         return list(getattr(self.ranked, "returned_movie_ids", None) or [p.movie_id for p in self.ranked.picks])
 
 
+def well_known(services: Services) -> frozenset[int]:
+    pool = services.extras.get("well_known_ids")
+    if pool is None:
+        pool = services.extras["well_known_ids"] = well_known_ids(services.catalog)
+    return pool
+
+
 async def retrieve_and_rank(services: Services, user: UserView, hard: Filter, query: np.ndarray, message: str,
-                            turns: list[common_pb2.ConversationTurn], seed_id: int = 0) -> Outcome:
+                            turns: list[common_pb2.ConversationTurn], seed_id: int = 0,
+                            likes: Likes = Likes()) -> Outcome:
     """``seed_id``: the title the person asked for more of; the ranker lets it widen the audience band
     (someone who loves crime films and asks for "more like Toy Story" wants family films now)."""
     k = max(services.settings.candidates, 4 * PICKS)
     with stage("retrieve"):
-        candidates = await search(services, query, k, hard)
-        hits = [h for h in candidates.hits if _admits(services.catalog, hard, h.movie_id)]
-        if len(hits) < PICKS and len(candidates.hits) >= k and k < MAX_CANDIDATES:
-            candidates = await search(services, query, min(k * WIDEN_FACTOR, MAX_CANDIDATES), hard)
+        found = await search_batch(services, candidate_queries(hard, query, k, well_known(services),
+                                                               likes.people_movie_ids))
+        nearest = found[0]
+        admitted = [h for h in nearest.hits if _admits(services.catalog, hard, h.movie_id)]
+        if len(admitted) < PICKS and len(nearest.hits) >= k and k < MAX_CANDIDATES:
+            found[0] = await search(services, query, min(k * WIDEN_FACTOR, MAX_CANDIDATES), hard)
+        hits = merge_hits([c.hits for c in found])
     with stage("rank"):
-        ranked = await rank(services, user, candidates.hits, top_n=PICKS, hard=hard, query=message, turns=turns,
-                            vector=query, because_movie_id=seed_id)
-    admitted = sum(_admits(services.catalog, hard, h.movie_id) for h in candidates.hits)
-    return Outcome(ranked, [h.movie_id for h in candidates.hits], list(candidates.hits), filled=admitted >= PICKS)
+        # RANK_DEPTH deep, PICKS shown: the rest is the chat's ranked list beyond the cards (diagnostics).
+        # candidates_only=False: the ranker may add SeqEASE's neighbours of the liked titles (each one
+        # checked against the Filter by the ranker and again here).
+        ranked = await rank(services, with_likes(user, likes.movie_ids), hits, top_n=RANK_DEPTH, hard=hard,
+                            query=message, turns=turns, vector=query, because_movie_id=seed_id,
+                            candidates_only=False)
+    ranked.picks = ranked.picks[:PICKS]
+    admitted_count = sum(_admits(services.catalog, hard, h.movie_id) for h in hits)
+    return Outcome(ranked, [h.movie_id for h in hits], hits, filled=admitted_count >= PICKS)
 
 
 def _admits(catalog: Catalog, hard: Filter, movie_id: int) -> bool:

@@ -16,6 +16,9 @@ Folding rules (:func:`fold`), the contract of services/gateway/README.md "Chat":
   exclusions and excluding it removes it from the asked-for genres;
 * removals drop the named slot (or one value of it); ``reset`` (and removal of "all") clears the
   constraints, the seeds and the passed-over movies — and the message's own constraints then apply;
+* the seed titles of every turn and the people named as liked accumulate as the session's **likes**
+  (the last LIKED_MAX of each; an excluded title, franchise member or person stops being liked; reset
+  and removing a seed drop them): the chat's retrieval and ranking use them (dialogue/plan.py);
 * pick references ("the second one") are resolved against the last answer's picks;
 * ``more_like_pick`` makes those picks the seeds; ``something_else`` passes over the last picks;
   ``mark_seen`` passes over them and reports them to be recorded as watched;
@@ -42,6 +45,7 @@ from gateway_service.dialogue.understanding import (
 )
 
 SESSION_KEY = "movierec:gw:chat:{session_id}"
+LIKED_MAX = 10  # liked titles (and people) a session remembers
 CERT_RANK = {name: rank for rank, name in enumerate(CERTIFICATIONS)}
 
 
@@ -81,6 +85,11 @@ class DialogueState(_Model):
     user_id: str
     constraints: HardConstraints = Field(default_factory=HardConstraints)
     seeds: list[TitleRef] = Field(default_factory=list)
+    # Everything the person said they like in this session, oldest first (the seeds of every turn and the
+    # people they named): a chat-first user's taste is built from these, so the chat's retrieval keeps
+    # using titles mentioned turns ago after the seeds have moved on (dialogue/plan.py).
+    liked_titles: list[TitleRef] = Field(default_factory=list)
+    liked_people: list[str] = Field(default_factory=list)
     # The taste words of the last request (residual text and vibes): a turn re-run without a message
     # (a constraint chip removed) queries with them again.
     query_text: str = ""
@@ -156,11 +165,13 @@ def fold(state: DialogueState, u: Understanding) -> Folded:
     last_ids = [p.movie_id for p in state.last_picks]
     if u.act == Act.RESET or any(r.slot == "all" for r in u.removals):
         state.constraints, state.seeds, state.passed_movie_ids, state.query_text = HardConstraints(), [], [], ""
+        state.liked_titles, state.liked_people = [], []
     for removal in u.removals:
         remove(state, removal)
     state.constraints = merge_constraints(state.constraints, u.constraints)
     if u.seeds.titles:
         state.seeds = _unique_titles(u.seeds.titles)
+    _remember_likes(state, u)
     if u.act == Act.MORE_LIKE_PICK:
         chosen = referenced or state.last_picks
         state.seeds = [TitleRef(movie_id=p.movie_id, title=p.title, year=p.year) for p in chosen]
@@ -170,6 +181,19 @@ def fold(state: DialogueState, u: Understanding) -> Folded:
         out.newly_seen = referenced or list(state.last_picks)
         _pass_over(state, [p.movie_id for p in out.newly_seen])
     return out
+
+
+def _remember_likes(state: DialogueState, u: Understanding) -> None:
+    """The session's liked titles and people (most recent last, at most LIKED_MAX of each); a title or
+    person the person now excludes is no longer liked."""
+    c = state.constraints
+    excluded = {t.movie_id for t in c.exclude_titles} | {m for f in c.exclude_franchises for m in f.movie_ids}
+    titles = [t for t in state.liked_titles if t.movie_id not in {s.movie_id for s in u.seeds.titles}]
+    state.liked_titles = [t for t in [*titles, *_unique_titles(u.seeds.titles)]
+                          if t.movie_id not in excluded][-LIKED_MAX:]
+    dropped = {p.lower() for p in c.exclude_people}
+    people = [p for p in state.liked_people if p.lower() not in {q.lower() for q in u.seeds.people}]
+    state.liked_people = [p for p in [*people, *dict.fromkeys(u.seeds.people)] if p.lower() not in dropped][-LIKED_MAX:]
 
 
 def _pass_over(state: DialogueState, movie_ids: list[int]) -> None:
@@ -243,7 +267,7 @@ def remove(state: DialogueState, removal: Removal) -> None:
     """Drop one stated constraint (or one value of a list slot) from the state."""
     c, value = state.constraints, removal.value
     if removal.slot == "all":
-        state.constraints, state.seeds = HardConstraints(), []
+        state.constraints, state.seeds, state.liked_titles, state.liked_people = HardConstraints(), [], [], []
     elif removal.slot in ("genres", "exclude_genres") and value:
         target = "include_genres" if removal.slot == "genres" else "exclude_genres"
         setattr(c, target, [g for g in getattr(c, target) if g.lower() != value.lower()])
@@ -257,6 +281,7 @@ def remove(state: DialogueState, removal: Removal) -> None:
     elif removal.slot == "people" and value:
         c.exclude_people = [p for p in c.exclude_people if p.lower() != value.lower()]
         c.require_people = [p for p in c.require_people if p.lower() != value.lower()]
+        state.liked_people = [p for p in state.liked_people if p.lower() != value.lower()]
     else:
         defaults = HardConstraints()
         for name in _SLOT_FIELDS[removal.slot]:
@@ -266,6 +291,7 @@ def remove(state: DialogueState, removal: Removal) -> None:
 def remove_seed(state: DialogueState, value: str | None) -> None:
     """Drop one seed title (by movie id or title), or all of them."""
     state.seeds = [t for t in state.seeds if value is not None and not _names(t, value)]
+    state.liked_titles = [t for t in state.liked_titles if value is not None and not _names(t, value)]
 
 
 def _names(title: TitleRef, value: str) -> bool:

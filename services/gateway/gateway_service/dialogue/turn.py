@@ -36,6 +36,7 @@ from gateway_service.dialogue.plan import (
     PeopleIndex,
     build_filter,
     gather_query_parts,
+    likes_of,
     query_vector,
     resolve_relative,
     retrieve_and_rank,
@@ -399,7 +400,8 @@ async def _recommend(services: Services, body: ChatRequest, u: Understanding, re
     hard = build_filter(state, user.seen, people_index(services))
     query = query_vector(user.taste, text_vec, seed_vecs)
     outcome = await retrieve_and_rank(services, user, hard, query, body.message or "", _recent_turns(state),
-                                      seed_id=state.seeds[0].movie_id if state.seeds else 0)
+                                      seed_id=state.seeds[0].movie_id if state.seeds else 0,
+                                      likes=likes_of(state, people_index(services)))
     result.cards = outcome.ranked.cards()
     result.filled = outcome.filled
     result.degraded, result.degraded_reason = outcome.ranked.degraded, outcome.ranked.degraded_reason
