@@ -87,8 +87,16 @@ taste-map: index ## Fit the 2-D taste-map projection on the movie vectors (artif
 franchises: catalog ## Build the chat's franchise index from the catalog (artifacts/franchises/franchises.json)
 	$(PY) -m gateway_service.dialogue.franchises
 
+.PHONY: themes
+themes: index train ## K-means themes of the movie vectors, k by silhouette, named from their facts (artifacts/themes/)
+	$(PY) -m gateway_service.themes_build
+
+.PHONY: report-themes
+report-themes: index train ## The themes' k, silhouette curve and names with evidence → reports/themes.md (reuses the artifact)
+	$(PY) -m gateway_service.themes_build --report reports/themes.md
+
 .PHONY: artifacts
-artifacts: catalog index train taste-map franchises ## Build every artifact that is missing (cached by content hash)
+artifacts: catalog index train taste-map franchises themes ## Build every artifact that is missing (cached by content hash)
 
 # ---- run ------------------------------------------------------------------------------------
 .PHONY: llm-model

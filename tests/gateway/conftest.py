@@ -43,6 +43,19 @@ def taste_map_dir(index_dir: Path, catalog_dir: Path, tmp_path_factory) -> Path:
     return out
 
 
+@pytest.fixture(scope="session")
+def themes_dir(index_dir: Path, catalog_dir: Path, tmp_path_factory) -> Path:
+    """The offline themes job (`make themes`), run for real on the test index (k over 4–8: 320 movies)."""
+    out = tmp_path_factory.mktemp("themes")
+    env = {**os.environ, "MOVIEREC_CATALOG_DIR": str(catalog_dir)}
+    done = subprocess.run([sys.executable, "-m", "gateway_service.themes_build", "--index", str(index_dir),
+                           "--k-min", "4", "--k-max", "8", "--k-step", "1", "--out", str(out), "--no-cache"],
+                          env=env, cwd=REPO_ROOT, capture_output=True, text=True, timeout=300)
+    if done.returncode != 0:
+        pytest.fail(f"themes job failed:\n{done.stderr[-3000:]}")
+    return out / "current"
+
+
 @dataclass
 class Stack:
     """The session's running system: addresses of every tier and the gateway's base URL."""
@@ -90,7 +103,8 @@ async def _wait_serving(addresses: dict[str, str], timeout_s: float = 180.0) -> 
 
 
 @pytest.fixture(scope="session")
-def stack(redis_server, index_dir: Path, catalog_dir: Path, taste_map_dir: Path, tmp_path_factory) -> Iterator[Stack]:
+def stack(redis_server, index_dir: Path, catalog_dir: Path, taste_map_dir: Path, themes_dir: Path,
+          tmp_path_factory) -> Iterator[Stack]:
     import asyncio
 
     root = tmp_path_factory.mktemp("stack")
@@ -112,6 +126,7 @@ def stack(redis_server, index_dir: Path, catalog_dir: Path, taste_map_dir: Path,
         asyncio.run(_wait_serving({"embedding": embedding, "retrieval": retrieval, "ranker": ranker,
                                    "profile": profile}))
         gateway_env = {**common, "GATEWAY_JWT_SECRET": JWT_SECRET, "GATEWAY_TASTE_MAP_DIR": str(taste_map_dir),
+                       "MOVIEREC_THEMES_DIR": str(themes_dir),
                        "GATEWAY_AUTH_RATE_LIMIT": "5", "GATEWAY_AUTH_RATE_WINDOW_S": "60",
                        "GATEWAY_REQUEST_TIMEOUT_S": "10", "GATEWAY_RPC_TIMEOUT_S": "5", "GATEWAY_RANK_TIMEOUT_S": "5",
                        "GATEWAY_DIAGNOSTICS": "true",

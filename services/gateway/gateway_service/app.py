@@ -21,7 +21,9 @@ from gateway_service import (
     routes_onboarding,
     routes_recommendations,
     routes_reviews,
+    routes_themes,
     routes_users,
+    routes_watchlist,
 )
 from gateway_service.deps import build_services
 from gateway_service.dialogue.understand import UnderstandingResources
@@ -32,6 +34,7 @@ from gateway_service.middleware import RequestContextMiddleware
 from gateway_service.schemas import ProbeResponse
 from gateway_service.settings import GatewaySettings
 from gateway_service.taste_map import TasteMapStore, taste_map_root
+from gateway_service.themes import load_themes
 from gateway_service.titles import TitleSearch
 from movierec_catalog import load_catalog
 from movierec_core.client import check_health
@@ -49,6 +52,7 @@ def create_app(settings: GatewaySettings) -> FastAPI:
         services = build_services(settings, catalog)
         services.extras["taste_maps"] = TasteMapStore(taste_map_root(settings.taste_map_root))
         services.extras["title_search"] = TitleSearch(catalog)
+        services.extras["themes"] = await asyncio.to_thread(load_themes)
         # The chat's title linker and franchise index (~1 s): built before the first message, not during it.
         services.extras["understanding"] = await asyncio.to_thread(UnderstandingResources.from_catalog, catalog)
         services.extras["import_linker"] = await asyncio.to_thread(CatalogLinker, catalog)
@@ -70,11 +74,12 @@ def create_app(settings: GatewaySettings) -> FastAPI:
     app.state.search_limiter = LocalRateLimiter(settings.search_rate_limit, window_s=60)
 
     for module in (routes_auth, routes_movies, routes_onboarding, routes_recommendations, routes_reviews,
-                   routes_import):
+                   routes_import, routes_themes):
         app.include_router(module.router)
     # Writes are budgeted per user (429 + Retry-After); reads on these routers are free.
     app.include_router(routes_chat.router, dependencies=[write_budget("chat")])
     app.include_router(routes_users.router, dependencies=[write_budget("interaction")])
+    app.include_router(routes_watchlist.router, dependencies=[write_budget("interaction")])
     _ops_routes(app, settings)
     if STATIC_DIR.is_dir():
         app.mount("/", StaticFiles(directory=STATIC_DIR, html=True), name="ui")

@@ -27,6 +27,7 @@ from gateway_service.fallback import LovedMovie, grounded_reason, loved_movies
 from gateway_service.movies import estimate_fields, placeholder_url, poster_url
 from gateway_service.rank_policy import candidates_only_for
 from gateway_service.schemas import Card, Carousel, Factor, RecommendationsRequest, RecommendationsResponse
+from gateway_service.themes import Theme, favourite_ids, user_themes
 from gateway_service.timing import stage
 from movierec.common.v1 import common_pb2
 from movierec.embedding.v1 import embedding_pb2
@@ -66,9 +67,14 @@ class UserView:
         return list(self.profile.liked_movie_ids)
 
     @property
+    def watchlist(self) -> list[int]:
+        return list(self.profile.watchlist_movie_ids)
+
+    @property
     def seen(self) -> set[int]:
-        """Movies never to recommend again: rated, picked at onboarding, marked watched."""
-        return set(self.ratings) | set(self.liked_ids) | self.watched
+        """Movies never to recommend again: rated, picked at onboarding, marked watched, or already on the
+        watchlist (it has its own row on the home page)."""
+        return set(self.ratings) | set(self.liked_ids) | self.watched | set(self.watchlist)
 
     @property
     def taste(self) -> np.ndarray:
@@ -370,6 +376,7 @@ class CarouselPlan:
     seed_movie_id: int | None = None  # …or MoreLikeThis(seed)
     rank_vector: np.ndarray | None = None  # the intent the ranker scores against (None: the taste vector)
     genre: str | None = None
+    theme_id: int | None = None
 
     def group(self, hits: list[retrieval_pb2.Hit], top_n: int, hard: Filter, query: str) -> ranker_pb2.CandidateGroup:
         """This carousel as one candidate group of a RankBatch call (its seed explains every pick)."""
@@ -403,7 +410,21 @@ def plan_carousels(services: Services, user: UserView, hard: Filter, n: int,
         plans.append(CarouselPlan(f"fans-of-{genre.lower()}", "fans_of", f"For fans of {genre}",
                                   k=k + 2 * n, top_n=n * (len(plans) + 1), hard=replace(hard, include_genres=[genre]),
                                   search_vector=user.taste, genre=genre))
+    theme = top_theme(services, user)  # "More <theme>": the theme holding most of the favourites
+    unseen = frozenset(theme.movie_ids) - hard.exclude_movie_ids if theme else frozenset()
+    if unseen:  # (an empty allow-list would mean "any movie")
+        plans.append(CarouselPlan(f"theme-{theme.theme_id}", "theme", f"More {theme.name}", k=k + 2 * n,
+                                  top_n=n * (len(plans) + 1), hard=replace(hard, only_movie_ids=unseen),
+                                  search_vector=user.taste, theme_id=theme.theme_id))
     return plans
+
+
+def top_theme(services: Services, user: UserView) -> Theme | None:
+    index = services.extras.get("themes")
+    if index is None:
+        return None
+    found = user_themes(index, services.catalog, favourite_ids(user.ratings, user.liked_ids), limit=1)
+    return found[0].theme if found else None
 
 
 async def retrieve_carousels(services: Services, plans: list[CarouselPlan]) -> list[Candidates]:
@@ -476,7 +497,8 @@ def _assemble(user_id: str, user: UserView, plans: list[CarouselPlan], found: li
             continue
         shown.update(c.movie_id for c in cards)
         carousels.append(Carousel(id=plan.id, kind=plan.kind, title=plan.title, seed_movie_id=plan.seed_movie_id,
-                                  genre=plan.genre, degraded=result.degraded, recommendations=cards))
+                                  genre=plan.genre, theme_id=plan.theme_id, degraded=result.degraded,
+                                  recommendations=cards))
     degraded_results = [r for r in ranked if r.degraded]
     return RecommendationsResponse(
         user_id=user_id, cold_start=user.cold_start, degraded=bool(degraded_results),

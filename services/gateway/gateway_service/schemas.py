@@ -186,9 +186,10 @@ class Card(ApiModel):
 
 class Carousel(ApiModel):
     id: str
-    kind: Literal["top_picks", "because_you_loved", "fans_of"]
+    kind: Literal["top_picks", "because_you_loved", "fans_of", "theme"]
     title: str
     seed_movie_id: int | None = None
+    theme_id: int | None = None  # kind "theme": GET /api/themes/{themeId}
     genre: str | None = None
     degraded: bool = False
     recommendations: list[Card]
@@ -380,6 +381,50 @@ class TasteMapView(ApiModel):
     points: list[MapPoint]
 
 
+class ThemeTerm(ApiModel):
+    """Why a theme has its name: the share of its members the term is true of."""
+
+    kind: Literal["genre", "decade", "descriptor"]
+    term: str
+    label: str
+    members: int
+    share: float
+    share_of_all: float
+
+
+class ThemeSummary(ApiModel):
+    theme_id: int
+    name: str
+    size: int
+    name_terms: list[ThemeTerm]
+    distinctive_terms: list[ThemeTerm]
+    sample: list[MovieSummary]  # the most central members
+
+
+class ThemesResponse(ApiModel):
+    k: int
+    silhouette: float
+    themes: list[ThemeSummary]
+
+
+class ThemeDetail(ThemeSummary):
+    ranked_for_user: bool  # with a token: members ordered for its user (else: most central first)
+    recommendations: list[Card]  # with a token: the ranker's picks among the unseen members, explained
+    members: list[MovieSummary]  # one page of the members (offset/limit)
+    total: int
+    offset: int
+
+
+class UserTheme(ApiModel):
+    theme_id: int
+    name: str
+    favourites_in_theme: int
+    favourites: int
+    movie_ids: list[int]
+    shared_facts: list[str]  # true of most of those favourites
+    pattern: str  # "4 of your 5 favourites are in *Psychological Dramas*: unreliable narrator, 1990s"
+
+
 class TasteResponse(ApiModel):
     user_id: str
     ratings_count: int
@@ -389,6 +434,8 @@ class TasteResponse(ApiModel):
     map: TasteMapView | None
     map_unavailable_reason: str | None
     summary: str
+    # The themes most of the user's favourites fall in, each with a pattern line built from their facts.
+    top_themes: list[UserTheme] = []
 
 
 # ---- import ------------------------------------------------------------------------------
@@ -408,3 +455,19 @@ class ImportResponse(ApiModel):
     onboarded: bool
     unmatched: list[UnmatchedRow]
     summary: str
+
+
+# ---- watchlist ---------------------------------------------------------------------------
+
+class WatchlistRequest(ApiModel):
+    movie_id: Annotated[int, Field(gt=0)]
+
+
+class WatchlistItem(MovieSummary):
+    added_at: datetime
+
+
+class WatchlistResponse(ApiModel):
+    user_id: str
+    items: list[WatchlistItem]
+    changed: bool | None = None  # POST: added (False: already there); DELETE: removed (False: was not there)

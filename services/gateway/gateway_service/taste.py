@@ -7,8 +7,9 @@ from collections import Counter
 from gateway_service.deps import Services
 from gateway_service.fallback import decade_of
 from gateway_service.recommend import UserView, genre_affinity, load_user, normalize, search
-from gateway_service.schemas import MapPoint, RadarPoint, TasteMapView, TasteResponse, TopMovie
+from gateway_service.schemas import MapPoint, RadarPoint, TasteMapView, TasteResponse, TopMovie, UserTheme
 from gateway_service.taste_map import TasteMap
+from gateway_service.themes import user_themes
 from movierec_catalog.filter import Filter
 
 RADAR_GENRES = 8
@@ -102,4 +103,16 @@ async def taste(services: Services, user_id: str) -> TasteResponse:
     return TasteResponse(
         user_id=user_id, ratings_count=len(user.ratings), radar=points, radar_source=source, top_movies=tops,
         map=map_view(taste_map, user, tops, nearby) if taste_map else None, map_unavailable_reason=reason,
-        summary=summary(services, user, points, source, tops, nearby, taste_map))
+        summary=summary(services, user, points, source, tops, nearby, taste_map),
+        top_themes=top_themes(services, tops))
+
+
+def top_themes(services: Services, tops: list[TopMovie]) -> list[UserTheme]:
+    """The themes of the favourites (the top movies), each with a pattern line from their own facts."""
+    index = services.extras.get("themes")
+    if index is None or not tops:
+        return []
+    found = user_themes(index, services.catalog, [t.movie_id for t in tops])
+    return [UserTheme(theme_id=f.theme.theme_id, name=f.theme.name, favourites_in_theme=len(f.movie_ids),
+                      favourites=f.favourites, movie_ids=list(f.movie_ids), shared_facts=list(f.shared_facts),
+                      pattern=f.pattern) for f in found]

@@ -25,6 +25,7 @@ from profile_service.embedder import Embedder, EmbeddingUnavailable
 from profile_service.settings import ProfileSettings
 from profile_service.store import InvalidUpdate, ProfileStore
 from profile_service.vectors import MovieVectors, cold_start_vector, popular_movie_ids
+from profile_service.watchlist import UnknownMovie, WatchlistFull, Watchlists
 
 SERVICE_NAME = profile_pb2.DESCRIPTOR.services_by_name["ProfileService"].full_name
 DEFAULT_PORT = 50053
@@ -48,6 +49,10 @@ def translate_errors(method):
                                    field_violations=[(error.field, error.message)] if error.field else None) from None
         except ProfileNotFound as error:
             raise not_found(str(error), reason="PROFILE_NOT_FOUND") from None
+        except UnknownMovie as error:
+            raise not_found(str(error), reason="MOVIE_NOT_FOUND") from None
+        except WatchlistFull as error:
+            raise failed_precondition(str(error), reason="WATCHLIST_FULL") from None
         except InvalidUpdate as error:
             raise failed_precondition(str(error), reason="VECTOR_MISMATCH") from None
         except EmbeddingUnavailable as error:
@@ -91,6 +96,7 @@ def to_proto(view: ProfileView) -> profile_pb2.Profile:
 class ProfileService(profile_pb2_grpc.ProfileServiceServicer):
     def __init__(self) -> None:
         self.profiles: Profiles | None = None
+        self.watchlists: Watchlists | None = None
         self.load_error: str | None = None
 
     async def _view(self, user_id: str) -> profile_pb2.Profile:
@@ -98,8 +104,12 @@ class ProfileService(profile_pb2_grpc.ProfileServiceServicer):
 
     @translate_errors
     async def GetProfile(self, request, context):
-        view = await asyncio.to_thread(self.profiles.get, request.user_id, allow_cold_start=request.allow_cold_start)
-        return profile_pb2.GetProfileResponse(profile=to_proto(view))
+        view, saved = await asyncio.gather(
+            asyncio.to_thread(self.profiles.get, request.user_id, allow_cold_start=request.allow_cold_start),
+            asyncio.to_thread(self.watchlists.movie_ids, request.user_id))
+        profile = to_proto(view)
+        profile.watchlist_movie_ids.extend(saved)
+        return profile_pb2.GetProfileResponse(profile=profile)
 
     @translate_errors
     async def Onboard(self, request, context):
@@ -145,6 +155,27 @@ class ProfileService(profile_pb2_grpc.ProfileServiceServicer):
             millis(turn.created_at, turn.HasField("created_at")))
         return profile_pb2.LogTurnResponse(entry_id=entry_id)
 
+    async def _entries(self, user_id: str) -> list[profile_pb2.WatchlistEntry]:
+        entries = await asyncio.to_thread(self.watchlists.entries, user_id)
+        return [profile_pb2.WatchlistEntry(movie_id=e.movie_id, added_at=timestamp(e.added_at_ms)) for e in entries]
+
+    @translate_errors
+    async def GetWatchlist(self, request, context):
+        return profile_pb2.GetWatchlistResponse(entries=await self._entries(request.user_id))
+
+    @translate_errors
+    async def AddToWatchlist(self, request, context):
+        added = await asyncio.to_thread(self.watchlists.add, request.user_id, request.movie_id)
+        log.info("watchlist add", extra=log_fields(user_id=request.user_id, movie_id=request.movie_id, added=added))
+        return profile_pb2.AddToWatchlistResponse(added=added, entries=await self._entries(request.user_id))
+
+    @translate_errors
+    async def RemoveFromWatchlist(self, request, context):
+        removed = await asyncio.to_thread(self.watchlists.remove, request.user_id, request.movie_id)
+        log.info("watchlist remove", extra=log_fields(user_id=request.user_id, movie_id=request.movie_id,
+                                                      removed=removed))
+        return profile_pb2.RemoveFromWatchlistResponse(removed=removed, entries=await self._entries(request.user_id))
+
 
 def build_profiles(settings: ProfileSettings) -> Profiles:
     """Load the movie vectors and the cold-start centroid; connect the store and the embedding client."""
@@ -166,7 +197,9 @@ async def main() -> None:
 
     async def load() -> None:
         try:
-            servicer.profiles = await asyncio.to_thread(build_profiles, settings)
+            profiles = await asyncio.to_thread(build_profiles, settings)
+            servicer.watchlists = Watchlists(profiles.store.client, profiles.store.watchlist_key, profiles.movies)
+            servicer.profiles = profiles
         except Exception as error:  # stays NOT_SERVING; RPCs say why
             servicer.load_error = str(error)
             raise

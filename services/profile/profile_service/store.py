@@ -9,6 +9,7 @@ Key layout (``P`` = ``PROFILE_KEY_PREFIX``, default ``movierec:``)::
     P ratings:<user>   hash  movie_id → JSON {rating, at, event_id, text}  (latest review per movie)
     P applied:<user>   set   event ids already applied to this user
     P steps:<user>     hash  the taste fold's steps: r:<movie> / c:<seq> → "<seq>|<record>" (see steps.py)
+    P watchlist:<user> zset  movie id → when it was saved (ms); see watchlist.py
     P interactions     stream  the interaction log: one entry per applied event (capped, ~MAXLEN)
     P turns            stream  recommendation/chat turns (capped, ~MAXLEN)
     P deadletter       list  rejected events, newest first, JSON {event, reason, task, at}
@@ -316,6 +317,9 @@ class ProfileStore:
 
     def steps_key(self, user_id: str) -> str:
         return f"{self.prefix}steps:{user_id}"
+
+    def watchlist_key(self, user_id: str) -> str:
+        return f"{self.prefix}watchlist:{user_id}"
 
     def block_key(self, batch_id: str) -> str:
         return f"{self.prefix}batch-block:{batch_id or 'none'}"

@@ -254,5 +254,13 @@ export const importRatings = (csvText) => request("POST", "/api/import", {
 export const markWatched = (userId, movieId) =>
   request("POST", `/api/users/${enc(userId)}/watched`, { body: { movieId } });
 
+export const getWatchlist = (userId) => request("GET", `/api/users/${enc(userId)}/watchlist`);
+export const addToWatchlist = (userId, movieId) =>
+  request("POST", `/api/users/${enc(userId)}/watchlist`, { body: { movieId } });
+export const removeFromWatchlist = (userId, movieId) =>
+  request("DELETE", `/api/users/${enc(userId)}/watchlist/${enc(movieId)}`);
+export const getThemes = () => request("GET", "/api/themes");
+export const getTheme = (themeId, { limit = 24 } = {}) => request("GET", `/api/themes/${enc(themeId)}?limit=${limit}`);
+
 export const getProfile = (userId) => request("GET", `/api/users/${enc(userId)}/profile`);
 export const getTaste = (userId) => request("GET", `/api/users/${enc(userId)}/taste`);

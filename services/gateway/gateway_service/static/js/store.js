@@ -5,7 +5,14 @@ export const store = {
   onboarding: null, // {movies: [{movieId, title, year}], vibes: [], freeText}
   firstRecommendations: null, // the answer of the recommendations call the Personalizing view made
   profileVersion: null,
+  watchlist: null, // Set of saved movie ids, once loaded (home page, movie modal)
 };
+
+/** Tell the views the watchlist changed (the home page redraws its row). */
+export function noteWatchlist(answer) {
+  store.watchlist = new Set((answer.items || []).map((item) => item.movieId));
+  window.dispatchEvent(new CustomEvent("movierec:watchlist-changed", { detail: answer }));
+}
 
 const VERSION_KEYS = ["profileVersion", "tasteVersion", "version"];
 
@@ -38,6 +45,7 @@ export function resetStore() {
   store.onboarding = null;
   store.firstRecommendations = null;
   store.profileVersion = null;
+  store.watchlist = null;
   const badge = document.getElementById("taste-badge");
   if (badge) badge.hidden = true;
 }

@@ -1,11 +1,11 @@
 // Home: the recommendation carousels. Reloads itself when a rating moves your taste and marks
 // the picks that are new since the previous load.
 
-import { getProfile, getRecommendations } from "../api.js";
+import { getProfile, getRecommendations, getWatchlist } from "../api.js";
 import { carousel, degradedNote } from "../components.js";
 import { errorBox, fill, h, spinner } from "../dom.js";
 import { getSession } from "../session.js";
-import { noteProfileVersion, store } from "../store.js";
+import { noteProfileVersion, noteWatchlist, store } from "../store.js";
 import { openMovieModal } from "./modal.js";
 
 function movieIdsOf(answer) {
@@ -15,6 +15,8 @@ function movieIdsOf(answer) {
 export function renderHome(view, params, { navigate }) {
   const session = getSession();
   const body = h("div", { class: "carousels", "data-testid": "carousels" });
+  // The watchlist row: its own request (no ranking), redrawn whenever the list changes.
+  const watchlistRow = h("div", { "data-testid": "watchlist-row" });
   const status = h("p", { class: "home-status muted", "data-testid": "home-status", "aria-live": "polite" });
   const refresh = h("button", { class: "btn btn-ghost btn-small", type: "button", "data-testid": "refresh" }, "Refresh");
   let previousIds = null;
@@ -29,7 +31,19 @@ export function renderHome(view, params, { navigate }) {
       h("div", { class: "head-actions" },
         refresh,
         h("a", { class: "btn btn-small", href: "#/chat" }, "Ask for something specific"))),
-    body));
+    body, watchlistRow));
+
+  function showWatchlist(answer) {
+    const items = answer.items || [];
+    watchlistRow.replaceChildren(items.length
+      ? carousel("Your watchlist", items, (movie) => openMovieModal(movie, { navigate }),
+        { subtitle: "Saved for later: kept out of your picks until you remove them" })
+      : h("p", { class: "muted small" }, "Your watchlist is empty: save a movie from its details to find it here."));
+    watchlistRow.dataset.count = String(items.length);
+  }
+  const onWatchlistChanged = (event) => showWatchlist(event.detail || {});
+  window.addEventListener("movierec:watchlist-changed", onWatchlistChanged);
+  getWatchlist(session.userId).then(noteWatchlist).catch(() => {});
 
   function show(answer, reason) {
     noteProfileVersion(answer);
@@ -54,6 +68,7 @@ export function renderHome(view, params, { navigate }) {
         degraded: section.degraded ?? answer.degraded, degradedReason: section.degradedReason ?? answer.degradedReason,
         subtitle: section.subtitle || "" });
       row.dataset.kind = section.kind || "";
+      if (section.kind === "theme") row.dataset.themeId = String(section.themeId);
       for (const card of row.querySelectorAll("[data-movie-id]")) {
         if (fresh.includes(Number(card.dataset.movieId)) || fresh.includes(card.dataset.movieId)) {
           card.classList.add("is-new");
@@ -109,5 +124,8 @@ export function renderHome(view, params, { navigate }) {
   } else {
     load();
   }
-  return () => window.removeEventListener("movierec:taste-changed", onTasteChanged);
+  return () => {
+    window.removeEventListener("movierec:taste-changed", onTasteChanged);
+    window.removeEventListener("movierec:watchlist-changed", onWatchlistChanged);
+  };
 }

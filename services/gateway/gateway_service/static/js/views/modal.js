@@ -1,12 +1,12 @@
 // The movie modal: "Why we recommended this", factors, metadata, rate (0.5–5 stars),
 // mark watched, chat about this.
 
-import { getMovie, getProfile, markWatched, postReview } from "../api.js";
+import { addToWatchlist, getMovie, getProfile, getWatchlist, markWatched, postReview, removeFromWatchlist } from "../api.js";
 import { chip, degradedNote, factorChips, matchBadge, posterImage } from "../components.js";
 import { errorBox, h, sleep, toast } from "../dom.js";
 import { factorLabel, normaliseMovie, runtimeText } from "../format.js";
 import { getSession } from "../session.js";
-import { noteProfileVersion, profileVersionOf, store } from "../store.js";
+import { noteProfileVersion, noteWatchlist, profileVersionOf, store } from "../store.js";
 
 const MAX_REVIEW_TEXT = 2000;
 
@@ -117,6 +117,16 @@ export async function openMovieModal(recommendation, { navigate }) {
   const rateButton = h("button", { class: "btn btn-primary", type: "button", disabled: !rating, "data-testid": "save-rating" }, "Save rating");
   const watchedButton = h("button", { class: "btn", type: "button", "data-testid": "mark-watched" }, "Mark watched");
   const chatButton = h("button", { class: "btn btn-ghost", type: "button", "data-testid": "chat-about" }, "Chat about this");
+  const watchlistButton = h("button", { class: "btn", type: "button", "data-testid": "watchlist-toggle" }, "Save to watchlist");
+  const paintWatchlist = () => {
+    const saved = Boolean(store.watchlist && store.watchlist.has(movie.movieId));
+    watchlistButton.textContent = saved ? "On your watchlist ✓ (remove)" : "Save to watchlist";
+    watchlistButton.dataset.saved = saved ? "1" : "0";
+  };
+  if (store.watchlist === null) {
+    getWatchlist(session.userId).then((answer) => { noteWatchlist(answer); paintWatchlist(); }).catch(() => {});
+  }
+  paintWatchlist();
   const picker = starPicker(rating, (v) => { rating = v; rateButton.disabled = false; });
 
   rateButton.addEventListener("click", async () => {
@@ -154,6 +164,23 @@ export async function openMovieModal(recommendation, { navigate }) {
     }
   });
 
+  watchlistButton.addEventListener("click", async () => {
+    watchlistButton.disabled = true;
+    const saved = watchlistButton.dataset.saved === "1";
+    try {
+      const answer = saved ? await removeFromWatchlist(session.userId, movie.movieId)
+        : await addToWatchlist(session.userId, movie.movieId);
+      noteWatchlist(answer);
+      paintWatchlist();
+      toast(saved ? `${movie.title} removed from your watchlist.`
+        : `${movie.title} saved to your watchlist: it stays out of your picks until you remove it.`, "success");
+    } catch (error) {
+      actionsFeedback.replaceChildren(errorBox(error));
+    } finally {
+      watchlistButton.disabled = false;
+    }
+  });
+
   chatButton.addEventListener("click", () => {
     d.close();
     navigate("chat", { about: movie.movieId, title: movie.title || "" });
@@ -182,7 +209,7 @@ export async function openMovieModal(recommendation, { navigate }) {
         movie.tags && movie.tags.length ? h("div", { class: "chips" }, movie.tags.slice(0, 8).map((t) => chip(t))) : null,
         h("section", { class: "rate", "data-testid": "rate" },
           h("h3", {}, "Your rating"), picker, reviewText,
-          h("div", { class: "modal-actions" }, rateButton, watchedButton, chatButton), actionsFeedback)));
+          h("div", { class: "modal-actions" }, rateButton, watchedButton, watchlistButton, chatButton), actionsFeedback)));
   }
 
   d.replaceChildren(

@@ -148,6 +148,7 @@ export async function renderTaste(view, params, { navigate }) {
     const summary = summaryText(taste);
     fill(body,
       summary ? h("p", { class: "wrapped-summary", "data-testid": "taste-summary" }, summary) : null,
+      themesSection(taste.topThemes || []),
       h("div", { class: "stats" },
         stat("Taste version", version ?? "–"),
         stat("Movies rated", taste.ratingCount ?? taste.ratingsCount ?? taste.numRatings ?? "–"),
@@ -160,6 +161,17 @@ export async function renderTaste(view, params, { navigate }) {
   }
 
   await load();
+}
+
+/** "4 of your 5 favourites are in *Psychological Dramas*: …" — the pattern lines of the user's top themes. */
+function themesSection(themes) {
+  if (!themes.length) return null;
+  const line = (theme) => {
+    const [before, name, after] = theme.pattern.split("*");
+    return h("li", { "data-theme-id": theme.themeId }, before, h("em", {}, name ?? ""), after ?? "");
+  };
+  return h("section", { class: "panel wrapped-themes", "data-testid": "taste-themes" },
+    h("h2", {}, "Your themes"), h("ul", {}, themes.map(line)));
 }
 
 function stat(label, value) {
