@@ -155,7 +155,7 @@ def test_carousels_after_onboarding(client):
     body = response.json()
     assert body["coldStart"] is False and body["degraded"] is False and body["indexVersion"]
     kinds = [c["kind"] for c in body["carousels"]]
-    assert kinds == ["top_picks", "because_you_loved", "fans_of"], kinds
+    assert kinds == ["top_picks", "because_you_loved", "fans_of", "theme"], kinds
     assert body["carousels"][0]["title"] == "Top picks for you"
     because = body["carousels"][1]
     assert because["seedMovieId"] in picks and catalog().get(because["seedMovieId"]).title in because["title"]

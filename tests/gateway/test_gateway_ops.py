@@ -177,7 +177,7 @@ def test_server_timing_names_each_stage_when_enabled(configured_gateway, client)
         name, _, duration = part.strip().partition(";dur=")
         stages[name] = float(duration)
     kinds = {carousel["kind"] for carousel in response.json()["carousels"]}
-    assert kinds == {"top_picks", "because_you_loved", "fans_of"}
+    assert kinds == {"top_picks", "because_you_loved", "fans_of", "theme"}
     assert {"profile", "retrieve", "rank", "assemble", "app"} <= set(stages)
     assert not any(name.startswith("rank.") for name in stages)  # one RankBatch call for the whole page
     assert all(ms >= 0 for ms in stages.values())

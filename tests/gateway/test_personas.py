@@ -192,6 +192,6 @@ def test_home_page_costs_one_rank_batch_call_and_no_rank_call(client, tmp_path_f
     before = httpx.get(url).text
     home = _home(client, user)
     after = httpx.get(url).text
-    assert len(home["carousels"]) == 3
+    assert len(home["carousels"]) == 4  # top picks, because you loved, fans of, more <theme>
     assert _started(after, "RankBatch") - _started(before, "RankBatch") == 1
     assert _started(after, "Rank") - _started(before, "Rank") == 0
