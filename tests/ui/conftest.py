@@ -98,6 +98,8 @@ def ui_artifacts(tmp_path_factory) -> UiArtifacts:
     index_dir = (root / "index" / "current").resolve()
     _run([sys.executable, "-m", "gateway_service.taste_map", "--index", str(index_dir), "--catalog", str(catalog_dir),
           "--out", str(root / "taste_map")], env, "taste map")
+    _run([sys.executable, "-m", "gateway_service.themes_build", "--index", str(index_dir), "--catalog",
+          str(catalog_dir), "--k-min", "4", "--k-max", "8", "--k-step", "1", "--no-cache"], env, "themes")
     return UiArtifacts(root, catalog_dir, index_dir, root / "taste_map", catalog)
 
 

@@ -194,6 +194,39 @@ def mark_watched(page, movie_id: int) -> None:
     assert movie_id not in card_ids(page), "a watched movie is not recommended again"
 
 
+def pick_ids(page) -> list[int]:
+    """The recommended cards (the carousels), not the watchlist row."""
+    ids = page.eval_on_selector_all("[data-testid=carousels] [data-testid=movie-card]",
+                                    "cards => cards.map(c => c.dataset.movieId)")
+    return [int(x) for x in ids]
+
+
+def theme_carousel_and_watchlist(page) -> None:
+    """A "More <theme>" carousel; a pick saved from its modal moves to the watchlist row and out of the
+    picks; removing it from the row's modal empties the row."""
+    theme_rows = page.locator("[data-testid=carousels] [data-testid=carousel][data-kind=theme]")
+    assert theme_rows.count() == 1
+    assert theme_rows.first.locator("h2").inner_text().startswith("More ")
+    saved = pick_ids(page)[0]
+    page.click(f"[data-testid=carousels] [data-testid=movie-card][data-movie-id='{saved}']")
+    modal = page.locator("#movie-modal")
+    modal.locator("[data-testid=watchlist-toggle]").click()
+    page.wait_for_function("""() => document.querySelector('[data-testid=watchlist-toggle]').dataset.saved === '1'""",
+                           timeout=TIMEOUT_MS)
+    modal.locator("[data-testid=modal-close]").click()
+    page.wait_for_selector(f"[data-testid=watchlist-row] [data-movie-id='{saved}']", timeout=TIMEOUT_MS)
+    refresh_home(page)
+    assert saved not in pick_ids(page), "a watchlisted movie is not among the picks"
+    screenshot(page, "06b-home-watchlist", full_page=True)
+    page.click(f"[data-testid=watchlist-row] [data-movie-id='{saved}']")
+    modal.locator("[data-testid=watchlist-toggle]").click()
+    page.wait_for_function("""() => document.querySelector('[data-testid=watchlist-toggle]').dataset.saved === '0'""",
+                           timeout=TIMEOUT_MS)
+    modal.locator("[data-testid=modal-close]").click()
+    page.wait_for_function("() => document.querySelector('[data-testid=watchlist-row]').dataset.count === '0'",
+                           timeout=TIMEOUT_MS)
+
+
 def chat_about(page, catalog, movie_id: int) -> None:
     """The modal's "Chat about this" opens the chat with the question prefilled."""
     page.click(f"[data-testid=movie-card][data-movie-id='{movie_id}']")
@@ -312,6 +345,7 @@ def taste_wrapped(page) -> None:
     assert {"you", "average", "critic", "top", "nearby"} <= kinds, kinds
     assert page.inner_text("[data-testid=taste-summary]").strip()
     assert page.locator("[data-testid=genre-radar] .radar-label").count() >= 3
+    assert re.match(r"\d+ of your \d+ favourites? (are|is) in ", page.inner_text("[data-testid=taste-themes] li"))
     screenshot(page, "08-taste-wrapped", full_page=True)
 
 
@@ -390,6 +424,7 @@ def test_the_whole_journey(browser, system, ui_artifacts):
 
         watched_id = picks_after[0]
         mark_watched(page, watched_id)
+        theme_carousel_and_watchlist(page)
         chat_about(page, catalog, card_ids(page)[0])
         chat_respects_constraints(page, catalog, never={rated_id, watched_id, *ONBOARDING_PICKS})
         removing_a_chip_reruns_without_it(page, catalog)
