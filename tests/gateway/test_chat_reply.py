@@ -37,6 +37,13 @@ def test_names_of_the_picks_their_facts_and_the_history_pass():
     assert checker.unverified(text) == []
 
 
+def test_greetings_are_not_names():
+    checker, _ = _heat_checker()
+    # the real 0.5B model opens its replies like this
+    assert checker.unverified("Hi! Here are some picks. Hello there, Heat is a Crime classic.") == []
+    assert checker.unverified("Hey, you might like Ronin.") == ["Ronin"]
+
+
 def test_a_name_outside_the_picks_and_history_is_caught():
     checker, _ = _heat_checker()
     assert checker.unverified("Heat is great. You might also enjoy Ronin with Jean Reno.") == ["Ronin with Jean Reno"]

@@ -206,7 +206,8 @@ def test_people(read, message, name, field):
 def test_llm_constraints_without_a_cue_in_the_message_are_dropped(resources):
     # recorded from the real 0.5B model on this message: include Action, exclude Thriller/Sci-Fi, the 1990s
     client = _FakeClient(_FakeResult(True, _answer(include_genres=["Action"], exclude_genres=["Thriller", "Sci-Fi"],
-                                                   min_year=1990, max_year=1999, max_certification="PG")))
+                                                   min_year=1990, max_year=1999, max_certification="PG",
+                                                   min_certification="PG")))
     message = "Hi! I'm after something like Toy Story for a family night, nothing scary"
     u, _, _ = asyncio.run(understand_with_llm(message, DialogueContext(resources=resources), client))
     c = u.constraints
@@ -214,6 +215,7 @@ def test_llm_constraints_without_a_cue_in_the_message_are_dropped(resources):
     assert c.min_year is None and c.max_year is None
     assert "Thriller" in c.exclude_genres, "'scary' is a cue for Thriller"
     assert c.max_certification == "PG", "'family' is an audience cue"
+    assert c.min_certification is None, "a floor needs an adult word"
 
 
 @pytest.mark.parametrize("message, data, kept", [

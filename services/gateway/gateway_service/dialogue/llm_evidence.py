@@ -49,6 +49,9 @@ _RUNTIME_CUE = re.compile(r"\b(?:\d+\s*(?:h|hr|hrs|hours?|m|mins?|minutes?)|hour
 _AUDIENCE_CUE = re.compile(r"\b(?:\d{1,2}|kids?|child|children|famil\w*|teens?|teenagers?|tweens?|adults?|grown|"
                            r"grown-ups?|rated|pg|pg-13|g|r|nc-17|toddlers?|little|sons?|daughters?|nephews?|nieces?|"
                            r"grandkids?|mature|clean|wholesome|innocent|age|ages|year-old|years old)\b")
+# A floor ("rated PG-13 or above") is rarer and costlier than a cap: only adult words set one.
+_FLOOR_CUE = re.compile(r"\b(?:adults?|grown|grown-ups?|mature|not for kids|no kids|not a kids|teens?|teenagers?|"
+                        r"rated|r-rated|pg-13|nc-17|explicit|x-rated)\b")
 _LANGUAGE_CUE = re.compile(r"\b(?:" + "|".join(map(re.escape, LANGUAGES)) +
                            r"|subtitles?|subtitled|subs|dubbed|foreign|language|in english)\b")
 
@@ -69,7 +72,8 @@ def keep_evidenced(c: HardConstraints, message: str) -> list[str]:
     c.include_genres = [g for g in c.include_genres if _has_genre_cue(g, text)]
     c.exclude_genres = [g for g in c.exclude_genres if _has_genre_cue(g, text)]
     checks = ((("min_year", "max_year"), _YEAR_CUE), (("min_runtime_min", "max_runtime_min"), _RUNTIME_CUE),
-              (("min_certification", "max_certification"), _AUDIENCE_CUE), (("language",), _LANGUAGE_CUE))
+              (("max_certification",), _AUDIENCE_CUE), (("min_certification",), _FLOOR_CUE),
+              (("language",), _LANGUAGE_CUE))
     for names, cue in checks:
         if cue.search(text):
             continue

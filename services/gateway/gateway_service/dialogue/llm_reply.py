@@ -40,6 +40,9 @@ _SENTENCE_OPENERS = {
     "four", "five", "first", "second", "third", "next", "finally", "plus", "like", "enjoy", "try", "another",
     "great", "perfect", "sure", "of", "in", "on", "at", "to", "when", "while", "what", "which", "who", "how",
     "why", "hope", "happy", "based", "given", "thanks", "lastly", "meanwhile", "ok", "okay", "yes", "no",
+    # greetings and interjections (the real 0.5B model opens with "Hi!")
+    "hi", "hello", "hey", "welcome", "absolutely", "certainly", "definitely", "alright", "well", "now", "oh", "wow",
+    "awesome", "wonderful", "maybe", "perhaps", "just", "please", "sounds",
 }
 _ALWAYS_FINE = {"i", "i'm", "i've", "i'd", "i'll", "ok", "okay", "tv", "pg", "pg-13", "g", "r", "nc-17"}
 
