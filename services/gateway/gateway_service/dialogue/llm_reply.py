@@ -45,6 +45,9 @@ _SENTENCE_OPENERS = {
     "awesome", "wonderful", "maybe", "perhaps", "just", "please", "sounds",
 }
 _ALWAYS_FINE = {"i", "i'm", "i've", "i'd", "i'll", "ok", "okay", "tv", "pg", "pg-13", "g", "r", "nc-17"}
+# Words are compared folded (fold() drops apostrophes: "I'm" → "im"), so the lists are folded too.
+_SENTENCE_OPENERS = {fold(w) for w in _SENTENCE_OPENERS}
+_ALWAYS_FINE = {fold(w) for w in _ALWAYS_FINE}
 
 
 def _tokens(text: str) -> set[str]:
