@@ -43,6 +43,7 @@ def test_greetings_are_not_names():
     assert checker.unverified("Hi! Here are some picks. Hello there, Heat is a Crime classic.") == []
     assert checker.unverified("Hey, you might like Ronin.") == ["Ronin"]
     assert checker.unverified("I’m sure you'll enjoy Heat. I'm also fond of Heat. It’s a Crime film.") == []
+    assert checker.unverified("Since you asked for no Horror and no Thriller, Heat fits.") == []
 
 
 def test_a_name_outside_the_picks_and_history_is_caught():

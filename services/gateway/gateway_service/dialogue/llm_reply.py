@@ -27,6 +27,7 @@ from movierec_catalog import Catalog
 from movierec_catalog.text import fold
 from movierec_llm import LlmClient
 from movierec_llm.prompts import chat_reply
+from movierec_llm.prompts import understand as understand_prompt
 
 MAX_CAST = 4
 _WORD = r"[A-Z0-9][\w'’\-]*"
@@ -101,6 +102,7 @@ def split_sentences(text: str) -> list[str]:
 def checker_for(cards: list[Card], catalog: Catalog, history: Iterable[str]) -> MentionChecker:
     checker = MentionChecker()
     checker.allow(history)
+    checker.allow(understand_prompt.GENRES)  # "no Horror": a genre is a constraint word, never an invented name
     for card in cards:
         checker.allow([card.title, *card.genres])
         checker.allow(f.value for f in card.factors)
