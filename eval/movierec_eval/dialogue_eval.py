@@ -19,7 +19,8 @@ Measured (eval/README.md, "Dialogue evaluation", explains each):
 * share of recommend turns answered with a full set or a clear "only N movies match";
 * follow-up turns: no new picks, taste not updated, constraints unchanged;
 * INSPIRED Recall@10 through the chat path (dev, test): each seeker turn goes through the chat; the
-  movie the recommender names next (new in the dialogue) is looked for in the chat's ranked list.
+  movie the recommender names next (new in the dialogue) is looked for in the chat's ranked list (the
+  ranker's 10, ``diagnostics.rankedMovieIds``; ``recall@shown`` counts the 5 cards alone).
 
 Nothing here imports the gateway, the catalog library or the dialogue package: the checker must not
 share code with what it checks.
@@ -520,7 +521,7 @@ def inspired_recall(client: ChatClient, facts: RawFacts, split: str, limit: int 
     for row in rows:
         by_dialog[row["dialog_id"]].append(row)
     dialog_ids = sorted(by_dialog)[:limit] if limit else sorted(by_dialog)
-    targets = hits = chat_turns = failed_turns = 0
+    targets = hits = shown_hits = chat_turns = failed_turns = 0
     list_lengths: list[int] = []
     failures: Counter = Counter()
 
@@ -537,6 +538,7 @@ def inspired_recall(client: ChatClient, facts: RawFacts, split: str, limit: int 
             continue
         mentioned: set[int] = set()
         ranked: list[int] = []
+        shown: list[int] = []
         for row in sorted(by_dialog[dialog_id], key=lambda r: int(r["utt_id"])):
             ids = [m for m in (link(x) for x in row["movies"].split(";") if x.strip()) if m is not None]
             text = row["text"].replace("QUOTATION_MARK", '"').strip()[:1000]
@@ -546,10 +548,10 @@ def inspired_recall(client: ChatClient, facts: RawFacts, split: str, limit: int 
                 if status == 200:
                     session = data.get("sessionId") or session
                     diagnostics = data.get("diagnostics") or {}
-                    shown = [int(c["movieId"]) for c in data.get("recommendations") or []]
-                    extra = [int(i) for i in diagnostics.get("rankedMovieIds") or [] if int(i) not in shown]
-                    if shown:  # a follow-up answer shows no new list: keep the previous one
-                        ranked = shown + extra
+                    cards = [int(c["movieId"]) for c in data.get("recommendations") or []]
+                    extra = [int(i) for i in diagnostics.get("rankedMovieIds") or [] if int(i) not in cards]
+                    if cards:  # a follow-up answer shows no new list: keep the previous one
+                        shown, ranked = cards, cards + extra
                 else:
                     failed_turns += 1
                     error = data.get('error') if isinstance(data.get('error'), dict) else {}
@@ -562,6 +564,7 @@ def inspired_recall(client: ChatClient, facts: RawFacts, split: str, limit: int 
                     candidates = [m for m in ranked if m not in mentioned][:k]
                     list_lengths.append(len(candidates))
                     hits += movie_id in candidates
+                    shown_hits += movie_id in [m for m in shown if m not in mentioned]
             mentioned.update(ids)
     return {
         "split": split,
@@ -569,6 +572,9 @@ def inspired_recall(client: ChatClient, facts: RawFacts, split: str, limit: int 
         "targets": targets,
         f"recall@{k}": round(hits / targets, 4) if targets else None,
         "hits": hits,
+        # The cards alone (the chat shows 5 of its ranked 10): the share a person would have seen.
+        "recall@shown": round(shown_hits / targets, 4) if targets else None,
+        "shown_hits": shown_hits,
         "chat_turns": chat_turns,
         "failed_turns": failed_turns,
         "failures": dict(failures),
@@ -703,7 +709,8 @@ def write_reports(out: Path, summary: dict, failures: list[dict], tally: Tally) 
     for result in summary["inspired"]:
         lines.append(
             f"| INSPIRED {result['split']} Recall@10 through the chat | {result.get('recall@10')} "
-            f"({result['hits']}/{result['targets']}, {result['dialogues']} dialogues) | ≥ 0.15 |"
+            f"({result['hits']}/{result['targets']}, {result['dialogues']} dialogues; the shown cards alone: "
+            f"{result.get('recall@shown')}) | ≥ 0.15 |"
         )
     lines += [
         "",

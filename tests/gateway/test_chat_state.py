@@ -207,4 +207,4 @@ def test_chat_sources_restrict_the_filter_and_keep_well_known_recent_films():
     query = np.ones(4, dtype=np.float32)
     assert len(candidate_queries(hard, query, 20, frozenset({2}), frozenset())) == 2
     searches = candidate_queries(hard, query, 20, frozenset({2}), frozenset({3}))
-    assert [k for _, k, _ in searches] == [20, 20, 10] and searches[2][2].only_movie_ids == frozenset({3})
+    assert [k for _, k, _ in searches] == [20, 100, 10] and searches[2][2].only_movie_ids == frozenset({3})

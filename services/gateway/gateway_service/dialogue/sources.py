@@ -6,7 +6,7 @@ words, while a person recommending to them names movies people know. So one Sear
 with the turn's query vector and the turn's Filter, gathers three sources:
 
 * **nearest** — the ``k`` nearest movies (what the conversation means);
-* **well-known** — the ``k`` nearest among well-known movies (:func:`well_known_ids`): the same meaning,
+* **well-known** — the WELL_KNOWN_CANDIDATES nearest among well-known movies (:func:`well_known_ids`): the same meaning,
   from movies a person is likely to have heard of and to accept;
 * **people** — the nearest among the movies (director or cast) of the people the person said they like
   in this session ("a Kubrick movie", "big Tom Hanks fan").
@@ -28,6 +28,7 @@ from movierec_catalog.filter import Filter
 
 WELL_KNOWN_PER_ORDER = 1000  # movies taken from each popularity order (their union is ~1,500 movies)
 PEOPLE_CANDIDATES = 10
+WELL_KNOWN_CANDIDATES = 100  # the ranker's priors choose among them; nearest-k alone is too narrow
 
 
 def well_known_ids(catalog: Catalog, per_order: int = WELL_KNOWN_PER_ORDER) -> frozenset[int]:
@@ -63,7 +64,7 @@ def candidate_queries(hard: Filter, query: np.ndarray, k: int, well_known: froze
                       people_movies: frozenset[int]) -> list[tuple[np.ndarray, int, Filter]]:
     """The (vector, k, Filter) searches of one turn: nearest first, then well-known, then people."""
     queries = [(query, k, hard)]
-    for ids, size in ((well_known, k), (people_movies, PEOPLE_CANDIDATES)):
+    for ids, size in ((well_known, WELL_KNOWN_CANDIDATES), (people_movies, PEOPLE_CANDIDATES)):
         if ids and (restricted := within(hard, ids)) is not None:
             queries.append((query, size, restricted))
     return queries
