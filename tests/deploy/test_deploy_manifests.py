@@ -268,8 +268,9 @@ def _allowed(docs: list[dict]) -> tuple[set[tuple[str, str, int]], list[tuple[st
 @pytest.mark.parametrize("overlay", OVERLAYS)
 def test_network_policies_default_deny_and_allow_exactly_the_configured_edges(overlay):
     docs = docs_of(overlay)
-    deny = [p for p in of_kind(docs, "NetworkPolicy") if p["spec"]["podSelector"] == {}]
-    assert len(deny) == 1 and "ingress" not in deny[0]["spec"] and deny[0]["spec"]["policyTypes"] == ["Ingress"]
+    deny = [p for p in of_kind(docs, "NetworkPolicy") if p["spec"]["podSelector"] == {}
+            and p["spec"]["policyTypes"] == ["Ingress"]]
+    assert len(deny) == 1 and "ingress" not in deny[0]["spec"]
     pod_edges, others = _allowed(docs)
     assert pod_edges == _required_edges(docs), (
         f"allowed but unused: {sorted(pod_edges - _required_edges(docs))}; "
@@ -281,6 +282,50 @@ def test_network_policies_default_deny_and_allow_exactly_the_configured_edges(ov
     assert namespaces == {("retrieval", (50052,), ("movierec.io/retrieval-client",)),
                           ("all", (METRICS_PORT, GATEWAY_PORT, 9121), ("movierec.io/monitoring",))}
     assert len(others) == 3, f"unexpected sources: {others}"
+
+
+# The in-cluster LLM server (deploy/k8s/components/llm) that the gateway and the ranker may call.
+LLM_EDGES = {("gateway", "llm", 8000), ("ranker", "llm", 8000)}
+
+
+def _egress(docs: list[dict]) -> tuple[list[dict], set[tuple[str, str, int]], list[dict]]:
+    """(policies selecting every pod, pod-to-pod egress edges of the per-tier policies, every other rule)."""
+    everyone, edges, others = [], set(), []
+    for policy in of_kind(docs, "NetworkPolicy"):
+        if "Egress" not in policy["spec"]["policyTypes"]:
+            continue
+        target = policy["spec"]["podSelector"].get("matchLabels", {})
+        if not target:
+            everyone.append(policy)
+            continue
+        for rule in policy["spec"].get("egress", []):
+            ports = [p["port"] for p in rule.get("ports", [])]
+            assert ports and rule.get("to"), f"{policy['metadata']['name']}: an egress rule open to every port or peer"
+            for peer in rule["to"]:
+                if set(peer) == {"podSelector"}:
+                    edges.update((target[NAME], peer["podSelector"]["matchLabels"][NAME], port) for port in ports)
+                else:
+                    others.append({"from": target[NAME], "to": peer, "ports": ports})
+    return everyone, edges, others
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_egress_is_default_deny_with_dns_and_exactly_the_configured_edges(overlay):
+    docs = docs_of(overlay)
+    everyone, edges, others = _egress(docs)
+    by_name = {p["metadata"]["name"]: p["spec"] for p in everyone}
+    assert set(by_name) == {"default-deny-egress", "dns-egress"}
+    assert "egress" not in by_name["default-deny-egress"]
+    (dns,) = by_name["dns-egress"]["egress"]
+    assert dns["to"] == [{"namespaceSelector": {}, "podSelector": {"matchLabels": {"k8s-app": "kube-dns"}}}]
+    assert sorted((p["port"], p["protocol"]) for p in dns["ports"]) == [(53, "TCP"), (53, "UDP")]
+    assert edges - LLM_EDGES == _required_edges(docs), (
+        f"allowed but unused: {sorted(edges - LLM_EDGES - _required_edges(docs))}; "
+        f"used but blocked: {sorted(_required_edges(docs) - edges)}")
+    assert edges >= LLM_EDGES, edges
+    # Only the dev LLM server leaves the cluster (HTTPS to the package index for its model's wheels).
+    assert others == [{"from": "llm", "ports": [443], "to": {"ipBlock": {
+        "cidr": "0.0.0.0/0", "except": ["10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16"]}}}], others
 
 
 @pytest.mark.parametrize("overlay", OVERLAYS)
