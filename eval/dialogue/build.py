@@ -1,4 +1,5 @@
-"""Expand the hand-written corpus (corpus_requests.py, corpus_dialogues.py) into requests.jsonl and dialogues.jsonl.
+"""Expand the hand-written corpus (corpus_requests.py, corpus_dialogues.py, heldout_requests.py) into
+requests.jsonl, dialogues.jsonl and heldout_requests.jsonl.
 
     PYTHONPATH=eval .venv/bin/python eval/dialogue/build.py
 
@@ -22,6 +23,7 @@ sys.path.insert(0, str(HERE.parent))
 
 from corpus_dialogues import DIALOGUES  # noqa: E402
 from corpus_requests import REQUESTS  # noqa: E402
+from heldout_requests import HELDOUT_REQUESTS  # noqa: E402
 from labels import SLOTS  # noqa: E402
 
 from movierec_eval.raw_facts import default_root, load  # noqa: E402
@@ -94,17 +96,40 @@ class Resolver:
                 "relative": [{"kind": kind, **self.title(ref)} for kind, ref in item["relative"]]}
 
 
-def main() -> None:
-    resolver = Resolver(default_root())
+def write_requests(resolver: Resolver, items: list[dict], path: Path, prefix: str = "") -> Counter:
+    """One JSONL record per single request, ids ``<prefix><class>-NNN``; returns the count per class."""
     counters: Counter = Counter()
-    with open(HERE / "requests.jsonl", "w", encoding="utf-8") as out:
-        for item in REQUESTS:
+    with open(path, "w", encoding="utf-8") as out:
+        for item in items:
             counters[item["class"]] += 1
-            record = {"id": f"{item['class']}-{counters[item['class']]:03d}", "class": item["class"],
+            record = {"id": f"{prefix}{item['class']}-{counters[item['class']]:03d}", "class": item["class"],
                       "form": item["form"],
                       "message": item["message"], "source": resolver.source(item["source"]), "note": item["note"],
                       "expect": resolver.meaning(item)}
             out.write(json.dumps(record, ensure_ascii=False) + "\n")
+    return counters
+
+
+def check_heldout_disjoint() -> None:
+    """The held-out set is a test only while the development corpus does not contain its messages or sources."""
+    def key(message: str) -> str:  # case and punctuation do not make a message new
+        return " ".join("".join(ch if ch.isalnum() else " " for ch in message.lower()).split())
+
+    dev_messages = {key(r["message"]) for r in REQUESTS}
+    dev_sources = {tuple(r["source"]) for r in REQUESTS if r["source"]}
+    dev_sources |= {tuple(t["source"]) for d in DIALOGUES for t in d["turns"] if t["source"]}
+    for item in HELDOUT_REQUESTS:
+        if key(item["message"]) in dev_messages:
+            raise SystemExit(f"held-out message also in corpus_requests.py: {item['message']!r}")
+        if item["source"] and (tuple(item["source"]) in dev_sources or item["source"][0] != "test"):
+            raise SystemExit(f"held-out source must be an unused INSPIRED test utterance: {item['source']}")
+
+
+def main() -> None:
+    resolver = Resolver(default_root())
+    counters = write_requests(resolver, REQUESTS, HERE / "requests.jsonl")
+    check_heldout_disjoint()
+    heldout = write_requests(resolver, HELDOUT_REQUESTS, HERE / "heldout_requests.jsonl", prefix="heldout-")
     ids = Counter(d["id"] for d in DIALOGUES)
     if max(ids.values()) > 1:
         raise SystemExit(f"duplicate dialogue ids: {[k for k, v in ids.items() if v > 1]}")
@@ -117,7 +142,8 @@ def main() -> None:
             out.write(json.dumps({"id": dialogue["id"], "classes": dialogue["classes"], "turns": turns},
                                  ensure_ascii=False) + "\n")
     print(f"{len(REQUESTS)} requests ({dict(counters)}), {len(DIALOGUES)} dialogues, "
-          f"{sum(len(d['turns']) for d in DIALOGUES)} turns")
+          f"{sum(len(d['turns']) for d in DIALOGUES)} turns; held-out: {len(HELDOUT_REQUESTS)} requests "
+          f"({dict(heldout)})")
 
 
 if __name__ == "__main__":
