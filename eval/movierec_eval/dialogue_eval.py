@@ -1,7 +1,14 @@
 """``make eval-dialogue``: the labelled dialogue corpus through the real chat, checked against raw facts.
 
     PYTHONPATH=eval .venv/bin/python -m movierec_eval.dialogue_eval [--gateway URL | --endpoints FILE]
+        [--corpus both|dev|heldout] [--llm off|local [--llm-model 0.5b] [--llm-timeout-s S]]
         [--limit-requests N] [--limit-dialogues N] [--inspired dev,test|none] [--inspired-limit N] [--out reports]
+
+Two corpora (eval/dialogue/README.md): the development corpus (requests.jsonl + dialogues.jsonl, which
+the parser is developed on) and the held-out requests (heldout_requests.jsonl, which nobody tunes on);
+each gets its own tables. ``--llm local`` starts the system with the local LLM server (as
+``make up LLM=local``), so the chat merges the LLM's reading with the rules'; that run is written to
+``dialogue-llm.{json,md}`` and counts ``understoodBy`` and the ``llmFallback`` reasons per turn.
 
 Without ``--gateway``/``--endpoints`` it starts the whole system itself (Redis, every tier, a worker and
 the gateway, exactly as ``make up`` does, via ``movierec_core.devstack.Stack``) with diagnostics on and
@@ -313,6 +320,9 @@ class Tally:
     errors: list[dict] = field(default_factory=list)
     turns: list[dict] = field(default_factory=list)
     latencies_ms: list[float] = field(default_factory=list)
+    understood_by: Counter = field(default_factory=Counter)
+    llm_fallback: Counter = field(default_factory=Counter)
+    llm_fallback_examples: dict[str, str] = field(default_factory=dict)
 
 
 def _got_meaning(data: dict) -> dict:
@@ -437,6 +447,7 @@ def run_turn(
         tally.turns.append(record)
         return record
     session.session_id = data.get("sessionId") or session.session_id
+    record |= count_understanding_source(tally, data)
     record["mistakes"] = score_turn(tally, classes, expect, data, session)
     record |= check_picks(tally, expect, data, session, facts)
     record["got_constraints"] = data.get("constraints")
@@ -468,6 +479,23 @@ def run_turn(
     session.last_constraints = _comparable(data.get("constraints"))
     tally.turns.append(record)
     return record
+
+
+def fallback_kind(reason: str) -> str:
+    """The reason's kind ("timeout: read timed out after 6 s" → "timeout") so that reasons can be counted."""
+    return re.split(r"[:(]", reason, maxsplit=1)[0].strip() or reason
+
+
+def count_understanding_source(tally: Tally, data: dict) -> dict:
+    """Who read the message (``understoodBy``) and, when the LLM was not used, why (``llmFallback``)."""
+    by = data.get("understoodBy") or "(absent)"
+    reason = data.get("llmFallback")
+    tally.understood_by[by] += 1
+    if reason:
+        kind = fallback_kind(str(reason))
+        tally.llm_fallback[kind] += 1
+        tally.llm_fallback_examples.setdefault(kind, str(reason)[:200])
+    return {"understood_by": by, "llm_fallback": reason}
 
 
 def _comparable(constraints: dict | None) -> str:
@@ -625,6 +653,9 @@ def summarise(tally: Tally, inspired: list[dict], elapsed_s: float) -> dict:
         },
         "follow_ups": dict(tally.follow_ups),
         "latency_ms": {"p50": _pct(latencies, 0.5), "p95": _pct(latencies, 0.95)} if latencies else {},
+        "understood_by": dict(tally.understood_by.most_common()),
+        "llm_fallback": dict(tally.llm_fallback.most_common()),
+        "llm_fallback_examples": tally.llm_fallback_examples,
         "inspired": inspired,
     }
 
@@ -669,22 +700,52 @@ def compact_turn(turn: dict) -> dict:
     return {k: v for k, v in turn.items() if k not in drop}
 
 
-def write_reports(out: Path, summary: dict, failures: list[dict], tally: Tally) -> None:
-    answered = summary["answered_full_or_only_n"]
+def _report_json(summary: dict, failures: list[dict], tally: Tally) -> dict:
+    return {"summary": summary, "worst_failures": failures, "errors": tally.errors[:50],
+            "turns": [compact_turn(t) for t in tally.turns]}
+
+
+def write_reports(out: Path, runs: dict[str, tuple[dict, list[dict], Tally]], name: str = "dialogue",
+                  settings: dict | None = None) -> None:
+    """``<name>.json`` and ``<name>.md``: one section per corpus run ("development", "heldout")."""
     out.mkdir(parents=True, exist_ok=True)
-    (out / "dialogue.json").write_text(
-        json.dumps(
-            {"summary": summary, "worst_failures": failures, "errors": tally.errors[:50],
-             "turns": [compact_turn(t) for t in tally.turns]},
-            indent=1,
-            default=str,
-        )
-        + "\n"
-    )
+    report: dict = {"settings": settings or {}}
+    if "development" in runs:
+        report |= _report_json(*runs["development"])
+    if "heldout" in runs:
+        report["heldout"] = _report_json(*runs["heldout"])
+    (out / f"{name}.json").write_text(json.dumps(report, indent=1, default=str) + "\n")
+    title = "`make eval-dialogue`" + (f", {settings['system']}" if settings and settings.get("system") else "")
+    lines = [f"# Dialogue evaluation ({title})", ""]
+    if settings:
+        lines += [f"Settings: {', '.join(f'{k}={v}' for k, v in settings.items())}.", ""]
+    if "development" in runs:
+        summary, failures, _ = runs["development"]
+        lines += corpus_lines(summary, failures, "eval/dialogue/ development corpus", "##")
+    if "heldout" in runs:
+        summary, failures, _ = runs["heldout"]
+        lines += ["", "## Held-out requests (eval/dialogue/heldout_requests.jsonl; the parser is not tuned on them)",
+                  ""]
+        lines += corpus_lines(summary, failures, "held-out requests", "###")
+    (out / f"{name}.md").write_text("\n".join(lines) + "\n")
+
+
+def understanding_source_lines(summary: dict, level: str) -> list[str]:
+    """Who read the messages (rules alone or rules+llm) and why the LLM's reading was not used."""
+    lines = ["", f"{level} Who read the messages (`understoodBy`) and LLM fallback reasons (`llmFallback`)", "",
+             "| understoodBy | turns |", "|---|---|"]
+    lines += [f"| {by} | {n} |" for by, n in summary.get("understood_by", {}).items()]
+    if summary.get("llm_fallback"):
+        lines += ["", "| llmFallback (kind) | turns | example |", "|---|---|---|"]
+        lines += [f"| {kind} | {n} | {summary['llm_fallback_examples'].get(kind, '')} |"
+                  for kind, n in summary["llm_fallback"].items()]
+    return lines
+
+
+def corpus_lines(summary: dict, failures: list[dict], corpus: str, level: str) -> list[str]:
+    answered = summary["answered_full_or_only_n"]
     lines = [
-        "# Dialogue evaluation (`make eval-dialogue`)",
-        "",
-        f"{summary['turns']} chat turns (corpus in eval/dialogue/), {summary['http_errors']} HTTP errors "
+        f"{summary['turns']} chat turns ({corpus}), {summary['http_errors']} HTTP errors "
         f"({summary.get('retried_after_504', 0)} requests retried once after a 504), "
         f'{summary["elapsed_s"]} s. Protocol: eval/README.md, "Dialogue evaluation".',
         "",
@@ -714,7 +775,7 @@ def write_reports(out: Path, summary: dict, failures: list[dict], tally: Tally) 
         )
     lines += [
         "",
-        "## Per slot",
+        f"{level} Per slot",
         "",
         "| slot | precision | recall | F1 | tp | fp | fn |",
         "|---|---|---|---|---|---|---|",
@@ -725,13 +786,13 @@ def write_reports(out: Path, summary: dict, failures: list[dict], tally: Tally) 
     ]
     lines += [
         "",
-        "## Per class (micro F1 over the slots the class's labels use)",
+        f"{level} Per class (micro F1 over the slots the class's labels use)",
         "",
         "| class | micro F1 |",
         "|---|---|",
     ]
     lines += [f"| {cls} | {c['f1_micro']} |" for cls, c in summary["by_class"].items()]
-    lines += ["", "## Violations by reason", "", "| reason | after filter | before filter |", "|---|---|---|"]
+    lines += ["", f"{level} Violations by reason", "", "| reason | after filter | before filter |", "|---|---|---|"]
     reasons = set(summary["violations_after_final_filter"]["by_reason"]) | set(
         summary["violations_before_final_filter"]["by_reason"]
     )
@@ -740,7 +801,8 @@ def write_reports(out: Path, summary: dict, failures: list[dict], tally: Tally) 
         f"{summary['violations_before_final_filter']['by_reason'].get(r, 0)} |"
         for r in sorted(reasons)
     ]
-    lines += ["", f"## Worst failures (first {min(25, len(failures))})", ""]
+    lines += understanding_source_lines(summary, level)
+    lines += ["", f"{level} Worst failures (first {min(25, len(failures))})", ""]
     for failure in failures[:25]:
         lines.append(f"- **{failure['id']}** “{failure['message']}”")
         for slot, diff in (failure["mistakes"] or {}).items():
@@ -749,7 +811,7 @@ def write_reports(out: Path, summary: dict, failures: list[dict], tally: Tally) 
             lines.append(f"  - shown {movie_id}: {'; '.join(reasons)}")
         for movie_id, reasons in list((failure["violations_before"] or {}).items())[:2]:
             lines.append(f"  - ranked (before filter) {movie_id}: {'; '.join(reasons)}")
-    (out / "dialogue.md").write_text("\n".join(lines) + "\n")
+    return lines
 
 
 # ---- the system under test ----------------------------------------------------------------------------
@@ -783,9 +845,10 @@ def evaluate(
     inspired_splits: list[str],
     inspired_limit: int | None,
     progress: bool = True,
+    timeout_s: float = 30.0,
 ) -> tuple[dict, list[dict], Tally]:
     facts = load(default_root())
-    client = ChatClient(base_url)
+    client = ChatClient(base_url, timeout_s)
     started = time.perf_counter()
     try:
         tally = run_corpus(client, facts, requests, dialogues, progress)
@@ -797,59 +860,112 @@ def evaluate(
     return summary, worst_failures(tally), tally
 
 
-def main(argv: list[str] | None = None) -> int:
+SHOWN_KEYS = ("turns", "http_errors", "retried_after_504", "slot_f1_min", "slot_f1_micro", "act_accuracy",
+              "violations_after_final_filter", "violations_before_final_filter", "answered_full_or_only_n",
+              "follow_ups", "understood_by", "llm_fallback", "inspired")
+
+
+def llm_env(model: str, timeout_s: float | None, reply_timeout_s: float | None = None) -> dict[str, str]:
+    """The system as `make up LLM=local` starts it; when given, the timeouts of understanding and replies.
+
+    The gateway's request deadline is raised with it, because the understanding call gets what is left of
+    that deadline: without this the LLM could not answer in time on a loaded machine and every turn would
+    be read by the rules alone (which the report would show as ``llmFallback`` timeouts).
+    """
+    env = {"MOVIEREC_LLM": "local", "LLM_LOCAL_MODEL": model}
+    if timeout_s:
+        env |= {"LLM_TIMEOUT_UNDERSTAND_S": str(timeout_s),
+                "GATEWAY_REQUEST_TIMEOUT_S": str(timeout_s + (reply_timeout_s or 15) + 10)}
+    if reply_timeout_s:
+        env["LLM_TIMEOUT_REPLY_S"] = str(reply_timeout_s)
+    return env
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     target = parser.add_mutually_exclusive_group()
     target.add_argument("--gateway", help="base URL of a running gateway (GATEWAY_DIAGNOSTICS=true)")
     target.add_argument("--endpoints", type=Path, help="a `make up` endpoints.json (e.g. .run/endpoints.json)")
-    parser.add_argument("--limit-requests", type=int, default=None)
+    parser.add_argument("--corpus", choices=("both", "dev", "heldout"), default="both",
+                        help="development corpus (requests + dialogues), held-out requests, or both (default)")
+    parser.add_argument("--llm", choices=("off", "local"), default="off",
+                        help="local: start the system with the local LLM server (MOVIEREC_LLM=local)")
+    parser.add_argument("--llm-model", default="0.5b", help="LLM_LOCAL_MODEL for --llm local")
+    parser.add_argument("--llm-timeout-s", type=float, default=None,
+                        help="LLM_TIMEOUT_UNDERSTAND_S for --llm local (default: the system's own)")
+    parser.add_argument("--llm-reply-timeout-s", type=float, default=None,
+                        help="LLM_TIMEOUT_REPLY_S for --llm local (the reply is not what this measures; a short "
+                             "one keeps a run within its time on a shared machine)")
+    parser.add_argument("--timeout-s", type=float, default=None, help="HTTP timeout per chat turn (30; 300 with --llm)")
+    parser.add_argument("--limit-requests", type=int, default=None, help="first N requests of each corpus")
     parser.add_argument("--limit-dialogues", type=int, default=None)
     parser.add_argument("--inspired", default="dev,test", help="INSPIRED splits through the chat, or 'none'")
     parser.add_argument("--inspired-limit", type=int, default=None, help="first N dialogues of each split")
     parser.add_argument("--out", type=Path, default=REPO / "reports")
+    parser.add_argument("--report-name", default=None,
+                        help="report file stem (default: dialogue; dialogue-llm with --llm; dialogue-heldout "
+                             "for --corpus heldout), so one run never overwrites another's figures")
     args = parser.parse_args(argv)
-    requests = read_jsonl(CORPUS / "requests.jsonl")[: args.limit_requests]
-    dialogues = read_jsonl(CORPUS / "dialogues.jsonl")[: args.limit_dialogues]
     splits = [] if args.inspired == "none" else [s for s in args.inspired.split(",") if s]
     if bad := [s for s in splits if s not in ("dev", "test")]:
         parser.error(f"unknown INSPIRED split {bad}")
+    args.splits = splits
+    if args.llm != "off" and (args.gateway or args.endpoints):
+        parser.error("--llm starts the system itself; for a running system with an LLM, pass --gateway and "
+                     "--report-name")
+    if args.report_name is None:
+        args.report_name = ("dialogue-llm" if args.llm != "off"
+                            else "dialogue-heldout" if args.corpus == "heldout" else "dialogue")
+    return args
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    corpora = {"development": args.corpus in ("both", "dev"), "heldout": args.corpus in ("both", "heldout")}
+    timeout_s = args.timeout_s or (300.0 if args.llm != "off" else 30.0)
+    settings = {"corpus": args.corpus, "limit_requests": args.limit_requests,
+                "system": f"LLM local {args.llm_model}" if args.llm != "off" else "rules only (no LLM configured)"}
+    if args.llm != "off":
+        settings["llm_understand_timeout_s"] = args.llm_timeout_s or "system default"
+        settings["llm_reply_timeout_s"] = args.llm_reply_timeout_s or "system default"
     stack = None
     if args.gateway:
         base_url = args.gateway
+        settings["system"] = f"running gateway {base_url}"
     elif args.endpoints:
         base_url = json.loads(args.endpoints.read_text())["gateway"]
+        settings["system"] = f"running system {args.endpoints}"
     else:
         print("starting the system (as `make up`) ...", file=sys.stderr)
-        stack, base_url = start_system()
+        env = llm_env(args.llm_model, args.llm_timeout_s, args.llm_reply_timeout_s) if args.llm != "off" else None
+        stack, base_url = start_system(env)
+    runs = {}
     try:
-        summary, failures, tally = evaluate(base_url, requests, dialogues, splits, args.inspired_limit)
+        if corpora["development"]:
+            requests = read_jsonl(CORPUS / "requests.jsonl")[: args.limit_requests]
+            dialogues = read_jsonl(CORPUS / "dialogues.jsonl")[: args.limit_dialogues]
+            runs["development"] = evaluate(base_url, requests, dialogues, args.splits, args.inspired_limit,
+                                           timeout_s=timeout_s)
+        if corpora["heldout"]:
+            heldout = read_jsonl(CORPUS / "heldout_requests.jsonl")[: args.limit_requests]
+            runs["heldout"] = evaluate(base_url, heldout, [], [], None, timeout_s=timeout_s)
     finally:
         if stack is not None:
             stack.stop()
-    write_reports(args.out, summary, failures, tally)
-    print(
-        json.dumps(
-            {
-                k: summary[k]
-                for k in (
-                    "turns",
-                    "http_errors",
-                    "retried_after_504",
-                    "slot_f1_min",
-                    "slot_f1_micro",
-                    "act_accuracy",
-                    "violations_after_final_filter",
-                    "violations_before_final_filter",
-                    "answered_full_or_only_n",
-                    "follow_ups",
-                    "inspired",
-                )
-            },
-            indent=1,
-        )
-    )
-    print(f"wrote {args.out / 'dialogue.json'} and {args.out / 'dialogue.md'}")
+    settings["uptime"] = machine_load()
+    write_reports(args.out, runs, args.report_name, settings)
+    for corpus, (summary, _, _) in runs.items():
+        print(json.dumps({"corpus": corpus, **{k: summary[k] for k in SHOWN_KEYS if k in summary}}, indent=1))
+    print(f"wrote {args.out / (args.report_name + '.json')} and {args.out / (args.report_name + '.md')}")
     return 0
+
+
+def machine_load() -> str:
+    """The load average when the run ended (the 2-core machine is shared; latencies depend on it)."""
+    try:
+        return "load average " + " ".join(Path("/proc/loadavg").read_text().split()[:3])
+    except OSError:
+        return "unknown"
 
 
 if __name__ == "__main__":
