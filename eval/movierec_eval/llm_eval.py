@@ -309,9 +309,10 @@ def main(argv: list[str] | None = None) -> int:
         if server is not None:
             server.close()
     suffix = "" if args.model == "0.5b" or args.base_url else f"-{args.model}"
-    out = args.out.with_name(args.out.name + suffix)
-    out.with_suffix(".json").write_text(json.dumps(report, indent=2, default=float) + "\n")
-    out.with_suffix(".md").write_text(markdown(report))
+    # names are built by appending: with_suffix would turn "llm-1.5b" into "llm-1.md"
+    stem = args.out.name + suffix
+    (args.out.parent / f"{stem}.json").write_text(json.dumps(report, indent=2, default=float) + "\n")
+    (args.out.parent / f"{stem}.md").write_text(markdown(report))
     print(markdown(report))
     return 0
 

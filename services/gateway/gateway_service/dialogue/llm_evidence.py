@@ -42,8 +42,8 @@ _GENRE_STEMS = {
     "Western": ("western", "cowboy", "wild west"),
 }
 _YEAR_CUE = re.compile(r"\b(?:1[89]\d\d|20\d\d|'?\d0s|\d{4}s|twenties|thirties|forties|fifties|sixties|seventies|"
-                       r"eighties|nineties|decade|century|(?<!year-)(?<!years )old|older|oldie|classic|vintage|black and white|"
-                       r"recent|new|newer|newest|latest|modern|current|this year|last year)\b")
+                       r"eighties|nineties|decade|century|(?<!year-)(?<!years )old|older|oldie|classic|vintage|"
+                       r"black and white|recent|new|newer|newest|latest|modern|current|this year|last year)\b")
 _RUNTIME_CUE = re.compile(r"\b(?:\d+\s*(?:h|hr|hrs|hours?|m|mins?|minutes?)|hours?|minutes?|mins?|long|longer|"
                           r"short|shorter|quick|length|runtime|run time|epic|drag|dragged|bedtime)\b")
 _AUDIENCE_CUE = re.compile(r"\b(?:\d{1,2}|kids?|child|children|famil\w*|teens?|teenagers?|tweens?|adults?|grown|"
