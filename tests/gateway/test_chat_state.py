@@ -21,6 +21,7 @@ from gateway_service.dialogue.understanding import (
     TitleRef,
     Understanding,
 )
+from movierec_catalog.filter import Filter
 
 TITANIC = TitleRef(movie_id=1721, title="Titanic", year=1997)
 HEAT = TitleRef(movie_id=6, title="Heat", year=1995)
@@ -208,3 +209,30 @@ def test_chat_sources_restrict_the_filter_and_keep_well_known_recent_films():
     assert len(candidate_queries(hard, query, 20, frozenset({2}), frozenset())) == 2
     searches = candidate_queries(hard, query, 20, frozenset({2}), frozenset({3}))
     assert [k for _, k, _ in searches] == [20, 100, 10] and searches[2][2].only_movie_ids == frozenset({3})
+
+
+def test_bounds_one_message_states_against_each_other_are_settled_with_a_note():
+    # "a grown-up movie my 10-year-old can watch": the cap protects the child, the floor goes
+    state = _state(exclude_genres=["Horror"])
+    folded = fold(state, Understanding(constraints=HardConstraints(min_certification="PG-13", max_certification="PG")))
+    assert (state.constraints.min_certification, state.constraints.max_certification) == (None, "PG")
+    assert state.constraints.exclude_genres == ["Horror"]
+    assert any("PG-13" in n and "PG or milder" in n for n in folded.notes)
+    c = state.constraints  # the Filter retrieval gets validates (an impossible one is INVALID_ARGUMENT)
+    Filter.from_proto(Filter(min_certification=c.min_certification, max_certification=c.max_certification).to_proto())
+    # "after 2010 but before 2005" / "over 90 but no more than 80 minutes": either may be the slip
+    state = _state(min_year=1990, max_year=1999)
+    folded = fold(state, Understanding(constraints=HardConstraints(min_year=2011, max_year=2004,
+                                                                   min_runtime_min=90, max_runtime_min=80)))
+    c = state.constraints
+    assert (c.min_year, c.max_year, c.min_runtime_min, c.max_runtime_min) == (1990, 1999, None, None)
+    assert len(folded.notes) == 2 and all("say which one you meant" in n for n in folded.notes)
+
+
+def test_bounds_that_can_hold_together_are_kept_without_a_note():
+    state = _state()
+    folded = fold(state, Understanding(constraints=HardConstraints(min_certification="PG", max_certification="PG-13",
+                                                                   min_year=1990, max_year=1990)))
+    assert (state.constraints.min_certification, state.constraints.max_certification) == ("PG", "PG-13")
+    assert (state.constraints.min_year, state.constraints.max_year) == (1990, 1990)
+    assert folded.notes == []

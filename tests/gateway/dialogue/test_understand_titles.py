@@ -167,3 +167,40 @@ def test_a_franchise_asked_for_is_taste_not_an_exclusion(read):
 
 def test_mention_keeps_the_persons_words(read):
     assert read("Hot Fuzz (2007) was great").seeds.titles[0].mention == "Hot Fuzz (2007)"
+
+
+@pytest.mark.parametrize("message", ["It was good", "It was great, thanks", "That was fun. Another one?"])
+def test_a_sentence_opening_pronoun_is_not_a_title(read, message):
+    u = read(message)
+    assert u.seeds.titles == [] and u.constraints.exclude_titles == []
+
+
+@pytest.mark.parametrize("message", ['"It" was great', "It (2017) was good", "something like It"])
+def test_it_the_film_is_linked_when_the_message_marks_it(read, message):
+    assert titles(read(message).seeds.titles) == ["It"]
+
+
+def test_a_seen_list_covers_every_member_even_past_an_unlinked_name(read):
+    # "Casino" stays unlinked (a common word); the verb before the list still covers "Fargo"
+    u = read("I've seen Heat, Casino and Fargo, give me a crime film")
+    assert {"Heat", "Fargo"} <= set(titles(u.constraints.exclude_titles))
+    assert u.seeds.titles == []
+
+
+@pytest.mark.parametrize("message, family, member", [
+    ("I've watched all the Matrix movies", "The Matrix", "The Matrix Reloaded"),
+    ("no Alien movies please", "Alien", "Aliens"),
+    ("I have seen both of the Toy Story movies", "Toy Story", "Toy Story 2"),
+])
+def test_seen_or_refused_franchises_exclude_sequels_named_without_a_numeral(read, resources, message, family, member):
+    refs = read(message).constraints.exclude_franchises
+    assert [f.name for f in refs] == [family]
+    members = {resources.catalog.get(i).title for i in refs[0].movie_ids}
+    assert member in members
+
+
+@pytest.mark.parametrize("message, decade", [("in the early nineteen eighties", (1980, 1983)),
+                                             ("late nineteen-sixties films", (1966, 1969))])
+def test_spelled_out_decades_with_their_century(read, message, decade):
+    c = read(message).constraints
+    assert (c.min_year, c.max_year) == decade

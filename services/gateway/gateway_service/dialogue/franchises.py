@@ -37,9 +37,10 @@ from pathlib import Path
 from movierec_catalog import Catalog, Movie
 from movierec_catalog.text import fold, peel_trailing_group
 
-INDEX_VERSION = "2"
+INDEX_VERSION = "4"
 _SEQUEL_RE = re.compile(r"^(?P<stem>.+?)\s+(?:part\s+|chapter\s+|episode\s+|vol\s+|volume\s+)?"
-                        r"(?:\d{1,2}|ii|iii|iv|v|vi|vii|viii|ix|x|one|two|three|four|3 d)$")
+                        r"(?:\d{1,2}|ii|iii|iv|v|vi|vii|viii|ix|x|one|two|three|four|3 d|"
+                        r"the\s+(?:second|third|fourth|fifth|sixth|final\s+chapter))$")
 _ARTICLES = ("the ", "a ", "an ")
 _STEM_DROP = {"saga", "series", "trilogy", "collection", "franchise", "movies", "films", "the", "movie"}
 # Keywords too generic to tie movies into a family.
@@ -134,8 +135,9 @@ def build_index(catalog: Catalog) -> list[Franchise]:
         marked = sum(1 for how in members.values() if how & {"sequel", "subtitle"})
         if (exact and marked >= 1) or marked >= 2:
             families[stem] = set(members)
-    families = _merge_nested(families)
     by_id = {m.movie_id: m for m in movies}
+    _add_extended_titles(by_stem, families, by_id)
+    families = _merge_nested(families)
     common = _common_words(movies)
     _expand(families, movies, by_id, common)
     _expand_by_title_phrase(families, movies)
@@ -145,17 +147,40 @@ def build_index(catalog: Catalog) -> list[Franchise]:
     return out
 
 
+_EXTENDED_SHARED_KEYWORDS = 2
+
+
+def _add_extended_titles(by_stem: dict[str, dict[int, set[str]]], families: dict[str, set[int]],
+                         by_id: dict[int, Movie]) -> None:
+    """Sequels titled "<an earlier movie's whole title> <more words>" with no ":" or numeral
+    ("The Matrix Reloaded", "The Matrix Revolutions") join the earlier movie's family when each shares
+    at least two specific TMDB keywords with it (so "Casino Royale" does not join "Casino")."""
+    exact = {stem: [i for i, how in members.items() if "self" in how] for stem, members in by_stem.items()}
+    for stem, originals in exact.items():
+        words = stem.split()
+        for n in range(1, len(words)):
+            prefix = " ".join(words[:n])
+            if len(prefix) < 3 or prefix not in exact:
+                continue
+            for sequel_id in originals:
+                sequel = set(by_id[sequel_id].keywords) - _GENERIC_KEYWORDS
+                for original_id in exact[prefix]:
+                    if original_id != sequel_id and (by_id[original_id].year or 0) <= (by_id[sequel_id].year or 0) \
+                            and len(sequel & set(by_id[original_id].keywords)) >= _EXTENDED_SHARED_KEYWORDS:
+                        families.setdefault(prefix, set()).update({original_id, sequel_id})
+
+
 def _merge_nested(families: dict[str, set[int]]) -> dict[str, set[int]]:
-    """Keep the shortest stem when one family is inside another with the same stem prefix
-    ("star wars" absorbs "star wars episode"): members are the union."""
+    """When one family is inside another with the same stem prefix ("star wars" and "star wars episode")
+    the shorter stem gets the union; the longer keeps its own members too, so a name that is only a
+    prefix of a longer one ("Mission" of "Mission: Impossible") never swallows the longer family."""
     stems = sorted(families, key=len)
     kept: dict[str, set[int]] = {}
     for stem in stems:
         parent = next((k for k in kept if stem.startswith(k + " ") and families[stem] & kept[k]), None)
         if parent:
             kept[parent] |= families[stem]
-        else:
-            kept[stem] = set(families[stem])
+        kept[stem] = set(families[stem])
     return kept
 
 
@@ -172,14 +197,20 @@ def _expand(families: dict[str, set[int]], movies: Sequence[Movie], by_id: dict[
         head = words[-1] if len(words) >= 2 else ""
         by_head = bool(head) and head not in distinctive and len(head) > 3 and not head.isdigit() and \
             sum(1 for i in ids if head in fold(by_id[i].title).split()) >= 3
-        if not distinctive and not by_head:
-            continue
         keyword_counts = Counter(k for i in ids for k in set(by_id[i].keywords) if k not in _GENERIC_KEYWORDS)
         shared = {k for k, n in keyword_counts.items() if n >= 2}
         if not shared:
             continue
+        # a sequel titled with the stem's plural and nothing else ("Aliens" of "Alien"), even when the
+        # word is too common to be distinctive: two shared keywords
+        for movie in word_index.get(stem + "s", ()) if len(words) == 1 else ():
+            if fold(movie.title) in {stem + "s", "the " + stem + "s"} and len(shared & set(movie.keywords)) >= 2:
+                ids.add(movie.movie_id)
+        if not distinctive and not by_head:
+            continue
         for word, needed in [*((w, 1) for w in distinctive), *([(head, 2)] if by_head else [])]:
-            for movie in word_index.get(word, ()):
+            # the plural names the same thing in a title ("Alien" → "Aliens")
+            for movie in [*word_index.get(word, ()), *word_index.get(word + "s", ())]:
                 if movie.movie_id not in ids and len(shared & set(movie.keywords)) >= needed:
                     ids.add(movie.movie_id)
 

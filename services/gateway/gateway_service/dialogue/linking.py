@@ -52,6 +52,8 @@ _FOREIGN_ARTICLES = ("le ", "la ", "les ", "l ", "el ", "il ", "der ", "die ", "
 # Words that name something else far more often than the film of that name ("an Oscar nominee").
 NOT_A_TITLE_ALONE = frozenset({"oscar", "oscars", "netflix", "hulu", "amazon", "hbo", "imdb", "youtube", "disney",
                                "god", "christmas", "cinema", "hollywood", "bollywood"})
+# Pronouns that open a sentence as its subject far more often than they name a film ("It", "This").
+SUBJECT_PRONOUNS = frozenset({"it", "this", "that", "they", "he", "she", "we", "you", "i"})
 _ROMAN = {"ii": "2", "iii": "3", "iv": "4", "v": "5", "vi": "6", "vii": "7", "viii": "8", "ix": "9", "x": "10"}
 # Words right before a title that make it a title mention ("like Jaws", "seen Heat", "not Up").
 TITLE_CUES_BEFORE = frozenset({
@@ -284,7 +286,11 @@ class TitleLinker:
             if title_case:
                 return True  # "Raging Bull", "the new Lion King", "Get Out is great"
             if sentence_initial(tokens, i):
-                return cue_after
+                # "It was good" is about the last movie, not It (2017): a subject pronoun that opens a
+                # sentence is a title only with its year ("It (2017) was good") or in quotes
+                with_year = any(_YEAR_RE.match(t.text) for t in tokens[i:end + 2])
+                return cue_after and (with_year or not (len(words) == 1 and words[0] in SUBJECT_PRONOUNS))
+            return cue_before or cue_after
             return cue_before or cue_after
         if all(w in lexicon.FILLER_WORDS for w in words):
             return False

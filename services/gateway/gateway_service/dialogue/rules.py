@@ -398,7 +398,7 @@ def _read_years(r: _Reading, latest_year: int | None) -> None:
     c = r.u.constraints
     part = r"(?:(?P<part>early|mid|middle|late)[- ]?)?"
     decades = (rf"(?<!\()\b(?:from\s+|in\s+|during\s+|of\s+)?(?:the\s+)?{part}(?:')?(?P<century>19|20)?(?P<d>\d)0\s?'?s\b"
-               rf"|\b(?:from\s+|in\s+|of\s+)?(?:the\s+)?{part.replace('part', 'part2')}(?P<word>"
+               rf"|\b(?:from\s+|in\s+|of\s+)?(?:the\s+)?{part.replace('part', 'part2')}(?:nineteen[- ]?)?(?P<word>"
                + "|".join(lx.DECADE_WORDS) + r")\b")
     for m in _finditer(rf"\b(?P<neg>{_NEG_WORDS}\s+(?:\w+\s+)?)?(?:{decades})", r):
         start = lx.DECADE_WORDS[m.group("word")] if m.group("word") else _decade_start(m.group("d"), m.group("century"))
@@ -710,16 +710,34 @@ def _scope(r: _Reading) -> None:
 # ---- step 5b: map mentions by polarity ---------------------------------------------------------
 
 _SEEN_BEFORE = re.compile(r"(?:(?:i've|i\s+have|we've|we\s+have|i|we|already|have)\s+(?:already\s+|also\s+|just\s+)?"
-                          r"(?:seen|watched|saw)|already\s+(?:seen|watched|saw)|(?:seen|watched)\s+already)\s+(?:the\s+)?$")
+                          r"(?:seen|watched|saw)|already\s+(?:seen|watched|saw)|(?:seen|watched)\s+already)\s+"
+                          r"(?:(?:all|both|each|every\s+one)\s+(?:of\s+)?)?(?:the\s+)?$")
 _NOT_SEEN_BEFORE = re.compile(r"(?:haven't|have\s+not|never|not|didn't|did\s+not|hasn't|yet\s+to)\s+(?:\w+\s+)?"
                               r"(?:seen|watched|see|watch|saw)\s+(?:the\s+)?$")
 
 
+_LIST_JOINERS = frozenset({",", "and", "or", "&", "/", "the", "also", "plus"})
+
+
+def _continues_list(r: _Reading, previous: _Item | None, item: _Item) -> bool:
+    """``item`` is the next member of the list ``previous`` belongs to ("seen Heat, Casino and Fargo"):
+    only commas, "and"/"or" and articles stand between them, so the verb before the list covers it."""
+    if previous is None or previous.end > item.start:
+        return False
+    # a capitalized word between them is a member the linker could not place ("seen Heat, Casino and
+    # Fargo" when "Casino" stays unlinked as a common word): the list still goes on
+    return all(t.low in _LIST_JOINERS or (t.is_word and t.text[:1].isupper())
+               for t in r.tokens[previous.end:item.start])
+
+
 def _map_items(r: _Reading) -> None:
     c, seeds = r.u.constraints, r.u.seeds
+    seen_item: _Item | None = None  # the last title/franchise a "seen"/"watched" verb covered
     for item in r.items:
-        prefix = r.low[:r.tokens[item.start].start].lower()[-60:]
         prefix = normalize(r.message[:r.tokens[item.start].start]).lower()[-60:]
+        seen = item.kind in {"title", "franchise"} and (
+            bool(_SEEN_BEFORE.search(prefix)) or _continues_list(r, seen_item, item))
+        seen_item = item if seen else None
         if item.kind in {"genre", "fear", "tone"} and item.start > 0 and r.tokens[item.start - 1].low in {"less", "as"}:
             r.drop.update(range(item.start - 1, item.end))  # "less scary", "not as dark": relative, not a genre
             continue
@@ -746,7 +764,7 @@ def _map_items(r: _Reading) -> None:
             else:
                 _add(seeds.vibes, [item.value])
         elif item.kind == "franchise":
-            if item.negated:
+            if item.negated or seen:  # "no Marvel", "I've watched all the Matrix movies"
                 ref = FranchiseRef(name=item.value.name, movie_ids=list(item.value.movie_ids))
                 if ref not in c.exclude_franchises:
                     c.exclude_franchises.append(ref)
@@ -756,7 +774,7 @@ def _map_items(r: _Reading) -> None:
             movie = item.value.movie
             ref = TitleRef(movie_id=movie.movie_id, title=movie.title, year=movie.year, mention=item.text,
                            confidence=item.value.confidence)
-            if item.negated or _SEEN_BEFORE.search(prefix):
+            if item.negated or seen:
                 if all(t.movie_id != ref.movie_id for t in c.exclude_titles):
                     c.exclude_titles.append(ref)
             elif _NOT_SEEN_BEFORE.search(prefix) or re.search(r"\b(?:older|newer|more\s+recent|earlier|later)\s+than\s+$",

@@ -43,6 +43,7 @@ from gateway_service.dialogue.understanding import (
     TitleRef,
     Understanding,
 )
+from movierec_catalog.filter import Filter
 
 SESSION_KEY = "movierec:gw:chat:{session_id}"
 LIKED_MAX = 10  # liked titles (and people) a session remembers
@@ -168,6 +169,7 @@ def fold(state: DialogueState, u: Understanding) -> Folded:
         state.liked_titles, state.liked_people = [], []
     for removal in u.removals:
         remove(state, removal)
+    out.notes.extend(settle_contradictions(u.constraints))
     state.constraints = merge_constraints(state.constraints, u.constraints)
     if u.seeds.titles:
         state.seeds = _unique_titles(u.seeds.titles)
@@ -206,6 +208,29 @@ def _unique_titles(titles: list[TitleRef]) -> list[TitleRef]:
 
 def _add(target: list[str], values: list[str]) -> list[str]:
     return list(dict.fromkeys([*target, *values]))
+
+
+def settle_contradictions(c: HardConstraints) -> list[str]:
+    """One message's bounds that no movie can meet together ("a grown-up film my 10-year-old can watch",
+    "after 2010 but before 2005") are settled here, in place, with a note for the reply, so the search
+    never gets an impossible Filter. A certification cap beats a floor (the cap protects a child); two
+    contradicting runtime or year bounds are both dropped, since either may be the slip."""
+    notes = []
+    if c.min_certification and c.max_certification and \
+            CERT_RANK[c.min_certification] > CERT_RANK[c.max_certification]:
+        floor = Filter(min_certification=c.min_certification).describe()[0]
+        cap = Filter(max_certification=c.max_certification).describe()[0]
+        notes.append(f"“{floor}” and “{cap}” cannot both hold, so I kept “{cap}”.")
+        c.min_certification = None
+    for low, high, what in (("min_runtime_min", "max_runtime_min", "the running time"),
+                            ("min_year", "max_year", "the years")):
+        lo, hi = getattr(c, low), getattr(c, high)
+        if lo is not None and hi is not None and lo > hi:
+            said = " and ".join(f"“{d}”" for d in Filter(**{low: lo}).describe() + Filter(**{high: hi}).describe())
+            notes.append(f"{said} cannot both hold, so I left {what} open: say which one you meant.")
+            setattr(c, low, None)
+            setattr(c, high, None)
+    return notes
 
 
 def merge_constraints(active: HardConstraints, new: HardConstraints) -> HardConstraints:
