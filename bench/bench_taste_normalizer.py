@@ -163,6 +163,16 @@ def recall(rank: np.ndarray) -> dict:
             "median_rank": int(np.median(rank)) + 1}
 
 
+def rank_moves(base: np.ndarray, other: np.ndarray) -> dict:
+    """Finer than Recall@K on few cases: how often the accepted movie moved up or down, with a two-sided
+    sign test over the cases whose rank changed."""
+    from scipy.stats import binomtest
+
+    up, down = int((other < base).sum()), int((other > base).sum())
+    p_value = binomtest(up, up + down).pvalue if up + down else 1.0
+    return {"up": up, "down": down, "unchanged": int((other == base).sum()), "sign_test_p": round(float(p_value), 3)}
+
+
 def paired(base: np.ndarray, other: np.ndarray, k: int, seed: int = 7) -> dict:
     diff = (other < k).astype(float) - (base < k).astype(float)
     rng = np.random.default_rng(seed)
@@ -193,6 +203,11 @@ def markdown(report: dict) -> str:
         p = report["paired_recall@50"][name]
         lines.append(f"| {name} | {p['mean']:+.3f} | [{p['ci95'][0]:+.3f}, {p['ci95'][1]:+.3f}] | "
                      f"{p['gained']} / {p['lost']} |")
+    lines += ["", "| rank of the accepted movie vs original | moved up | moved down | unchanged | sign test p |",
+              "|---|---|---|---|---|"]
+    for name in VARIANTS[1:]:
+        m = report["rank_moves_vs_original"][name]
+        lines.append(f"| {name} | {m['up']} | {m['down']} | {m['unchanged']} | {m['sign_test_p']} |")
     t = report["normalizer"]
     lines += ["", f"Normalizer: rewrite used for {t['rewrite_used']} of {n}; kept the original because: "
               + (", ".join(f"{k} {v}" for k, v in t["fallbacks"].items()) or "never") + ". "
@@ -265,6 +280,7 @@ def main(argv: list[str] | None = None) -> int:
         "seconds": round(time.time() - started, 1),
         "results": {name: recall(r) for name, r in rank.items()},
         "paired_recall@50": {name: paired(rank["original"], rank[name], 50) for name in VARIANTS[1:]},
+        "rank_moves_vs_original": {name: rank_moves(rank["original"], rank[name]) for name in VARIANTS[1:]},
         "normalizer": {"rewrite_used": sum(r["source"] == "llm" for r in rewrites), "fallbacks": fallbacks,
                        "latency_s_p50": round(float(np.percentile(latencies, 50)), 2),
                        "latency_s_p95": round(float(np.percentile(latencies, 95)), 2),
