@@ -93,7 +93,7 @@ themes: index train ## K-means themes of the movie vectors, k by silhouette, nam
 
 .PHONY: report-themes
 report-themes: index train ## The themes' k, silhouette curve and names with evidence → reports/themes.md (reuses the artifact)
-	$(PY) -m gateway_service.themes_build --report reports/themes.md
+	$(PY) -m gateway_service.themes_build --report reports/themes.md --compare-collab 1.0
 
 .PHONY: artifacts
 artifacts: catalog index train taste-map franchises themes ## Build every artifact that is missing (cached by content hash)

@@ -363,8 +363,9 @@ def _valid(directory: Path) -> bool:
 
 
 def run(index_dir: Path, catalog: Catalog, collab_dir: Path | None, root: Path, cache: Path | None,
-        params: dict) -> tuple[str, Path]:
-    """Reuse, copy from the cache, or build the artifact for these inputs; ``current`` points at it."""
+        params: dict, *, serve: bool = True) -> tuple[str, Path]:
+    """Reuse, copy from the cache, or build the artifact for these inputs; ``current`` points at it
+    (unless ``serve=False``: a variant built only to be compared)."""
     index_version = json.loads((index_dir / "manifest.json").read_text())["version"]
     collab_version = None
     if collab_dir is not None and params["collab_weight"] > 0:
@@ -385,8 +386,33 @@ def run(index_dir: Path, catalog: Catalog, collab_dir: Path | None, root: Path, 
                     shutil.copytree(root / key, cache / key, dirs_exist_ok=True)
                 except OSError as error:
                     print(f"themes: could not copy to the cache {cache}: {error}", file=sys.stderr)
-    _point_current(root, key)
+    if serve:
+        _point_current(root, key)
     return status, root / key
+
+
+def name_quality(data: dict) -> dict:
+    """How nameable a clustering is: themes named after a keyword/tag, and names that needed a number."""
+    themes = data["themes"]
+    described = sum(any(t["kind"] == "descriptor" for t in theme["nameTerms"]) for theme in themes)
+    numbered = sum(theme["name"].rsplit(" ", 1)[-1].isdigit() for theme in themes)
+    return {"k": data["k"], "silhouette": data["silhouette"], "themes": len(themes),
+            "named_after_a_keyword_or_tag": described, "numbered_duplicate_names": numbered}
+
+
+def render_comparison(served: dict, variant: dict, weight: float) -> str:
+    a, b = name_quality(served), name_quality(variant)
+    rows = [("k (by silhouette)", "k"), ("silhouette (in its own feature space)", "silhouette"),
+            ("themes named after a TMDB keyword / MovieLens tag", "named_after_a_keyword_or_tag"),
+            ("names that needed a number to be unique", "numbered_duplicate_names")]
+    lines = ["", f"## With the collaborative item factors (weight {weight})", "",
+             "The same job with the L2-normalized item factors of `artifacts/collab/current` appended "
+             f"(`--collab-weight {weight}`). Silhouettes of different feature spaces are not comparable; "
+             "what decides is whether the themes can be named truthfully.", "",
+             f"| | movie vectors only (served) | + item factors × {weight} |", "|---|---|---|"]
+    lines += [f"| {label} | {a[key]} | {b[key]} |" for label, key in rows]
+    lines += ["", f"Names with the factors: {', '.join(t['name'] for t in variant['themes'][:12])}, …", ""]
+    return "\n".join(lines)
 
 
 # ---- the report ---------------------------------------------------------------------------------
@@ -440,6 +466,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=None, help="artifact root (default: artifacts/themes)")
     parser.add_argument("--no-cache", action="store_true", help="neither read nor write $MOVIEREC_CACHE_DIR/themes")
     parser.add_argument("--report", type=Path, default=None, help="also write the report here (reports/themes.md)")
+    parser.add_argument("--compare-collab", type=float, default=0.0,
+                        help="with --report: also build the variant with this collab weight and compare their names")
     args = parser.parse_args(argv)
     if not 2 <= args.k_min <= args.k_max or args.k_step < 1:
         parser.error("need 2 <= --k-min <= --k-max and --k-step >= 1")
@@ -450,8 +478,15 @@ def main(argv: list[str] | None = None) -> int:
                        None if args.no_cache else cache_dir() / "themes", params)
     data = json.loads((path / "themes.json").read_text())
     if args.report is not None:
+        report = (path / "themes.md").read_text()
+        if args.compare_collab > 0:
+            _, variant_path = run(index_dir, catalog, args.collab, themes_root(args.out),
+                                  None if args.no_cache else cache_dir() / "themes",
+                                  {**params, "collab_weight": args.compare_collab}, serve=False)
+            variant = json.loads((variant_path / "themes.json").read_text())
+            report += render_comparison(data, variant, args.compare_collab)
         args.report.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(path / "themes.md", args.report)
+        args.report.write_text(report)
     print(f"themes {data['key']}: {status}, k={data['k']} (silhouette {data['silhouette']:.4f}), "
           f"{len(data['themes'])} themes → {path}")
     for theme in data["themes"][:5]:
