@@ -5,7 +5,7 @@
 What runs: a fresh redis-server (AOF with the ``appendfsync`` the product ships — ``make up``'s
 default, ``always`` — unless ``--appendfsync everysec`` is given), one real Celery worker process (``python -m
 profile_service.worker``) with the full movie index, and in this process the gateway's own publish
-path (``gateway_service.events.publish_review``, called from an asyncio loop as the REST route does).
+path (``gateway_service.events.ReviewPublisher.publish_review``, called from an asyncio loop as the REST route does).
 
 Measured:
 1. **paced**: reviews published at ``--rate`` for ``--seconds``. Latency of each event = from the
@@ -38,7 +38,7 @@ from pathlib import Path
 import numpy as np
 import redis
 
-from gateway_service.events import publish_review
+from gateway_service.events import ReviewPublisher
 from movierec_core.devstack import Managed, spawn, start_redis
 from movierec_core.index_artifact import current_index_dir
 from movierec_core.paths import REPO_ROOT
@@ -127,11 +127,13 @@ async def publish_paced(url: str, events: list[dict], rate: float) -> tuple[dict
     started: dict[str, float] = {}
     durations: list[float] = []
 
+    publisher = ReviewPublisher(url)
+
     async def one(event: dict) -> None:
         t0 = time.perf_counter()
         started[event["event_id"]] = t0
-        await publish_review(url, user_id=event["user_id"], movie_id=event["movie_id"], rating=event["rating"],
-                             event_id=event["event_id"])
+        await publisher.publish_review(user_id=event["user_id"], movie_id=event["movie_id"],
+                                       rating=event["rating"], event_id=event["event_id"])
         durations.append(time.perf_counter() - t0)
 
     loop_start = time.perf_counter()
@@ -142,6 +144,7 @@ async def publish_paced(url: str, events: list[dict], rate: float) -> tuple[dict
             await asyncio.sleep(delay)
         tasks.append(asyncio.create_task(one(event)))
     await asyncio.gather(*tasks)
+    publisher.close()
     return started, durations
 
 
@@ -174,13 +177,15 @@ def capacity_run(url: str, events: list[dict], worker_env: dict[str, str], logs:
                  observer: LogObserver) -> dict:
     async def publish_all() -> None:
         semaphore = asyncio.Semaphore(16)
+        publisher = ReviewPublisher(url)
 
         async def one(event: dict) -> None:
             async with semaphore:
-                await publish_review(url, user_id=event["user_id"], movie_id=event["movie_id"],
-                                     rating=event["rating"], event_id=event["event_id"])
+                await publisher.publish_review(user_id=event["user_id"], movie_id=event["movie_id"],
+                                               rating=event["rating"], event_id=event["event_id"])
 
         await asyncio.gather(*(one(e) for e in events))
+        publisher.close()
 
     asyncio.run(publish_all())
     worker = start_worker(worker_env, logs)
@@ -219,13 +224,13 @@ def atomic_update_benchmark(url: str, movies: MovieVectors, updates_per_thread: 
                 with own.pipeline() as pipe:
                     try:
                         pipe.watch(key, applied_key)
-                        if pipe.sismember(applied_key, event_id):
+                        if pipe.zscore(applied_key, event_id) is not None:
                             break
                         vector = ema_step(unpack(pipe.hget(key, "vec")), movies.vector(movie), 0.8)
                         pipe.multi()
                         pipe.hset(key, "vec", pack(vector))
                         pipe.hincrby(key, "version", 1)
-                        pipe.sadd(applied_key, event_id)
+                        pipe.zadd(applied_key, {event_id: int(time.time() * 1000)})
                         pipe.xadd(store.interactions_key, {"event_id": event_id, "user_id": "hot"},
                                   maxlen=100000, approximate=True)
                         pipe.execute()

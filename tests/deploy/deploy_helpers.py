@@ -19,8 +19,8 @@ from codescan import REPO, Closure, EnvRead, env_reads, find_module, import_clos
 
 K8S = REPO / "deploy" / "k8s"
 OVERLAYS = ("dev", "prod")
-FIRST_PARTY = {"movierec", "movierec_core", "movierec_catalog", "movierec_llm", "embedding_service",
-               "retrieval_service", "profile_service", "ranker_service", "gateway_service"}
+FIRST_PARTY = {"movierec", "movierec_core", "movierec_catalog", "movierec_llm", "movierec_profile_contract",
+               "embedding_service", "retrieval_service", "profile_service", "ranker_service", "gateway_service"}
 
 # Deployment name → the module its container runs (`python -m …`), as `make up` starts it.
 PROCESSES = {

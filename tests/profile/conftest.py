@@ -18,6 +18,7 @@ import pyarrow.parquet as pq
 import pytest
 from profile_helpers import start_worker, worker_env
 
+from gateway_service.events import ReviewPublisher
 from movierec_core.devstack import Managed, spawn, start_redis, wait_port_file
 from movierec_core.paths import REPO_ROOT, cache_dir
 from profile_service.vectors import MovieVectors
@@ -66,6 +67,21 @@ def worker_factory(tmp_path: Path) -> Iterator:
     yield start
     for proc in started:
         proc.stop()
+
+
+@pytest.fixture
+def publishers() -> Iterator:
+    """The gateway's own publisher, one per Redis URL (as the gateway builds one), closed afterwards."""
+    built: dict[str, ReviewPublisher] = {}
+
+    def publisher_for(redis_url: str) -> ReviewPublisher:
+        if redis_url not in built:
+            built[redis_url] = ReviewPublisher(redis_url)
+        return built[redis_url]
+
+    yield publisher_for
+    for publisher in built.values():
+        publisher.close()
 
 
 @dataclass

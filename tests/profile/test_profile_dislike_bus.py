@@ -8,7 +8,6 @@ import asyncio
 import numpy as np
 from profile_helpers import DEFAULT_TASTE, log_entries, store_for, wait_until
 
-from gateway_service.events import publish_review
 from profile_service.domain import Profiles
 from profile_service.replay import run as replay
 from profile_service.settings import ProfileSettings
@@ -26,7 +25,8 @@ async def full_ranking(address: str, vector: np.ndarray, k: int) -> list[int]:
 
 
 def test_a_1_star_on_the_bus_pushes_away_demotes_neighbours_and_re_rating_is_exact(
-        redis_url, movies, profile_env, worker_factory, start_tier, index_dir, catalog_dir, monkeypatch):
+        redis_url, movies, profile_env, worker_factory, start_tier, index_dir, catalog_dir, monkeypatch, publishers):
+    publisher = publishers(redis_url)
     profiles = Profiles(store_for(redis_url), movies, DEFAULT_TASTE, embedder=None)
     store = profiles.store
     for user in ("hater", "flipper", "steady"):
@@ -37,8 +37,8 @@ def test_a_1_star_on_the_bus_pushes_away_demotes_neighbours_and_re_rating_is_exa
     worker_factory(profile_env)
 
     def publish(user: str, rating: float, at: int, event_id: str) -> None:
-        asyncio.run(publish_review(redis_url, user_id=user, movie_id=DISLIKED, rating=rating, event_id=event_id,
-                                   created_at_ms=T0 + at))
+        asyncio.run(publisher.publish_review(user_id=user, movie_id=DISLIKED, rating=rating, event_id=event_id,
+                                             created_at_ms=T0 + at))
 
     publish("hater", 1.0, 2, "h1")
     publish("flipper", 5.0, 1, "f1")  # 5★ first, then changed to 1★

@@ -7,7 +7,6 @@ Redis (AOF, appendfsync always). In both, every acknowledged event must be appli
 from __future__ import annotations
 
 import asyncio
-import json
 import os
 import signal
 import threading
@@ -15,7 +14,6 @@ import time
 from collections import Counter
 
 import numpy as np
-from celery import Celery
 from profile_helpers import (
     DEFAULT_TASTE,
     expected_vectors,
@@ -26,7 +24,8 @@ from profile_helpers import (
     worker_env,
 )
 
-from gateway_service.events import PublishError, publish_review
+from gateway_service.events import PublishError
+from movierec_profile_contract import REVIEW_TASK, encode_review, new_review, record_pending
 from profile_service.domain import Profiles
 from profile_service.replay import run as replay
 from profile_service.settings import ProfileSettings
@@ -92,20 +91,22 @@ def assert_applied_exactly_once(profiles: Profiles, movies, published: dict[str,
     assert report.ok(1e-6) and report.users_compared == users and report.max_abs_diff == 0.0, report
 
 
-def test_a_review_on_the_bus_moves_the_vector_by_the_formula_once(redis_url, movies, profile_env, worker_factory):
+def test_a_review_on_the_bus_moves_the_vector_by_the_formula_once(redis_url, movies, profile_env, worker_factory,
+                                                                  publishers):
+    publisher = publishers(redis_url)
     profiles = onboard_users(redis_url, movies, 1)
     store = profiles.store
     before = store.load("user0").vector
     worker_factory(profile_env)
 
-    event_id = asyncio.run(publish_review(redis_url, user_id="user0", movie_id=1196, rating=4.5, text="great"))
+    event_id = asyncio.run(publisher.publish_review(user_id="user0", movie_id=1196, rating=4.5, text="great"))
     wait_until(lambda: store.load("user0").version == 2, 30, "the review to be applied")
     state = store.load("user0")
     np.testing.assert_allclose(state.vector, ema_step(before, movies.vector(1196), 0.8), atol=1e-7)
     assert state.ratings[1196]["rating"] == 4.5 and state.ratings[1196]["event_id"] == event_id
 
     # The same event delivered again (a redelivery, or a client retry) changes nothing.
-    asyncio.run(publish_review(redis_url, user_id="user0", movie_id=1196, rating=4.5, text="great",
+    asyncio.run(publisher.publish_review(user_id="user0", movie_id=1196, rating=4.5, text="great",
                                event_id=event_id))
     wait_until(lambda: store.duplicates_seen() == 1 and broker_drained(profiles), 30, "the duplicate to be seen")
     again = store.load("user0")
@@ -114,17 +115,18 @@ def test_a_review_on_the_bus_moves_the_vector_by_the_formula_once(redis_url, mov
 
 
 def test_invalid_events_are_dead_lettered_with_the_reason_and_affect_nothing_else(
-        redis_url, movies, profile_env, worker_factory):
+        redis_url, movies, profile_env, worker_factory, publishers):
+    publisher = publishers(redis_url)
     profiles = onboard_users(redis_url, movies, 1)
     store = profiles.store
     worker_factory(profile_env)
 
     async def publish() -> dict[str, str]:
-        ids = {"unknown movie": await publish_review(redis_url, user_id="user0", movie_id=424242, rating=4.0),
-               "rating 7.3": await publish_review(redis_url, user_id="user0", movie_id=1196, rating=7.3),
-               "missing user": await publish_review(redis_url, user_id="nobody", movie_id=1196, rating=4.0)}
+        ids = {"unknown movie": await publisher.publish_review(user_id="user0", movie_id=424242, rating=4.0),
+               "rating 7.3": await publisher.publish_review(user_id="user0", movie_id=1196, rating=7.3),
+               "missing user": await publisher.publish_review(user_id="nobody", movie_id=1196, rating=4.0)}
         for movie in (1196, 260, 593):
-            await publish_review(redis_url, user_id="user0", movie_id=movie, rating=5.0)
+            await publisher.publish_review(user_id="user0", movie_id=movie, rating=5.0)
         return ids
 
     ids = asyncio.run(publish())
@@ -143,17 +145,18 @@ def test_invalid_events_are_dead_lettered_with_the_reason_and_affect_nothing_els
     assert store.load("nobody") is None and store.load("user0").counters["review_count"] == 3
 
 
-def test_transient_errors_are_retried_with_backoff_then_parked(redis_url, movies, profile_env, worker_factory):
-    """A message event while the embedding tier is unreachable: 3 retries, then the dead-letter list."""
+def test_transient_errors_are_retried_with_backoff_then_parked(redis_url, movies, profile_env, worker_factory,
+                                                               publishers):
+    """A review whose text must be embedded while the embedding tier is unreachable: 3 retries, then parked."""
     profiles = onboard_users(redis_url, movies, 1)
     worker_factory({**profile_env, "EMBEDDING_ADDR": "127.0.0.1:9", "PROFILE_EMBED_TIMEOUT_S": "0.2"})
-    app = Celery("test-publisher", broker=redis_url, set_as_current=False)
     started = time.monotonic()
-    app.send_task("profile.apply_message", kwargs={"event": {"event_id": "m1", "user_id": "user0",
-                                                             "text": "something cosy"}}, queue=QUEUE)
-    wait_until(lambda: len(profiles.store.deadletters()) == 1, 40, "the message to be parked")
+    event_id = asyncio.run(publishers(redis_url).publish_review(
+        user_id="user0", movie_id=1196, rating=4.5, text="The music was wonderful. The ending was terrible."))
+    wait_until(lambda: len(profiles.store.deadletters()) == 1, 40, "the review to be parked")
     elapsed = time.monotonic() - started
     entry = profiles.store.deadletters()[0]
+    assert entry["event"]["event_id"] == event_id
     assert entry["code"] == "RETRIES_EXHAUSTED" and entry["retries"] == 3
     assert "gave up after 3 retries" in entry["reason"] and "UNAVAILABLE" in entry["reason"]
     assert elapsed >= 0.1 + 0.2 + 0.4  # the minimum of three jittered backoffs (0.2·2ⁿ, halved)
@@ -166,10 +169,8 @@ def test_an_event_lost_between_broker_and_worker_is_redelivered_from_the_pending
     consumer's BRPOP and its unacked bookkeeping): the sweeper re-publishes it."""
     profiles = onboard_users(redis_url, movies, 1)
     store = profiles.store
-    event = {"event_id": "lost-1", "user_id": "user0", "movie_id": 1196, "rating": 5.0, "text": "",
-             "created_at_ms": int(time.time() * 1000)}
-    store.client.hset(store.pending_key, "lost-1", json.dumps({"task": "profile.apply_review", "event": event}))
-    store.client.zadd(store.pending_due_key, {"lost-1": int(time.time() * 1000)})
+    event = encode_review(new_review(event_id="lost-1", user_id="user0", movie_id=1196, rating=5.0))
+    record_pending(store.client, store.keys, REVIEW_TASK, {"lost-1": event})
     worker_factory({**profile_env, "PROFILE_PENDING_REDELIVER_S": "1"})
     wait_until(lambda: store.load("user0").version == 2, 30, "the lost event to be re-published and applied")
     assert store.client.hlen(store.pending_key) == 0 and store.client.zcard(store.pending_due_key) == 0
@@ -177,7 +178,8 @@ def test_an_event_lost_between_broker_and_worker_is_redelivered_from_the_pending
 
 
 def test_kill_9_of_the_worker_with_1000_events_in_flight_loses_and_doubles_nothing(
-        redis_url, movies, profile_env, worker_factory, monkeypatch):
+        redis_url, movies, profile_env, worker_factory, monkeypatch, publishers):
+    publisher = publishers(redis_url)
     users, total = 20, 1000
     profiles = onboard_users(redis_url, movies, users)
     store = profiles.store
@@ -192,7 +194,7 @@ def test_kill_9_of_the_worker_with_1000_events_in_flight_loses_and_doubles_nothi
 
         async def publish(event: dict) -> None:
             async with semaphore:
-                await publish_review(redis_url, user_id=event["user_id"], movie_id=event["movie_id"],
+                await publisher.publish_review(user_id=event["user_id"], movie_id=event["movie_id"],
                                      rating=event["rating"], event_id=event["event_id"])
                 published[event["event_id"]] = event["user_id"]
 
@@ -221,13 +223,14 @@ def test_kill_9_of_the_worker_with_1000_events_in_flight_loses_and_doubles_nothi
 
 
 def test_hard_redis_restarts_lose_no_acknowledged_event(
-        private_redis, index_dir, catalog_dir, movies, worker_factory, monkeypatch):
+        private_redis, index_dir, catalog_dir, movies, worker_factory, monkeypatch, publishers):
     """Three SIGKILLs of Redis while reviews flow. Besides Celery's redelivery this exercises the two
     recoveries kombu needs: the pending-ledger sweeper (a message popped by the consumer but not yet
     recorded as unacked dies with the connection) and the worker re-executing itself when kombu
     crashes while tearing down its channel ("Unrecoverable error")."""
     users, total = 10, 300
     redis_url = private_redis.url
+    publisher = publishers(redis_url)
     profile_env = worker_env(redis_url, index_dir, catalog_dir)
     profiles = onboard_users(redis_url, movies, users)
     store = profiles.store
@@ -242,7 +245,7 @@ def test_hard_redis_restarts_lose_no_acknowledged_event(
             user, movie = f"user{i % users}", int(rng.choice(ids))
             while True:  # a client retries with the same event id until the gateway acknowledges
                 try:
-                    await publish_review(redis_url, user_id=user, movie_id=movie, rating=rating, event_id=f"s{i}")
+                    await publisher.publish_review(user_id=user, movie_id=movie, rating=rating, event_id=f"s{i}")
                     acknowledged[f"s{i}"] = user
                     break
                 except PublishError as error:
@@ -250,8 +253,8 @@ def test_hard_redis_restarts_lose_no_acknowledged_event(
                     await asyncio.sleep(0.2)
             await asyncio.sleep(0.01)
 
-    publisher = threading.Thread(target=lambda: asyncio.run(publish_all()))
-    publisher.start()
+    publishing = threading.Thread(target=lambda: asyncio.run(publish_all()))
+    publishing.start()
     for restart, down_s in enumerate((0.5, 1.5, 1.0)):
         wait_until(lambda n=restart: len(acknowledged) >= 60 * (n + 1), 60, "more acknowledged events")
         run_id = store.client.info("server")["run_id"]
@@ -259,7 +262,7 @@ def test_hard_redis_restarts_lose_no_acknowledged_event(
         time.sleep(down_s)
         private_redis.start()
         assert store.client.info("server")["run_id"] != run_id, "Redis was not restarted"
-    publisher.join(120)
+    publishing.join(120)
     assert len(acknowledged) == total
     wait_applied(profiles, acknowledged, users, 90)
     log = worker.log_path.read_text()

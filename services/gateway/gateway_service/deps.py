@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass, field
 from typing import Annotated, Any
 
@@ -12,6 +13,7 @@ from redis.asyncio import Redis
 
 from gateway_service.auth import AuthUser, PasswordHashing, RateLimiter, TokenIssuer, UserStore
 from gateway_service.errors import forbidden, from_rpc_error, from_service_error, unauthenticated
+from gateway_service.events import ReviewPublisher
 from gateway_service.settings import GatewaySettings
 from movierec.embedding.v1 import embedding_pb2_grpc
 from movierec.profile.v1 import profile_pb2_grpc
@@ -38,6 +40,7 @@ class Services:
     users: UserStore
     tokens: TokenIssuer
     limiter: RateLimiter
+    publisher: ReviewPublisher
     channels: list[grpc.aio.Channel] = field(default_factory=list)
     extras: dict[str, Any] = field(default_factory=dict)
 
@@ -46,6 +49,7 @@ class Services:
             await channel.close()
         await self.redis.aclose()
         self.users.close()
+        await asyncio.to_thread(self.publisher.close)  # waits for publishes in flight
 
 
 def build_services(settings: GatewaySettings, catalog: Catalog, redis: Redis | None = None) -> Services:
@@ -69,6 +73,7 @@ def build_services(settings: GatewaySettings, catalog: Catalog, redis: Redis | N
                                                settings.hash_concurrency)),
         tokens=TokenIssuer(settings.jwt_secret, settings.jwt_ttl_s),
         limiter=RateLimiter(redis, settings.auth_rate_limit, settings.auth_rate_window_s),
+        publisher=ReviewPublisher(settings.redis_url),
         channels=list(channels.values()),
     )
 

@@ -15,7 +15,7 @@ from fastapi import APIRouter, Request
 
 from gateway_service.deps import CurrentUser, Services, ServicesDep, call
 from gateway_service.errors import ApiError, bad_request, unavailable
-from gateway_service.events import PublishError, publish_reviews
+from gateway_service.events import PublishError
 from gateway_service.guards import write_budget
 from gateway_service.imports import CatalogLinker, ImportFormatError, Linked, event_id, parse_export
 from gateway_service.schemas import ErrorBody, ImportResponse, UnmatchedRow
@@ -90,7 +90,7 @@ async def _publish(services: Services, user_id: str, source: str, matched: list[
                for item in matched]
     try:
         for start in range(0, len(reviews), PUBLISH_BATCH):
-            await publish_reviews(services.settings.redis_url, reviews[start:start + PUBLISH_BATCH])
+            await services.publisher.publish_reviews(reviews[start:start + PUBLISH_BATCH])
     except PublishError as error:
         log.error("import not fully queued", extra=log_fields(error=str(error)))
         raise unavailable("the review queue is unavailable; import the file again (rows already queued are "

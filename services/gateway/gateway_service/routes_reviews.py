@@ -22,7 +22,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from gateway_service.deps import CurrentUser, ServicesDep, call, ensure_owner
 from gateway_service.errors import ApiError, not_found, unavailable
-from gateway_service.events import PublishError, publish_review
+from gateway_service.events import PublishError
 from gateway_service.guards import write_budget
 from gateway_service.schemas import ErrorBody
 from movierec.profile.v1 import profile_pb2
@@ -74,9 +74,9 @@ async def post_review(review: ReviewIn, user: CurrentUser, services: ServicesDep
     await _ensure_onboarded(services, user.user_id)
     event_id = await _event_id(services, user.user_id, review, idempotency_key)
     try:
-        event_id = await publish_review(services.settings.redis_url, user_id=user.user_id,
-                                        movie_id=review.movie_id, rating=review.rating, text=review.text,
-                                        event_id=event_id)
+        event_id = await services.publisher.publish_review(user_id=user.user_id, movie_id=review.movie_id,
+                                                           rating=review.rating, text=review.text,
+                                                           event_id=event_id)
     except PublishError as error:
         # The broker's host and port stay in the log, not in the answer.
         log.error("review not queued", extra=log_fields(error=str(error)))

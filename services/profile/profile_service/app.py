@@ -20,6 +20,7 @@ from movierec_core.config import GrpcServerSettings
 from movierec_core.errors import failed_precondition, invalid_argument, not_found, unavailable
 from movierec_core.logs import log_fields
 from movierec_core.server import serve
+from movierec_profile_contract import review_fields
 from profile_service.domain import InvalidEvent, ProfileNotFound, Profiles, ProfileView
 from profile_service.embedder import Embedder, EmbeddingUnavailable
 from profile_service.settings import ProfileSettings
@@ -129,10 +130,7 @@ class ProfileService(profile_pb2_grpc.ProfileServiceServicer):
     @translate_errors
     async def ApplyReview(self, request, context):
         event = request.event
-        payload = {"event_id": event.event_id, "user_id": event.user_id, "movie_id": event.movie_id,
-                   "rating": event.rating, "text": event.text,
-                   "created_at_ms": millis(event.created_at, event.HasField("created_at"))}
-        result = await asyncio.to_thread(self.profiles.apply_review, payload)
+        result = await asyncio.to_thread(self.profiles.apply_review, review_fields(event))
         return profile_pb2.ApplyReviewResponse(profile=await self._view(event.user_id), applied=result.applied)
 
     @translate_errors

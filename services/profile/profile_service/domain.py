@@ -253,7 +253,8 @@ def onboarding_text(vibes: list[str], free_text: str) -> str:
 
 @dataclass(frozen=True)
 class ReviewInput:
-    """A review event as carried on the bus (JSON): validated field by field."""
+    """A review's plain fields (``movierec_profile_contract.review_fields`` of a ReviewEvent, from the bus
+    or the ApplyReview RPC), validated field by field."""
 
     event_id: str
     user_id: str

@@ -24,7 +24,8 @@ import redis
 from celery import Celery
 
 from movierec_core.logs import log_fields
-from profile_service.store import now_ms, pending_keys
+from movierec_profile_contract import EVENT_KWARG, ProfileKeys, send_event
+from profile_service.store import now_ms
 
 # KEYS: pending hash, due zset; ARGV: published-before (ms), new due score (ms), limit
 CLAIM_LUA = r"""
@@ -46,7 +47,7 @@ log = logging.getLogger("movierec.profile.pending")
 
 
 class PendingSweeper(threading.Thread):
-    def __init__(self, app: Celery, client: redis.Redis, *, prefix: str, queue: str, interval_s: float,
+    def __init__(self, app: Celery, client: redis.Redis, *, keys: ProfileKeys, queue: str, interval_s: float,
                  redeliver_after_s: float, max_backlog: int, batch: int = 500):
         super().__init__(name="pending-sweeper", daemon=True)
         self.app = app
@@ -56,7 +57,7 @@ class PendingSweeper(threading.Thread):
         self.redeliver_after_ms = int(redeliver_after_s * 1000)
         self.max_backlog = max_backlog
         self.batch = batch
-        self.keys = list(pending_keys(prefix))
+        self.keys = [keys.pending, keys.pending_due]
         self._claim = client.register_script(CLAIM_LUA)
         self._stopping = threading.Event()
 
@@ -78,9 +79,8 @@ class PendingSweeper(threading.Thread):
         claimed = self._claim(keys=self.keys, args=[now - self.redeliver_after_ms, now, self.batch])
         for payload in claimed:
             entry = json.loads(payload)
-            event = entry["event"]
-            self.app.send_task(entry["task"], kwargs={"event": event}, task_id=event.get("event_id"),
-                               queue=self.queue)
+            event = entry[EVENT_KWARG]
+            send_event(self.app, entry["task"], event, event.get("event_id"), self.queue)
         if claimed:
             log.warning("re-published pending events", extra=log_fields(count=len(claimed)))
         return len(claimed)

@@ -25,13 +25,14 @@ import numpy as np
 
 from movierec_core.config import ConfigError
 from movierec_core.index_artifact import ArtifactError
+from movierec_profile_contract import ProfileKeys
 from profile_service.export_log import read_interactions
 from profile_service.interactions import Interaction
 from profile_service.settings import ProfileSettings
 from profile_service.store import ProfileNotFound, ProfileState, ProfileStore
 from profile_service.vectors import MovieVectors
 
-DEFAULT_TARGET_PREFIX = "movierec:replay:"
+DEFAULT_TARGET_PREFIX = ProfileKeys().replay().prefix
 MAX_LISTED = 20
 
 
@@ -149,8 +150,7 @@ def differences(live: ProfileState, replayed: ProfileState, tolerance: float, re
 
 def overlaps(live_prefix: str, target_prefix: str) -> bool:
     """True when deleting or writing ``target_prefix*`` could touch a live key."""
-    live_names = ("profile:", "applied:", "ratings:", "steps:", "batch-block:", "interactions", "turns", "deadletter",
-                  "stats")
+    live_names = ProfileKeys(live_prefix).names()
     return live_prefix.startswith(target_prefix) or any(
         target_prefix.startswith(live_prefix + name) or (live_prefix + name).startswith(target_prefix)
         for name in live_names)

@@ -21,6 +21,7 @@ from movierec_core.config import (
     env_str,
 )
 from movierec_core.index_artifact import current_index_dir
+from movierec_profile_contract import DEFAULT_PREFIX, queue_from_env
 
 
 @dataclass(frozen=True)
@@ -81,7 +82,7 @@ class StoreSettings:
     """Where profile state and the logs live in Redis."""
 
     redis_url: str
-    key_prefix: str = "movierec:"
+    key_prefix: str = DEFAULT_PREFIX
     log_maxlen: int = 1_000_000
     turns_maxlen: int = 200_000
     deadletter_maxlen: int = 100_000
@@ -146,7 +147,7 @@ class WorkerSettings:
     def from_env(cls) -> WorkerSettings:
         settings = cls(
             broker_url=env_str("REDIS_URL"),  # one Redis: the pending ledger must sit beside the state
-            queue=env_str("PROFILE_EVENTS_QUEUE", "profile-events"),
+            queue=queue_from_env(),
             concurrency=env_int("WORKER_CONCURRENCY", 4, minimum=1),
             pool=env_choice("WORKER_POOL", ("prefork", "threads", "solo"), "threads"),
             prefetch=env_int("CELERY_PREFETCH", 8, minimum=1),

@@ -1,27 +1,13 @@
 """Profile state in Redis, updated only by Lua scripts: one atomic, idempotent script per event.
 
-Key layout (``P`` = ``PROFILE_KEY_PREFIX``, default ``movierec:``)::
+Key layout: :class:`movierec_profile_contract.ProfileKeys` builds every key (``P`` =
+``PROFILE_KEY_PREFIX``); services/profile/README.md has the table and the bounds of each key.
 
-    P profile:<user>   hash  vec (float32 LE bytes), base (float32: the fold's start, the onboarding vector),
-                             seq (last step number), version, onboarded_at, updated_at, liked (JSON ids),
-                             message_count, review_count, watch_count, click_count,
-                             recent (float32 bytes), recent_w, recent_t   (recent-interest accumulator)
-    P ratings:<user>   hash  movie_id → JSON {rating, at, event_id, text}  (latest review per movie)
-    P applied:<user>   set   event ids already applied to this user
-    P steps:<user>     hash  the taste fold's steps: r:<movie> / c:<seq> → "<seq>|<record>" (see steps.py)
-    P watchlist:<user> zset  movie id → when it was saved (ms); see watchlist.py
-    P interactions     stream  the interaction log: one entry per applied event (capped, ~MAXLEN)
-    P turns            stream  recommendation/chat turns (capped, ~MAXLEN)
-    P deadletter       list  rejected events, newest first, JSON {event, reason, task, at}
-    P deadletter:ids   set   ids already parked (parking twice changes nothing)
-    P stats            hash  duplicates (events seen again after being applied)
-    P pending          hash  event id → JSON {task, event}: published, not yet applied or parked
-    P pending:due      zset  event id → when the sweeper re-publishes it if it is still pending
-
-Each script checks the applied set, reads the vector, does the float math in Lua (double precision
-on float32 inputs, like :mod:`profile_service.taste`), writes the state, adds the event id and appends
-the log entry — all in one atomic step, so a duplicate changes nothing (except the ``duplicates``
-counter) and concurrent updates of one user serialize without loss.
+Each script checks the user's applied-event index, reads the vector, does the float math in Lua
+(double precision on float32 inputs, like :mod:`profile_service.taste`), writes the state, adds the
+event id (the index trimmed to its retention and cap) and appends the log entry — all in one atomic
+step, so a duplicate changes nothing (except the ``duplicates`` counter) and concurrent updates of one
+user serialize without loss.
 """
 
 from __future__ import annotations
@@ -34,6 +20,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import redis
 
+from movierec_profile_contract import APPLIED_MAX_IDS, APPLIED_RETENTION_S, ProfileKeys
 from profile_service.interactions import Interaction
 from profile_service.settings import StoreSettings
 from profile_service.steps import event_spec, ordered_steps, resolve, step_record
@@ -44,7 +31,11 @@ NEEDS_REFOLD, BLOCKED, STALE = -4, -5, -6
 MAX_REFOLD_ATTEMPTS = 50
 
 # Shared Lua helpers: float32 vectors are packed little-endian; struct/cjson are built into Redis Lua.
-_LUA_PRELUDE = r"""
+# The bounds of the applied-event index come from the contract (movierec_profile_contract).
+_LUA_PRELUDE = f"""
+local APPLIED_RETENTION_MS = {APPLIED_RETENTION_S * 1000}
+local APPLIED_MAX_IDS = {APPLIED_MAX_IDS}
+""" + r"""
 local function unpack_vec(bytes, dim)
   local v = {struct.unpack('<' .. string.rep('f', dim), bytes)}
   v[dim + 1] = nil  -- struct.unpack also returns the next read position
@@ -59,8 +50,25 @@ local function settle(event_id)
   redis.call('HDEL', KEYS[#KEYS - 1], event_id)
   redis.call('ZREM', KEYS[#KEYS], event_id)
 end
+-- The applied-event index is a sorted set (event id → applied at, ms), trimmed on every insert to
+-- the retention and the count cap. A user's index from before it was time-trimmed (a plain set) is
+-- converted in place the first time it is touched: its ids count as applied now.
+local function applied_index(applied_key, at)
+  if redis.call('TYPE', applied_key)['ok'] == 'set' then
+    local ids = redis.call('SMEMBERS', applied_key)
+    redis.call('DEL', applied_key)
+    for i = 1, #ids do redis.call('ZADD', applied_key, at, ids[i]) end
+  end
+end
+local function mark_applied(applied_key, event_id, at)
+  redis.call('ZADD', applied_key, at, event_id)
+  redis.call('ZREMRANGEBYSCORE', applied_key, '-inf', '(' .. string.format('%d', tonumber(at) - APPLIED_RETENTION_MS))
+  local count = redis.call('ZCARD', applied_key)
+  if count > APPLIED_MAX_IDS then redis.call('ZREMRANGEBYRANK', applied_key, 0, count - APPLIED_MAX_IDS - 1) end
+end
 local function already_applied(applied_key, stats_key, profile_key, event_id)
-  if redis.call('SISMEMBER', applied_key, event_id) == 1 then
+  applied_index(applied_key, ARGV[2])
+  if redis.call('ZSCORE', applied_key, event_id) then
     settle(event_id)
     redis.call('HINCRBY', stats_key, 'duplicates', 1)
     return tonumber(redis.call('HGET', profile_key, 'version') or '0')
@@ -106,7 +114,7 @@ redis.call('HSET', KEYS[1], 'vec', vec, 'base', vec, 'liked', ARGV[4], 'onboarde
            'updated_at', ARGV[2])
 redis.call('DEL', KEYS[5])
 local version = redis.call('HINCRBY', KEYS[1], 'version', 1)
-redis.call('SADD', KEYS[2], ARGV[1])
+mark_applied(KEYS[2], ARGV[1], ARGV[2])
 settle(ARGV[1])
 if ARGV[5] == '1' then append_log(KEYS[3], ARGV[6], version, 8, #ARGV) end
 return {1, version}
@@ -229,26 +237,45 @@ end
 redis.call('HINCRBY', KEYS[1], ARGV[9], 1)
 version = redis.call('HINCRBY', KEYS[1], 'version', 1)
 redis.call('HSET', KEYS[1], 'updated_at', ARGV[2])
-redis.call('SADD', KEYS[2], ARGV[1])
+mark_applied(KEYS[2], ARGV[1], ARGV[2])
 settle(ARGV[1])
 if ARGV[18] == '1' then append_log(KEYS[4], ARGV[19], version, 20, #ARGV) end
 return {1, version}
 """
 
-# KEYS: deadletter list, deadletter ids, pending, pending due; ARGV: id, entry JSON, maxlen
+# KEYS: deadletter list, deadletter ids (zset: id → parked at), pending, pending due, deadletter count
+# ARGV: id, entry JSON, cap, now ms. The list and the id index hold the newest ``cap`` entries; the
+# counter only grows (the alert takes its rate). An id index from before it was trimmed (a plain
+# set) is converted in place.
 PARK_LUA = r"""
 redis.call('HDEL', KEYS[3], ARGV[1])
 redis.call('ZREM', KEYS[4], ARGV[1])
-if redis.call('SADD', KEYS[2], ARGV[1]) == 0 then return 0 end
+if redis.call('TYPE', KEYS[2])['ok'] == 'set' then
+  local ids = redis.call('SMEMBERS', KEYS[2])
+  redis.call('DEL', KEYS[2])
+  for i = 1, #ids do redis.call('ZADD', KEYS[2], ARGV[4], ids[i]) end
+end
+if redis.call('ZSCORE', KEYS[2], ARGV[1]) then return 0 end
+local cap = tonumber(ARGV[3])
+redis.call('ZADD', KEYS[2], ARGV[4], ARGV[1])
 redis.call('LPUSH', KEYS[1], ARGV[2])
-redis.call('LTRIM', KEYS[1], 0, tonumber(ARGV[3]) - 1)
+redis.call('LTRIM', KEYS[1], 0, cap - 1)
+local count = redis.call('ZCARD', KEYS[2])
+if count > cap then redis.call('ZREMRANGEBYRANK', KEYS[2], 0, count - cap - 1) end
+redis.call('INCR', KEYS[5])
 return 1
 """
 
-def pending_keys(prefix: str) -> tuple[str, str]:
-    """The pending ledger: written by the publisher before the broker, settled by the scripts."""
-    return f"{prefix}pending", f"{prefix}pending:due"
-
+# KEYS: deadletter list, deadletter ids, pending, pending due; ARGV: the entry as stored, event id,
+# ledger entry, now ms. Takes one parked entry out (searching from the oldest end) and puts its event
+# back in the pending ledger, atomically: 0 when the entry is gone (redriven by someone else).
+REDRIVE_LUA = r"""
+if redis.call('LREM', KEYS[1], -1, ARGV[1]) == 0 then return 0 end
+redis.call('ZREM', KEYS[2], ARGV[2])
+redis.call('HSET', KEYS[3], ARGV[2], ARGV[3])
+redis.call('ZADD', KEYS[4], ARGV[4], ARGV[2])
+return 1
+"""
 
 COUNTERS = {"rate": "review_count", "message": "message_count", "watch": "watch_count", "click": "click_count"}
 
@@ -300,53 +327,55 @@ class ProfileStore:
     def __init__(self, settings: StoreSettings, *, client: redis.Redis | None = None, prefix: str | None = None):
         self.settings = settings
         self.prefix = settings.key_prefix if prefix is None else prefix
+        self.keys = ProfileKeys(self.prefix)
         self.client = client or redis_client(settings.redis_url)
         self._onboard = self.client.register_script(ONBOARD_LUA)
         self._apply = self.client.register_script(APPLY_LUA)
         self._park = self.client.register_script(PARK_LUA)
+        self._redrive = self.client.register_script(REDRIVE_LUA)
 
-    # ---- keys -----------------------------------------------------------------------------
+    # ---- keys (built by the contract's ProfileKeys) -------------------------------------------
     def profile_key(self, user_id: str) -> str:
-        return f"{self.prefix}profile:{user_id}"
+        return self.keys.profile(user_id)
 
     def applied_key(self, user_id: str) -> str:
-        return f"{self.prefix}applied:{user_id}"
+        return self.keys.applied(user_id)
 
     def ratings_key(self, user_id: str) -> str:
-        return f"{self.prefix}ratings:{user_id}"
+        return self.keys.ratings(user_id)
 
     def steps_key(self, user_id: str) -> str:
-        return f"{self.prefix}steps:{user_id}"
+        return self.keys.steps(user_id)
 
     def watchlist_key(self, user_id: str) -> str:
-        return f"{self.prefix}watchlist:{user_id}"
+        return self.keys.watchlist(user_id)
 
     def block_key(self, batch_id: str) -> str:
-        return f"{self.prefix}batch-block:{batch_id or 'none'}"
+        return self.keys.batch_block(batch_id)
 
     @property
     def interactions_key(self) -> str:
-        return f"{self.prefix}interactions"
+        return self.keys.interactions
 
     @property
     def turns_key(self) -> str:
-        return f"{self.prefix}turns"
+        return self.keys.turns
 
     @property
     def deadletter_key(self) -> str:
-        return f"{self.prefix}deadletter"
+        return self.keys.deadletter
 
     @property
     def stats_key(self) -> str:
-        return f"{self.prefix}stats"
+        return self.keys.stats
 
     @property
     def pending_key(self) -> str:
-        return pending_keys(self.prefix)[0]
+        return self.keys.pending
 
     @property
     def pending_due_key(self) -> str:
-        return pending_keys(self.prefix)[1]
+        return self.keys.pending_due
 
     # ---- writes ---------------------------------------------------------------------------
     def apply(self, interaction: Interaction, movies: MovieVectors, *, log: bool = True) -> ApplyResult:
@@ -492,10 +521,21 @@ class ProfileStore:
 
     def park(self, dead_id: str, entry: dict) -> bool:
         """Record a rejected event in the dead-letter list once; False when it was already parked."""
-        return bool(self._park(keys=[self.deadletter_key, f"{self.deadletter_key}:ids", self.pending_key,
-                                     self.pending_due_key],
+        keys = self.keys
+        return bool(self._park(keys=[keys.deadletter, keys.deadletter_ids, keys.pending, keys.pending_due,
+                                     keys.deadletter_count],
                                args=[dead_id, json.dumps(entry, ensure_ascii=False, default=str),
-                                     self.settings.deadletter_maxlen]))
+                                     self.settings.deadletter_maxlen, now_ms()]))
+
+    def take_for_redrive(self, raw_entry: bytes | str, event_id: str, ledger_value: str) -> bool:
+        """Move one parked entry (as stored) back into the pending ledger; False when it is gone."""
+        keys = self.keys
+        return bool(self._redrive(keys=[keys.deadletter, keys.deadletter_ids, keys.pending, keys.pending_due],
+                                  args=[raw_entry, event_id, ledger_value, now_ms()]))
+
+    def deadletters_parked(self) -> int:
+        """How many events were ever parked (the counter the dead-letter alert takes the rate of)."""
+        return int(self.client.get(self.keys.deadletter_count) or 0)
 
     def log_turn(self, fields: dict[str, str]) -> str:
         entry_id = self.client.xadd(self.turns_key, fields, maxlen=self.settings.turns_maxlen, approximate=True)
@@ -518,8 +558,9 @@ class ProfileStore:
         return int(self.client.hget(self.stats_key, "duplicates") or 0)
 
     def user_ids(self) -> list[str]:
-        marker = f"{self.prefix}profile:"
-        return sorted(key.decode()[len(marker):] for key in self.client.scan_iter(match=f"{marker}*", count=1000))
+        marker = self.keys.profile("")
+        return sorted(key.decode()[len(marker):]
+                      for key in self.client.scan_iter(match=self.keys.profile_scan, count=1000))
 
     def read_stream(self, key: str, *, batch: int = 1000, last_id: str = "+"):
         """Yield (entry id, fields) of a stream from its start up to ``last_id``, in order."""

@@ -1,6 +1,11 @@
-"""Celery tasks: thin wrappers that apply one event through :class:`~profile_service.domain.Profiles`.
+"""The Celery task: a thin wrapper that applies one review event through :class:`~profile_service.domain.Profiles`.
 
-Delivery policy (every task is idempotent by ``event_id``, which is what makes ``acks_late`` safe):
+The bus carries one task, ``movierec_profile_contract.REVIEW_TASK``, whose ``event`` is a
+``movierec.events.v1.ReviewEvent`` in the proto3 JSON mapping (decoded by the contract; a payload that
+is not one is dead-lettered as ``INVALID_EVENT``). Chat messages and watches/clicks reach the profile
+tier over gRPC (``ApplyMessage``, ``RecordInteraction``), not the bus.
+
+Delivery policy (the task is idempotent by ``event_id``, which is what makes ``acks_late`` safe):
 
 * applied, or already applied → acked;
 * invalid (bad field, unknown movie, no profile, …) → parked in the dead-letter list with the
@@ -29,6 +34,7 @@ from celery import Celery, Task
 from celery.exceptions import Reject
 
 from movierec_core.logs import log_fields
+from movierec_profile_contract import REVIEW_TASK, ContractError, decode_review, review_fields
 from profile_service.domain import InvalidEvent, Profiles
 from profile_service.embedder import Embedder, EmbeddingUnavailable
 from profile_service.settings import ProfileSettings, WorkerSettings
@@ -37,10 +43,6 @@ from profile_service.vectors import MovieVectors
 
 TRANSIENT_ERRORS = (redis.ConnectionError, redis.TimeoutError, EmbeddingUnavailable)
 PERMANENT_ERRORS = (InvalidEvent, ProfileNotFound, InvalidUpdate)
-
-REVIEW_TASK = "profile.apply_review"
-MESSAGE_TASK = "profile.apply_message"
-INTERACTION_TASK = "profile.record_interaction"
 
 log = logging.getLogger("movierec.profile.worker")
 
@@ -127,26 +129,12 @@ def register_tasks(app: Celery, context: WorkerContext) -> None:
 
     @app.task(name=REVIEW_TASK, **options)
     def apply_review(self: Task, event: dict) -> dict:
-        return run_event(context, self, event, lambda profiles: profiles.apply_review(event))
+        return run_event(context, self, event, lambda profiles: profiles.apply_review(review_input(event)))
 
-    @app.task(name=MESSAGE_TASK, **options)
-    def apply_message(self: Task, event: dict) -> dict:
-        def apply(profiles: Profiles) -> ApplyResult:
-            if not isinstance(event, dict):
-                raise InvalidEvent("a message event must be an object", "event")
-            return profiles.apply_message(str(event.get("user_id") or ""), str(event.get("text") or ""),
-                                          str(event.get("event_id") or ""), event.get("created_at_ms"))
-        return run_event(context, self, event, apply)
 
-    @app.task(name=INTERACTION_TASK, **options)
-    def record_interaction(self: Task, event: dict) -> dict:
-        def apply(profiles: Profiles) -> ApplyResult:
-            if not isinstance(event, dict):
-                raise InvalidEvent("an interaction event must be an object", "event")
-            movie_id = event.get("movie_id")
-            if not isinstance(movie_id, int) or isinstance(movie_id, bool):
-                raise InvalidEvent(f"movie_id must be an integer, not {movie_id!r}", "movie_id")
-            return profiles.record_interaction(str(event.get("user_id") or ""), movie_id,
-                                               str(event.get("kind") or ""), str(event.get("event_id") or ""),
-                                               event.get("created_at_ms"))
-        return run_event(context, self, event, apply)
+def review_input(event: object) -> dict:
+    """The bus payload → the plain review fields (:class:`InvalidEvent` when it is not a ReviewEvent)."""
+    try:
+        return review_fields(decode_review(event))
+    except ContractError as error:
+        raise InvalidEvent(str(error), error.field) from None

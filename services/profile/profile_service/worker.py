@@ -1,4 +1,4 @@
-"""The Celery worker that applies review (and message/interaction) events: `python -m profile_service.worker`.
+"""The Celery worker that applies review events: `python -m profile_service.worker`.
 
 The movie vectors are loaded once in the parent process, before the prefork pool forks, so every
 child shares them; Redis clients and gRPC channels are created per child (see tasks.WorkerContext).
@@ -22,6 +22,7 @@ from celery import Celery, signals
 from movierec_core.config import ConfigError
 from movierec_core.index_artifact import ArtifactError
 from movierec_core.logs import log_fields, setup_logging
+from movierec_profile_contract import ProfileKeys
 from profile_service.broker import TRANSPORT
 from profile_service.pending import PendingSweeper
 from profile_service.settings import ProfileSettings, WorkerSettings
@@ -71,7 +72,7 @@ def build_worker() -> tuple[Celery, WorkerSettings]:
         raise ConfigError(str(error)) from None
     app = create_celery(worker_settings)
     register_tasks(app, WorkerContext(settings, worker_settings, movies))
-    sweeper = PendingSweeper(app, redis_client(settings.store.redis_url), prefix=settings.store.key_prefix,
+    sweeper = PendingSweeper(app, redis_client(settings.store.redis_url), keys=ProfileKeys(settings.store.key_prefix),
                              queue=worker_settings.queue, interval_s=worker_settings.pending_sweep_s,
                              redeliver_after_s=worker_settings.pending_redeliver_s,
                              max_backlog=worker_settings.pending_max_backlog)
