@@ -47,6 +47,7 @@ class ServedConfig:
     candidates_only: bool
     sequence_params: dict
     carousel: str = "top_picks"
+    popularity_prior: float = 0.0
 
     def describe(self) -> dict:
         return asdict(self)
@@ -68,7 +69,8 @@ def live_config() -> ServedConfig:
                         collab_candidates=settings.added_candidates,
                         retrieval_k=int(os.environ.get("GATEWAY_CANDIDATES", GATEWAY_CANDIDATES_DEFAULT)),
                         candidates_only=candidates_only_for("top_picks", ""),
-                        sequence_params=served_sequence_params(settings.sequence_dir).describe())
+                        sequence_params=served_sequence_params(settings.sequence_dir).describe(),
+                        popularity_prior=settings.popularity_prior)
 
 
 def fit_sequence(split, config: ServedConfig):
@@ -98,7 +100,8 @@ class ServedRunner:
         from ranker_service.scoring import NumericScorer
 
         sequence = self.sequence.with_decay(config.sequence_params["decay"])
-        scorer = NumericScorer(self.store, self.params, None, alpha=config.alpha, sequence=sequence)
+        scorer = NumericScorer(self.store, self.params, None, alpha=config.alpha, sequence=sequence,
+                               popularity_prior=config.popularity_prior)
         return Ranker(self.store, scorer, config.mmr_lambda, collab_candidates=config.collab_candidates)
 
     def request(self, user: int, phase: str, config: ServedConfig):

@@ -9,7 +9,7 @@ from ranker_helpers import make_ranker, rank_input
 
 from movierec_catalog.filter import Filter
 from movierec_core.errors import ServiceError
-from ranker_service.scoring import Calibration
+from ranker_service.scoring import Calibration, ScoringParams
 
 PIXAR_FAN = {1: 5.0, 3114: 4.5, 6377: 5.0, 68954: 4.5}  # Toy Story 1/2, Finding Nemo, Up
 MANN_FAN = {6: 5.0, 3006: 4.5, 8798: 4.0}  # Heat, The Insider, Collateral
@@ -121,3 +121,34 @@ def test_checked_in_calibration_reads_as_a_probability(scoring_params):
         low, high = calibration.apply(np.array([0.0, 1.0]))
         assert calibration.slope > 0 and 0 < low < high < 1
     assert 0.0 <= scoring_params.alpha <= 1.0
+
+
+def test_the_popularity_prior_lifts_widely_watched_movies_for_a_person_the_ranker_knows_little_about(
+        store, neutral_params):
+    from ranker_service.scoring import NumericScorer
+
+    ids = [m for m in map(int, store.movie_ids)]
+    counts = {m: store.get(m).rating_count or 0 for m in ids}
+    popular, niche = max(ids, key=counts.get), min(ids, key=counts.get)
+    assert counts[popular] > 10 * max(counts[niche], 1)
+    pop = store.popularity([popular, niche, -1])
+    assert pop[0] == 1.0 and 0.0 <= pop[1] < pop[0] and pop[2] == 0.0
+    taste = store.vectors_of([niche])[0]  # the taste sits on the niche movie: content alone prefers it
+    plain = NumericScorer(store, neutral_params).score([popular, niche], taste, {}, np.zeros(2))
+    cold = NumericScorer(store, neutral_params, popularity_prior=0.9).score([popular, niche], taste, {}, np.zeros(2))
+    assert plain.final[1] > plain.final[0]
+    lift = cold.final - plain.final
+    assert np.allclose(lift, 0.9 * pop[:2])
+    # the weight is β / (1 + n): a person with 9 rated movies gets a tenth of it
+    ratings = {m: 4.0 for m in ids[:9]}
+    known = NumericScorer(store, neutral_params, popularity_prior=0.9).score([popular, niche], taste, ratings,
+                                                                              np.zeros(2))
+    known_plain = NumericScorer(store, neutral_params).score([popular, niche], taste, ratings, np.zeros(2))
+    assert np.allclose(known.final - known_plain.final, 0.09 * pop[:2])
+
+
+def test_the_popularity_prior_is_bounded():
+    from ranker_service.scoring import NumericScorer
+
+    with pytest.raises(ValueError, match="popularity_prior"):
+        NumericScorer(None, ScoringParams(alpha=0.5, calibrations={}), popularity_prior=1.5)

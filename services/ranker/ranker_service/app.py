@@ -66,7 +66,8 @@ def build_ranker(settings: RankerSettings) -> Ranker:
     store = load_store(settings)
     collab = load_collab(settings)
     sequence = load_sequence(settings)
-    scorer = NumericScorer(store, ScoringParams.load(), collab, alpha=settings.alpha, sequence=sequence)
+    scorer = NumericScorer(store, ScoringParams.load(), collab, alpha=settings.alpha, sequence=sequence,
+                           popularity_prior=settings.popularity_prior)
     llm = LlmBackend(settings.llm) if settings.llm.enabled else None
     log.info("ranker ready", extra=log_fields(ranker=scorer.name, alpha=scorer.alpha,
                                               mmr_lambda=settings.mmr_lambda,

@@ -43,6 +43,8 @@ class MovieFacts:
     # The model's most likely certification and its probability (the audience prior reads them).
     certification_estimate: str | None = None
     certification_confidence: float | None = None
+    # MovieLens ratings of the movie: how widely watched it is (the cold-start popularity prior reads it).
+    rating_count: int | None = None
 
     @property
     def decade(self) -> int | None:
@@ -118,6 +120,7 @@ def facts_from_frame(movies: pd.DataFrame) -> dict[int, MovieFacts]:
             certification_estimate_min=_text(row.get("certification_estimate_min")),
             certification_estimate=_text(row.get("certification_estimate")),
             certification_confidence=_number(row.get("certification_confidence"), float),
+            rating_count=_number(row.get("ml_rating_count")),
         )
     return facts
 
@@ -149,6 +152,7 @@ class MovieStore:
         self.by_actor: dict[str, tuple[int, ...]] = _group(
             (actor, movie.movie_id) for movie in facts.values() for actor in movie.cast)
         self._zero = np.zeros(self.dim, dtype=np.float32)
+        self._log_max_count = np.log1p(max((m.rating_count or 0 for m in facts.values()), default=0))
 
     def __contains__(self, movie_id: int) -> bool:
         return movie_id in self.facts
@@ -164,6 +168,12 @@ class MovieStore:
         if all(row is not None for row in rows):
             return self.vectors[rows]
         return np.stack([self.vectors[row] if row is not None else self._zero for row in rows])
+
+    def popularity(self, movie_ids: Iterable[int]) -> np.ndarray:
+        """``log(1 + ratings) / log(1 + most ratings)`` in [0, 1]: 0 for a movie nobody rated or an unknown id."""
+        counts = np.array([(self.facts[m].rating_count or 0) if m in self.facts else 0 for m in map(int, movie_ids)],
+                          dtype=np.float64)
+        return np.log1p(counts) / self._log_max_count if self._log_max_count > 0 else np.zeros(len(counts))
 
     def coverage(self) -> float:
         """Share of catalog movies that have a vector."""

@@ -11,6 +11,12 @@
      [0, 1] — for a person without ratings that is the global mean plus the movie's bias;
   3. none (``numeric-content``): ``final = cos``.
 
+* **Popularity prior for people the ranker knows little about**: ``final += β · 1/(1 + n) · pop(m)``,
+  ``n`` = the person's rated + picked movies, ``pop`` = log(1 + MovieLens ratings) scaled to [0, 1].
+  A person who only chatted (n = 0) gets all of β, one with a single liked title half, a person with
+  20 ratings 1/21: the less the collaborative signal knows, the more "widely watched" stands in for
+  it. β (``RANKER_POPULARITY_PRIOR``, served_defaults.json) is chosen on INSPIRED dev through the chat
+  (eval/README.md, "Dialogue evaluation") and reported on test.
 * ``match_score = sigmoid(slope·final + intercept)``, one Platt mapping per ranker name, fitted on
   held-out ml-latest-small ratings: it estimates the chance that the person rates the movie 4 stars or
   more if they watch it. ``python -m ranker_service.calibrate`` chooses ``a`` and fits the mappings
@@ -112,8 +118,11 @@ class NumericScorer:
     """Blends content similarity with the collaborative signal and calibrates the result."""
 
     def __init__(self, store: MovieStore, params: ScoringParams, collab: CollaborativePredictor | None = None,
-                 alpha: float | None = None, sequence: SequenceModel | None = None):
+                 alpha: float | None = None, sequence: SequenceModel | None = None, popularity_prior: float = 0.0):
+        if not 0.0 <= popularity_prior <= 1.0:
+            raise ValueError(f"popularity_prior must be in [0, 1], got {popularity_prior}")
         self.store = store
+        self.popularity_prior = popularity_prior
         self.collab = collab
         self.sequence = sequence
         self.alpha = params.alpha if alpha is None else alpha
@@ -174,6 +183,10 @@ class NumericScorer:
                 best, best_contribution = int(source), contribution
         return best
 
+    def popularity_weight(self, known_movies: int) -> float:
+        """β · 1/(1 + n): the popularity prior's weight for a person with ``n`` rated or picked movies."""
+        return self.popularity_prior / (1.0 + known_movies)
+
     def score(self, movie_ids: list[int], taste: np.ndarray | None, fold_in_ratings: dict[int, float],
               retrieval_scores: np.ndarray, sequence_state: SequenceState | None = None) -> Scores:
         """Score candidates. Without any taste signal the retrieval score (a cosine too) stands in for cos.
@@ -196,6 +209,9 @@ class NumericScorer:
             name = "numeric"
         if yhat is not None:
             final = self.alpha * cos + (1.0 - self.alpha) * yhat
+        prior = self.popularity_weight(len(fold_in_ratings))
+        if prior > 0:
+            final = final + prior * self.store.popularity(movie_ids)
         disliked = [m for m in disliked_ids(fold_in_ratings) if m in self.store.row_of]
         if disliked:  # near neighbours of a disliked movie are demoted (bounded: dislikes.py)
             final = final - dislike_penalty(vectors, self.store.vectors_of(disliked))

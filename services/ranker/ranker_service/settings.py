@@ -25,6 +25,7 @@ class ServedDefaults:
     alpha: float | None = None  # None: the blend weight stored in calibration.json
     mmr_lambda: float = 0.7
     collab_candidates: int = 100
+    popularity_prior: float = 0.0  # β of the cold-start popularity prior (scoring.py)
 
     @classmethod
     def load(cls, path: Path = SERVED_DEFAULTS_FILE) -> ServedDefaults:
@@ -32,7 +33,8 @@ class ServedDefaults:
             return cls()
         data = json.loads(path.read_text())
         return cls(alpha=data.get("alpha"), mmr_lambda=float(data["mmr_lambda"]),
-                   collab_candidates=int(data["collab_candidates"]))
+                   collab_candidates=int(data["collab_candidates"]),
+                   popularity_prior=float(data.get("popularity_prior", 0.0)))
 
 
 @dataclass(frozen=True)
@@ -83,6 +85,7 @@ class RankerSettings:
     llm: LlmSettings
     hybrid_candidates: bool = True
     collab_candidates: int = 100
+    popularity_prior: float = 0.0
 
     @property
     def added_candidates(self) -> int:
@@ -107,4 +110,5 @@ class RankerSettings:
             hybrid_candidates=env_bool("RANKER_HYBRID_CANDIDATES", True),
             collab_candidates=env_int("RANKER_COLLAB_CANDIDATES", served.collab_candidates, minimum=0,
                                       maximum=MAX_CANDIDATES_LIMIT),
+            popularity_prior=env_float("RANKER_POPULARITY_PRIOR", served.popularity_prior, minimum=0, maximum=1),
         )
