@@ -115,6 +115,14 @@ down: ## Stop exactly what `make up` started
 run: install proto artifacts $(LLM_STACK_DEPS) ## Install, build what is missing, start everything (LLM=local: + the LLM); Ctrl-C stops it
 	MOVIEREC_LLM=$(LLM) LLM_LOCAL_MODEL=$(LLM_LOCAL_MODEL) $(PY) -m movierec_core.devstack run
 
+# ---- operations -------------------------------------------------------------------------------
+# APPLY=1 redrives (default: a dry run); CODE=RETRIES_EXHAUSTED limits it to one dead-letter code.
+APPLY ?=
+CODE ?=
+.PHONY: redrive-deadletters
+redrive-deadletters: install ## Dead-lettered review events back onto the bus (REDIS_URL; dry run unless APPLY=1; CODE=…)
+	$(PY) -m profile_service.redrive $(if $(filter 1,$(APPLY)),--apply,) $(if $(CODE),--code $(CODE),)
+
 # ---- benchmarks and evaluation (print figures and write JSON under reports/) -------------------
 .PHONY: bench
 bench: bench-embed bench-retrieval bench-ranker bench-events ## Every benchmark

@@ -79,13 +79,28 @@ class TasteConstants:
 
 @dataclass(frozen=True)
 class StoreSettings:
-    """Where profile state and the logs live in Redis."""
+    """Where profile state and the logs live in Redis, and how much of its memory the logs may take.
+
+    The defaults fit the base (dev) Redis, ``maxmemory 700mb``; the prod overlay raises them for its
+    3 GB. services/profile/README.md ("Bounded state") has the arithmetic.
+    """
 
     redis_url: str
     key_prefix: str = DEFAULT_PREFIX
     log_maxlen: int = 1_000_000
+    log_max_bytes: int = 250_000_000
     turns_maxlen: int = 200_000
-    deadletter_maxlen: int = 100_000
+    turns_max_bytes: int = 70_000_000
+    deadletter_maxlen: int = 2_500
+
+    @property
+    def log_cap(self) -> str:
+        """The interaction log's bounds as the Lua scripts take them: "<max entries> <max bytes>"."""
+        return f"{self.log_maxlen} {self.log_max_bytes}"
+
+    @property
+    def turns_cap(self) -> str:
+        return f"{self.turns_maxlen} {self.turns_max_bytes}"
 
     @classmethod
     def from_env(cls) -> StoreSettings:
@@ -93,7 +108,9 @@ class StoreSettings:
             redis_url=env_str("REDIS_URL"),
             key_prefix=env_str("PROFILE_KEY_PREFIX", cls.key_prefix),
             log_maxlen=env_int("PROFILE_LOG_MAXLEN", cls.log_maxlen, minimum=1000),
+            log_max_bytes=env_int("PROFILE_LOG_MAX_BYTES", cls.log_max_bytes, minimum=1_000_000),
             turns_maxlen=env_int("PROFILE_TURNS_MAXLEN", cls.turns_maxlen, minimum=1000),
+            turns_max_bytes=env_int("PROFILE_TURNS_MAX_BYTES", cls.turns_max_bytes, minimum=1_000_000),
             deadletter_maxlen=env_int("PROFILE_DEADLETTER_MAXLEN", cls.deadletter_maxlen, minimum=100),
         )
 

@@ -75,10 +75,24 @@ local function already_applied(applied_key, stats_key, profile_key, event_id)
   end
   return nil
 end
-local function append_log(log_key, maxlen, version, first, last)
+-- A capped stream: at most ``max_entries`` (approximately) and ``max_bytes`` of Redis memory (the
+-- estimate of MEMORY USAGE); over the byte budget the oldest entries go, down to 95 % of it, so a
+-- trim happens once per 5 % of growth, not on every append.
+local function trim_stream(key, max_bytes)
+  if max_bytes <= 0 then return end
+  local used = redis.call('MEMORY', 'USAGE', key)
+  if used and used > max_bytes then
+    local keep = math.floor(redis.call('XLEN', key) * max_bytes / used * 0.95)
+    redis.call('XTRIM', key, 'MAXLEN', keep)
+  end
+end
+-- cap: "<max entries> <max bytes>" (StoreSettings.log_cap)
+local function append_log(log_key, cap, version, first, last)
+  local max_entries, max_bytes = string.match(cap, '^(%d+) (%d+)$')
   local fields = {'version', tostring(version)}
   for i = first, last do fields[#fields + 1] = ARGV[i] end
-  redis.call('XADD', log_key, 'MAXLEN', '~', maxlen, '*', unpack(fields))
+  redis.call('XADD', log_key, 'MAXLEN', '~', max_entries, '*', unpack(fields))
+  trim_stream(log_key, tonumber(max_bytes))
 end
 """
 
@@ -98,7 +112,7 @@ end
 """
 
 # KEYS: profile, applied, log, stats, steps, block, pending, pending due
-# ARGV: event_id, applied_at, vec, liked_json, log(0/1), maxlen, batch(0/1), log fields...
+# ARGV: event_id, applied_at, vec, liked_json, log(0/1), log cap, batch(0/1), log fields...
 ONBOARD_LUA = _LUA_PRELUDE + _LUA_BATCH + r"""
 local seen = already_applied(KEYS[2], KEYS[4], KEYS[1], ARGV[1])
 if seen then return {0, seen} end
@@ -126,7 +140,7 @@ return {1, version}
 #       10 rating movie id|'', 11 rating JSON, 12 step field ('r:<movie>', 'c' = a new chat step, or ''),
 #       13 step record|'', 14 mode ('fast', or the version the recomputed vector was computed from),
 #       15 recomputed vec|'' (keep), 16 keep the previous rating's recent contribution (0/1),
-#       17 batch (0/1), 18 log (0/1), 19 maxlen, 20.. log fields
+#       17 batch (0/1), 18 log (0/1), 19 log cap, 20.. log fields
 APPLY_LUA = _LUA_PRELUDE + _LUA_BATCH + r"""
 local seen = already_applied(KEYS[2], KEYS[5], KEYS[1], ARGV[1])
 if seen then return {0, seen} end
@@ -243,6 +257,14 @@ if ARGV[18] == '1' then append_log(KEYS[4], ARGV[19], version, 20, #ARGV) end
 return {1, version}
 """
 
+# KEYS: turn stream; ARGV: cap ("<max entries> <max bytes>"), then field, value, … → the entry id
+TURN_LUA = _LUA_PRELUDE + r"""
+local max_entries, max_bytes = string.match(ARGV[1], '^(%d+) (%d+)$')
+local id = redis.call('XADD', KEYS[1], 'MAXLEN', '~', max_entries, '*', unpack(ARGV, 2))
+trim_stream(KEYS[1], tonumber(max_bytes))
+return id
+"""
+
 # KEYS: deadletter list, deadletter ids (zset: id → parked at), pending, pending due, deadletter count
 # ARGV: id, entry JSON, cap, now ms. The list and the id index hold the newest ``cap`` entries; the
 # counter only grows (the alert takes its rate). An id index from before it was trimmed (a plain
@@ -333,6 +355,7 @@ class ProfileStore:
         self._apply = self.client.register_script(APPLY_LUA)
         self._park = self.client.register_script(PARK_LUA)
         self._redrive = self.client.register_script(REDRIVE_LUA)
+        self._turn = self.client.register_script(TURN_LUA)
 
     # ---- keys (built by the contract's ProfileKeys) -------------------------------------------
     def profile_key(self, user_id: str) -> str:
@@ -442,7 +465,7 @@ class ProfileStore:
                 [self.profile_key(user), self.applied_key(user), self.interactions_key, self.stats_key,
                  self.steps_key(user), self.block_key(batch_id), self.pending_key, self.pending_due_key], \
                 [event.event_id, event.applied_at_ms, pack(vector), json.dumps(list(event.movie_ids)),
-                 "1" if log else "0", self.settings.log_maxlen, batch, *event.to_fields()]
+                 "1" if log else "0", self.settings.log_cap, batch, *event.to_fields()]
         if event.kind == "message":
             if event.embedding is None:
                 raise InvalidUpdate(f"message event {event.event_id} has no embedding")
@@ -458,7 +481,7 @@ class ProfileStore:
              ";".join(f"{op} {coef!r}" for op, coef, _ in ops), b"".join(pack(v) for _, _, v in ops),
              _optional(event.weight), _optional(event.decay_per_day) or "1", COUNTERS[event.kind], *fields,
              step_field, step_record(event), "fast", "", "0", batch, "1" if log else "0",
-             self.settings.log_maxlen, *event.to_fields()]
+             self.settings.log_cap, *event.to_fields()]
 
     def _apply_keys(self, user: str, batch_id: str) -> list[str]:
         return [self.profile_key(user), self.applied_key(user), self.ratings_key(user), self.interactions_key,
@@ -512,7 +535,7 @@ class ProfileStore:
             status, detail = self._apply(keys=self._apply_keys(user, ""), args=[
                 event.event_id, event.applied_at_ms, event.created_at_ms, pack(target), "", b"", recent,
                 _optional(event.decay_per_day) or "1", COUNTERS[event.kind], *fields, step_field, record,
-                int(version or 0), recomputed, keep_recent, "0", "1" if log else "0", self.settings.log_maxlen,
+                int(version or 0), recomputed, keep_recent, "0", "1" if log else "0", self.settings.log_cap,
                 *event.to_fields()])
             if status != STALE:
                 return _result(event, status, detail)
@@ -538,7 +561,8 @@ class ProfileStore:
         return int(self.client.get(self.keys.deadletter_count) or 0)
 
     def log_turn(self, fields: dict[str, str]) -> str:
-        entry_id = self.client.xadd(self.turns_key, fields, maxlen=self.settings.turns_maxlen, approximate=True)
+        flat = [item for pair in fields.items() for item in pair]
+        entry_id = self._turn(keys=[self.turns_key], args=[self.settings.turns_cap, *flat])
         return entry_id.decode()
 
     # ---- reads ----------------------------------------------------------------------------
