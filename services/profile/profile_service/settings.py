@@ -21,7 +21,7 @@ from movierec_core.config import (
     env_str,
 )
 from movierec_core.index_artifact import current_index_dir
-from movierec_profile_contract import DEFAULT_PREFIX, queue_from_env
+from movierec_profile_contract import DEFAULT_PREFIX, DEFAULT_QUEUE
 
 
 @dataclass(frozen=True)
@@ -164,7 +164,7 @@ class WorkerSettings:
     def from_env(cls) -> WorkerSettings:
         settings = cls(
             broker_url=env_str("REDIS_URL"),  # one Redis: the pending ledger must sit beside the state
-            queue=queue_from_env(),
+            queue=env_str("PROFILE_EVENTS_QUEUE", DEFAULT_QUEUE),
             concurrency=env_int("WORKER_CONCURRENCY", 4, minimum=1),
             pool=env_choice("WORKER_POOL", ("prefork", "threads", "solo"), "threads"),
             prefetch=env_int("CELERY_PREFETCH", 8, minimum=1),
