@@ -47,6 +47,19 @@ def test_a_brand_new_user_can_chat_first(client):
     assert answer["understoodBy"] in ("rules", "rules+llm") and answer["replySource"] == "template"
 
 
+def test_words_of_a_named_title_or_a_constraint_are_no_request_terms_of_the_picks(client):
+    # "Shaun of the Dead" and "nothing gory" are a seed and a constraint: no card may be explained as
+    # matching the request by "shaun", "dead" or "gory"; the taste words ("funny") may be
+    user = signup(client, "terms")
+    answer = _chat(client, user, "something funny like Shaun of the Dead, nothing gory")
+    assert answer["recommendations"]
+    cited = " ".join(f["value"] for card in answer["recommendations"] for f in card["factors"]
+                     if f["kind"] == "query_term").lower()
+    asked = " ".join(card["explanation"].split("Like your request for", 1)[1].split(",", 1)[0]
+                     for card in answer["recommendations"] if "Like your request for" in card["explanation"]).lower()
+    assert not any(word in cited + " " + asked for word in ("shaun", "dead", "gory")), (cited, asked)
+
+
 def test_a_greeting_gets_a_question_back_not_an_error(client):
     user = signup(client, "hello")
     answer = _chat(client, user, "hi")

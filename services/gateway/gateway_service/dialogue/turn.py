@@ -399,7 +399,9 @@ async def _recommend(services: Services, body: ChatRequest, u: Understanding, re
     result.history_titles = [m.movie.title for m in user.loved(services)]
     hard = build_filter(state, user.seen, people_index(services))
     query = query_vector(user.taste, text_vec, seed_vecs)
-    outcome = await retrieve_and_rank(services, user, hard, query, body.message or "", _recent_turns(state),
+    # The ranker's request words are the taste words, not the whole message: a title or a constraint
+    # the message names ("like Toy Story", "nothing scary") is no query term ("has 'story' in its title").
+    outcome = await retrieve_and_rank(services, user, hard, query, words, _recent_turns(state),
                                       seed_id=state.seeds[0].movie_id if state.seeds else 0,
                                       likes=likes_of(state, people_index(services)))
     result.cards = outcome.ranked.cards()
