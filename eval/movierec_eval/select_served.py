@@ -1,17 +1,17 @@
-"""Choose the ranker's served defaults (a, MMR λ, hybrid candidate count) on VALIDATION, through the
-ranker's own request path (``movierec_eval.served``).
+"""Choose the ranker's served defaults (a, MMR λ, hybrid candidate count, quality prior γ) on VALIDATION,
+through the ranker's own request path (``movierec_eval.served``).
 
     PYTHONPATH=eval .venv/bin/python -m movierec_eval.select_served [--write] [--variants full,5core]
-        [--alphas 0.3,0.4,...] [--lambdas 0.7,0.85,1] [--collab 100,200] [--every 1]
+        [--alphas 0.3,0.4,...] [--lambdas 0.7,0.85,1] [--collab 100,200] [--qualities 0,0.1,0.2] [--every 1]
 
 Every configuration of the grid (the rest — retrieval k, candidates_only, SeqEASE — stays as served)
 ranks each user's **validation** item (the test item is never looked at) on every variant.
 **Selection rule:** score = mean over the variants of validation NDCG@10; among the configurations
 within ``TOLERANCE`` (2 %, relative) of the best score, the lowest MMR λ (the most diverse lists) wins,
 then the higher score. ``--write`` stores the choice in ``ranker_service/served_defaults.json`` (what
-``RankerSettings`` reads) and refits nothing else: run ``make calibrate-ranker`` afterwards so the
-match-score calibration is fitted for the chosen ``a``. The grid and the choice go to
-``reports/served-selection.json``.
+``RankerSettings`` reads; select_popularity's β is kept) and refits nothing else: run
+``make calibrate-ranker`` afterwards so the match-score calibration is fitted for the chosen ``a``. The
+grid and the choice go to ``reports/served-selection.json``.
 """
 
 from __future__ import annotations
@@ -45,6 +45,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--alphas", type=floats, default=floats("0.3,0.4,0.5,0.6,0.7"))
     parser.add_argument("--lambdas", type=floats, default=floats("0.7,0.85,1.0"))
     parser.add_argument("--collab", type=lambda t: [int(v) for v in t.split(",")], default=[100, 200])
+    parser.add_argument("--qualities", type=floats, default=floats("0,0.1,0.2"), help="γ of the quality prior")
     parser.add_argument("--every", type=int, default=1, help="use every n-th user (development subsets)")
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--write", action="store_true", help="update ranker_service/served_defaults.json")
@@ -57,6 +58,20 @@ def choose(grid: list[dict]) -> dict:
     best = max(row["score"] for row in grid)
     close = [row for row in grid if row["score"] >= (1 - TOLERANCE) * best]
     return min(close, key=lambda row: (row["config"]["mmr_lambda"], -row["score"]))
+
+
+def evaluate(runners: dict, live, args: argparse.Namespace, config: dict) -> dict:
+    """One grid row: the configuration's validation figures per variant and its score."""
+    from movierec_eval import served
+
+    row = {"config": config}
+    for variant, runner in runners.items():
+        users = np.arange(0, runner.ctx.split.universe.n_users, args.every)
+        run = runner.run(live.but(**config), "validation", users)
+        row[variant] = {**served.summarize_run(run, args.seed), **runner.list_quality(run, "validation")}
+    row["score"] = round(float(np.mean([row[v]["ndcg@10"]["mean"] for v in runners])), 5)
+    log.info("%s score %.4f", row["config"], row["score"])
+    return row
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -79,15 +94,9 @@ def main(argv: list[str] | None = None) -> int:
     for alpha in args.alphas:
         for mmr_lambda in args.lambdas:
             for collab in args.collab:
-                config = live.but(alpha=alpha, mmr_lambda=mmr_lambda, collab_candidates=collab)
-                row = {"config": {"alpha": alpha, "mmr_lambda": mmr_lambda, "collab_candidates": collab}}
-                for variant, runner in runners.items():
-                    users = np.arange(0, runner.ctx.split.universe.n_users, args.every)
-                    run = runner.run(config, "validation", users)
-                    row[variant] = {**served.summarize_run(run, args.seed), **runner.list_quality(run, "validation")}
-                row["score"] = round(float(np.mean([row[v]["ndcg@10"]["mean"] for v in runners])), 5)
-                log.info("%s score %.4f", row["config"], row["score"])
-                grid.append(row)
+                for quality in args.qualities:
+                    grid.append(evaluate(runners, live, args, {"alpha": alpha, "mmr_lambda": mmr_lambda,
+                                                               "collab_candidates": collab, "quality_prior": quality}))
     chosen = choose(grid)
     command = " ".join(argv if argv is not None else sys.argv[1:])
     report = {"created_at": datetime.now(UTC).isoformat(timespec="seconds"), "method": __doc__.strip(),
@@ -99,8 +108,10 @@ def main(argv: list[str] | None = None) -> int:
     print(json.dumps(chosen, indent=1))
     if args.write:
         evidence = args.report.relative_to(REPO_ROOT) if args.report.is_relative_to(REPO_ROOT) else args.report
+        kept = json.loads(SERVED_DEFAULTS_FILE.read_text()) if SERVED_DEFAULTS_FILE.exists() else {}
+        kept = {k: v for k, v in kept.items() if k.startswith("popularity_prior")}  # select_popularity's choice
         SERVED_DEFAULTS_FILE.write_text(json.dumps({
-            **chosen["config"], "selected_by": "python -m movierec_eval.select_served --write (validation, "
+            **kept, **chosen["config"], "selected_by": "python -m movierec_eval.select_served --write (validation, "
                                               f"rule in its docstring); evidence {evidence}",
             "selected_at": report["created_at"], "validation_score": chosen["score"]}, indent=2) + "\n")
         log.info("wrote %s; run `make calibrate-ranker` to refit the calibration for a = %s",

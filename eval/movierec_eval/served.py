@@ -48,6 +48,7 @@ class ServedConfig:
     sequence_params: dict
     carousel: str = "top_picks"
     popularity_prior: float = 0.0
+    quality_prior: float = 0.0
 
     def describe(self) -> dict:
         return asdict(self)
@@ -70,7 +71,7 @@ def live_config() -> ServedConfig:
                         retrieval_k=int(os.environ.get("GATEWAY_CANDIDATES", GATEWAY_CANDIDATES_DEFAULT)),
                         candidates_only=candidates_only_for("top_picks", ""),
                         sequence_params=served_sequence_params(settings.sequence_dir).describe(),
-                        popularity_prior=settings.popularity_prior)
+                        popularity_prior=settings.popularity_prior, quality_prior=settings.quality_prior)
 
 
 def fit_sequence(split, config: ServedConfig):
@@ -101,7 +102,7 @@ class ServedRunner:
 
         sequence = self.sequence.with_decay(config.sequence_params["decay"])
         scorer = NumericScorer(self.store, self.params, None, alpha=config.alpha, sequence=sequence,
-                               popularity_prior=config.popularity_prior)
+                               popularity_prior=config.popularity_prior, quality_prior=config.quality_prior)
         return Ranker(self.store, scorer, config.mmr_lambda, collab_candidates=config.collab_candidates)
 
     def request(self, user: int, phase: str, config: ServedConfig):

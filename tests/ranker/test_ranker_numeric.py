@@ -136,15 +136,15 @@ def test_the_popularity_prior_lifts_widely_watched_movies_for_a_person_the_ranke
     taste = store.vectors_of([niche])[0]  # the taste sits on the niche movie: content alone prefers it
     plain = NumericScorer(store, neutral_params).score([popular, niche], taste, {}, np.zeros(2))
     cold = NumericScorer(store, neutral_params, popularity_prior=0.9).score([popular, niche], taste, {}, np.zeros(2))
-    assert plain.final[1] > plain.final[0]
-    lift = cold.final - plain.final
-    assert np.allclose(lift, 0.9 * pop[:2])
+    assert plain.ordering[1] > plain.ordering[0]
+    lift = cold.ordering - plain.ordering
+    assert np.allclose(lift, 0.9 * pop[:2]) and np.allclose(cold.match, plain.match)
     # the weight is β / (1 + n): a person with 9 rated movies gets a tenth of it
     ratings = {m: 4.0 for m in ids[:9]}
     known = NumericScorer(store, neutral_params, popularity_prior=0.9).score([popular, niche], taste, ratings,
                                                                               np.zeros(2))
     known_plain = NumericScorer(store, neutral_params).score([popular, niche], taste, ratings, np.zeros(2))
-    assert np.allclose(known.final - known_plain.final, 0.09 * pop[:2])
+    assert np.allclose(known.ordering - known_plain.ordering, 0.09 * pop[:2])
 
 
 def test_the_popularity_prior_is_bounded():
@@ -152,3 +152,21 @@ def test_the_popularity_prior_is_bounded():
 
     with pytest.raises(ValueError, match="popularity_prior"):
         NumericScorer(None, ScoringParams(alpha=0.5, calibrations={}), popularity_prior=1.5)
+
+
+def test_the_quality_prior_orders_by_shrunk_ratings_without_moving_the_calibrated_match(store, neutral_params):
+    from ranker_service.scoring import NumericScorer
+
+    ids = [int(m) for m in store.movie_ids]
+    quality = store.quality(ids)
+    assert np.all((quality > 0) & (quality < 1))
+    facts = [store.get(m) for m in ids]
+    # shrinkage: a movie with few votes sits closer to the catalog mean than its raw average
+    mean = store.quality([-1])[0]
+    few = min((f for f in facts if f.vote_count and f.vote_average), key=lambda f: f.vote_count)
+    assert abs(store.quality([few.movie_id])[0] - mean) < abs(few.vote_average / 10 - mean)
+    taste = store.vectors_of(ids[:1])[0]
+    plain = NumericScorer(store, neutral_params).score(ids, taste, {}, np.zeros(len(ids)))
+    prior = NumericScorer(store, neutral_params, quality_prior=0.5).score(ids, taste, {}, np.zeros(len(ids)))
+    assert np.allclose(prior.final, plain.final) and np.allclose(prior.match, plain.match)
+    assert np.allclose(prior.ordering - plain.ordering, 0.5 * quality)

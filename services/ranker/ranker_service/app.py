@@ -67,7 +67,7 @@ def build_ranker(settings: RankerSettings) -> Ranker:
     collab = load_collab(settings)
     sequence = load_sequence(settings)
     scorer = NumericScorer(store, ScoringParams.load(), collab, alpha=settings.alpha, sequence=sequence,
-                           popularity_prior=settings.popularity_prior)
+                           popularity_prior=settings.popularity_prior, quality_prior=settings.quality_prior)
     llm = LlmBackend(settings.llm) if settings.llm.enabled else None
     log.info("ranker ready", extra=log_fields(ranker=scorer.name, alpha=scorer.alpha,
                                               mmr_lambda=settings.mmr_lambda,

@@ -45,6 +45,8 @@ class MovieFacts:
     certification_confidence: float | None = None
     # MovieLens ratings of the movie: how widely watched it is (the cold-start popularity prior reads it).
     rating_count: int | None = None
+    vote_count: int | None = None  # TMDB votes behind vote_average
+    imdb_rating: float | None = None
 
     @property
     def decade(self) -> int | None:
@@ -121,6 +123,8 @@ def facts_from_frame(movies: pd.DataFrame) -> dict[int, MovieFacts]:
             certification_estimate=_text(row.get("certification_estimate")),
             certification_confidence=_number(row.get("certification_confidence"), float),
             rating_count=_number(row.get("ml_rating_count")),
+            vote_count=_number(row.get("vote_count")),
+            imdb_rating=_number(row.get("imdb_rating"), float),
         )
     return facts
 
@@ -130,6 +134,28 @@ def _group(pairs: Iterable[tuple[str, int]]) -> dict[str, tuple[int, ...]]:
     for key, movie_id in pairs:
         grouped.setdefault(key, []).append(movie_id)
     return {key: tuple(ids) for key, ids in grouped.items()}
+
+
+QUALITY_SHRINK_VOTES = 100  # votes that weigh as much as the catalog mean (about the catalog's median count)
+
+
+def _bayesian_quality(facts: dict[int, MovieFacts]) -> dict[int, float]:
+    """``(v·R + m·C) / (v + m) / 10`` per movie: the TMDB vote average R over v votes, shrunk toward the
+    catalog mean C with m = QUALITY_SHRINK_VOTES; a movie without TMDB votes gets its IMDb rating shrunk
+    as if it had m votes, else C. Key -1 holds C (for ids the store does not know)."""
+    rated = [(m.vote_average, m.vote_count) for m in facts.values() if m.vote_average and m.vote_count]
+    mean = float(np.average([r for r, _ in rated], weights=[v for _, v in rated])) if rated else 5.0
+    m = QUALITY_SHRINK_VOTES
+    out = {-1: mean / 10}
+    for movie in facts.values():
+        if movie.vote_average and movie.vote_count:
+            score = (movie.vote_count * movie.vote_average + m * mean) / (movie.vote_count + m)
+        elif movie.imdb_rating:
+            score = (movie.imdb_rating + mean) / 2
+        else:
+            score = mean
+        out[movie.movie_id] = score / 10
+    return out
 
 
 class MovieStore:
@@ -153,6 +179,7 @@ class MovieStore:
             (actor, movie.movie_id) for movie in facts.values() for actor in movie.cast)
         self._zero = np.zeros(self.dim, dtype=np.float32)
         self._log_max_count = np.log1p(max((m.rating_count or 0 for m in facts.values()), default=0))
+        self._quality = _bayesian_quality(facts)
 
     def __contains__(self, movie_id: int) -> bool:
         return movie_id in self.facts
@@ -174,6 +201,10 @@ class MovieStore:
         counts = np.array([(self.facts[m].rating_count or 0) if m in self.facts else 0 for m in map(int, movie_ids)],
                           dtype=np.float64)
         return np.log1p(counts) / self._log_max_count if self._log_max_count > 0 else np.zeros(len(counts))
+
+    def quality(self, movie_ids: Iterable[int]) -> np.ndarray:
+        """The vote-count-shrunk rating in [0, 1] (``_bayesian_quality``); the catalog mean for an unknown id."""
+        return np.array([self._quality.get(int(m), self._quality[-1]) for m in movie_ids], dtype=np.float64)
 
     def coverage(self) -> float:
         """Share of catalog movies that have a vector."""

@@ -170,7 +170,7 @@ class Ranker:
         # crime fan is a family request, and the band must not hide what was asked for.
         seed = self.store.get(request.because_movie_id) if request.because_movie_id else None
         audience = audience_of([*user.liked, *([seed] if seed else [])], request.constraints.max_certification)
-        relevance = scores.final - audience.penalties(map(self.store.get, scores.movie_ids))
+        relevance = scores.ordering - audience.penalties(map(self.store.get, scores.movie_ids))
         order = self._numeric_order(scores, relevance, request.top_n)
         if not order:
             raise failed_precondition(f"all {len(eligible)} eligible candidates are outside the person's "
@@ -182,8 +182,8 @@ class Ranker:
     @staticmethod
     def _prior_changed(scores: Scores, relevance: np.ndarray, top_n: int) -> bool:
         """Did the audience prior demote or exclude a movie the blended score alone would have shown?"""
-        best = np.argsort(-scores.final, kind="stable")[:top_n]
-        return bool(np.any(relevance[best] < scores.final[best]))
+        best = np.argsort(-scores.ordering, kind="stable")[:top_n]
+        return bool(np.any(relevance[best] < scores.ordering[best]))
 
     async def _finish(self, request: RankInput, answer: NumericAnswer | ServiceError) -> RankOutput | ServiceError:
         if isinstance(answer, ServiceError):

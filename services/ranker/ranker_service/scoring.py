@@ -11,12 +11,19 @@
      [0, 1] — for a person without ratings that is the global mean plus the movie's bias;
   3. none (``numeric-content``): ``final = cos``.
 
-* **Popularity prior for people the ranker knows little about**: ``final += β · 1/(1 + n) · pop(m)``,
-  ``n`` = the person's rated + picked movies, ``pop`` = log(1 + MovieLens ratings) scaled to [0, 1].
-  A person who only chatted (n = 0) gets all of β, one with a single liked title half, a person with
-  20 ratings 1/21: the less the collaborative signal knows, the more "widely watched" stands in for
-  it. β (``RANKER_POPULARITY_PRIOR``, served_defaults.json) is chosen on INSPIRED dev through the chat
-  (eval/README.md, "Dialogue evaluation") and reported on test.
+* **Priors** (``Scores.prior``; they order the picks but are not part of ``final``, so the match score
+  stays the calibrated estimate it was fitted as):
+
+  - *popularity, for people the ranker knows little about*: ``β · 1/(1 + n) · pop(m)``, ``n`` = the
+    person's rated + picked movies, ``pop`` = log(1 + MovieLens ratings) scaled to [0, 1]. A person who
+    only chatted (n = 0) gets all of β, one with a single liked title half, a person with 20 ratings
+    1/21: the less the collaborative signal knows, the more "widely watched" stands in for it. β
+    (``RANKER_POPULARITY_PRIOR``) is chosen on INSPIRED dev through the chat
+    (``python -m movierec_eval.select_popularity``) and reported on test;
+  - *quality*: ``γ · q(m)``, ``q`` = the TMDB vote average shrunk toward the catalog mean by its vote
+    count (a Bayesian average; the IMDb rating where TMDB has no votes), scaled to [0, 1]. γ
+    (``RANKER_QUALITY_PRIOR``) is chosen on validation with a, λ and the candidate count
+    (``python -m movierec_eval.select_served``).
 * ``match_score = sigmoid(slope·final + intercept)``, one Platt mapping per ranker name, fitted on
   held-out ml-latest-small ratings: it estimates the chance that the person rates the movie 4 stars or
   more if they watch it. ``python -m ranker_service.calibrate`` chooses ``a`` and fits the mappings
@@ -112,17 +119,26 @@ class Scores:
     final: np.ndarray
     match: np.ndarray
     ranker: str = "numeric-content"
+    prior: np.ndarray | None = None  # order-only priors (popularity, quality); None = zeros
+
+    @property
+    def ordering(self) -> np.ndarray:
+        """What the picks are ordered by before the audience prior and MMR: ``final`` + the priors."""
+        return self.final if self.prior is None else self.final + self.prior
 
 
 class NumericScorer:
     """Blends content similarity with the collaborative signal and calibrates the result."""
 
     def __init__(self, store: MovieStore, params: ScoringParams, collab: CollaborativePredictor | None = None,
-                 alpha: float | None = None, sequence: SequenceModel | None = None, popularity_prior: float = 0.0):
-        if not 0.0 <= popularity_prior <= 1.0:
-            raise ValueError(f"popularity_prior must be in [0, 1], got {popularity_prior}")
+                 alpha: float | None = None, sequence: SequenceModel | None = None, popularity_prior: float = 0.0,
+                 quality_prior: float = 0.0):
+        for name, value in (("popularity_prior", popularity_prior), ("quality_prior", quality_prior)):
+            if not 0.0 <= value <= 1.0:
+                raise ValueError(f"{name} must be in [0, 1], got {value}")
         self.store = store
         self.popularity_prior = popularity_prior
+        self.quality_prior = quality_prior
         self.collab = collab
         self.sequence = sequence
         self.alpha = params.alpha if alpha is None else alpha
@@ -209,11 +225,18 @@ class NumericScorer:
             name = "numeric"
         if yhat is not None:
             final = self.alpha * cos + (1.0 - self.alpha) * yhat
-        prior = self.popularity_weight(len(fold_in_ratings))
-        if prior > 0:
-            final = final + prior * self.store.popularity(movie_ids)
         disliked = [m for m in disliked_ids(fold_in_ratings) if m in self.store.row_of]
         if disliked:  # near neighbours of a disliked movie are demoted (bounded: dislikes.py)
             final = final - dislike_penalty(vectors, self.store.vectors_of(disliked))
         match = np.clip(self.calibrations[name].apply(final), 0.0, 1.0)
-        return Scores(list(movie_ids), cos, yhat, final, match, name)
+        return Scores(list(movie_ids), cos, yhat, final, match, name, self.prior(movie_ids, len(fold_in_ratings)))
+
+    def prior(self, movie_ids: list[int], known_movies: int) -> np.ndarray:
+        """The order-only priors of the module docstring (zeros when both weights are 0)."""
+        prior = np.zeros(len(movie_ids))
+        popularity = self.popularity_weight(known_movies)
+        if popularity > 0:
+            prior += popularity * self.store.popularity(movie_ids)
+        if self.quality_prior > 0:
+            prior += self.quality_prior * self.store.quality(movie_ids)
+        return prior

@@ -26,6 +26,7 @@ class ServedDefaults:
     mmr_lambda: float = 0.7
     collab_candidates: int = 100
     popularity_prior: float = 0.0  # β of the cold-start popularity prior (scoring.py)
+    quality_prior: float = 0.0  # γ of the quality prior (scoring.py)
 
     @classmethod
     def load(cls, path: Path = SERVED_DEFAULTS_FILE) -> ServedDefaults:
@@ -34,7 +35,8 @@ class ServedDefaults:
         data = json.loads(path.read_text())
         return cls(alpha=data.get("alpha"), mmr_lambda=float(data["mmr_lambda"]),
                    collab_candidates=int(data["collab_candidates"]),
-                   popularity_prior=float(data.get("popularity_prior", 0.0)))
+                   popularity_prior=float(data.get("popularity_prior", 0.0)),
+                   quality_prior=float(data.get("quality_prior", 0.0)))
 
 
 @dataclass(frozen=True)
@@ -86,6 +88,7 @@ class RankerSettings:
     hybrid_candidates: bool = True
     collab_candidates: int = 100
     popularity_prior: float = 0.0
+    quality_prior: float = 0.0
 
     @property
     def added_candidates(self) -> int:
@@ -111,4 +114,5 @@ class RankerSettings:
             collab_candidates=env_int("RANKER_COLLAB_CANDIDATES", served.collab_candidates, minimum=0,
                                       maximum=MAX_CANDIDATES_LIMIT),
             popularity_prior=env_float("RANKER_POPULARITY_PRIOR", served.popularity_prior, minimum=0, maximum=1),
+            quality_prior=env_float("RANKER_QUALITY_PRIOR", served.quality_prior, minimum=0, maximum=1),
         )
