@@ -90,6 +90,27 @@ def test_follow_ups_answer_about_the_pick_and_leave_the_taste_alone(client):
     assert picks[1]["movieId"] not in _ids(more) and more["recommendations"]
 
 
+def test_save_the_second_one_puts_it_on_the_watchlist_and_out_of_later_picks(client):
+    user = signup(client, "save")
+    onboard(client, user)
+    first = _chat(client, user, "a crime movie")
+    second = first["recommendations"][1]
+    before = _profile(client, user)
+    saved = _chat(client, user, "save the second one", first["sessionId"])
+    assert saved["act"] == "save" and saved["recommendations"] == [] and saved["tasteUpdated"] is False
+    assert second["title"] in saved["reply"] and "watchlist" in saved["reply"]
+    watchlist = client.get(f"/api/users/{user.user_id}/watchlist", headers=user.headers)
+    assert watchlist.status_code == 200, watchlist.text
+    assert [item["movieId"] for item in watchlist.json()["items"]] == [second["movieId"]]
+    again = _chat(client, user, "save the second one", first["sessionId"])  # saving twice adds nothing
+    assert "Already on your watchlist" in again["reply"]
+    assert len(client.get(f"/api/users/{user.user_id}/watchlist", headers=user.headers).json()["items"]) == 1
+    after = _profile(client, user)
+    assert after["version"] == before["version"] and after["vector"] == before["vector"]
+    more = _chat(client, user, "another crime movie", first["sessionId"])
+    assert more["recommendations"] and second["movieId"] not in _ids(more)
+
+
 def _violations(card: dict, c: dict) -> list[str]:
     """The catalog facts of a pick against the active constraints (written apart from the service's Filter)."""
     movie = catalog().get(card["movieId"])

@@ -41,7 +41,6 @@ from movierec_core.logs import log_fields
 
 log = logging.getLogger("movierec.gateway.recommend")
 
-WATCHED_KEY = "movierec:gw:watched:{user_id}"
 CONTEXT_WEIGHT = 0.3  # top picks query = normalize(0.7·taste + 0.3·embed(context))
 LOVED_RATING = 4.0
 
@@ -101,40 +100,39 @@ NOT_ONBOARDED = ("{user_id} has no taste profile yet: onboard first with POST /a
 
 
 async def load_user(services: Services, user_id: str, *, allow_cold_start: bool = False) -> UserView:
-    """The user's profile (404 NOT_ONBOARDED when there is none and cold start is not allowed)."""
+    """The user's profile (404 NOT_ONBOARDED when there is none and cold start is not allowed); the
+    movies marked watched come with it (the profile tier keeps them, even for a user without a profile)."""
     request = profile_pb2.GetProfileRequest(user_id=user_id, allow_cold_start=allow_cold_start)
     try:
-        response, watched = await asyncio.gather(call("profile", services.profile.GetProfile, request),
-                                                 watched_ids(services, user_id))
+        response = await call("profile", services.profile.GetProfile, request)
     except ApiError as error:
         if error.status == 404:
             raise not_found(NOT_ONBOARDED.format(user_id=user_id), code="NOT_ONBOARDED") from None
         raise
-    return UserView(user_id, response.profile, watched)
+    return UserView(user_id, response.profile, set(response.profile.watched_movie_ids))
 
 
 async def watched_ids(services: Services, user_id: str) -> set[int]:
-    members = await services.redis.smembers(WATCHED_KEY.format(user_id=user_id))
-    return {int(m) for m in members}
-
-
-async def mark_watched(services: Services, user_id: str, movie_id: int) -> None:
-    await services.redis.sadd(WATCHED_KEY.format(user_id=user_id), movie_id)
+    """Movies the user marked watched or saved to the watchlist (``Profile.watched_movie_ids`` and
+    ``watchlist_movie_ids``, answered with the cold start too): a profile returned by a write RPC
+    (ApplyMessage, Onboard) carries neither, and both stay out of picks."""
+    request = profile_pb2.GetProfileRequest(user_id=user_id, allow_cold_start=True)
+    response = await call("profile", services.profile.GetProfile, request)
+    return set(response.profile.watched_movie_ids) | set(response.profile.watchlist_movie_ids)
 
 
 async def record_watched(services: Services, user_id: str, movie_id: int) -> None:
-    """A watch: the profile tier's interaction first (a refusal leaves nothing behind), then the watched set
-    that keeps the movie out of later recommendations (the watched route and the chat's "I've seen those")."""
+    """A watch: one RecordInteraction, which the profile tier applies and marks watched in one atomic step
+    (the watched route and the chat's "I've seen those"); an unknown movie is refused with nothing written."""
     request = profile_pb2.RecordInteractionRequest(user_id=user_id, movie_id=movie_id,
                                                    kind=events_pb2.INTERACTION_KIND_WATCH, event_id=uuid.uuid4().hex)
     try:
         await call("profile", services.profile.RecordInteraction, request)
     except ApiError as error:
-        # No profile yet (a chat-first user saying "I've seen those"): there is no taste to nudge,
-        # but the movie must still stay out of later picks.
+        # No profile yet (a chat-first user saying "I've seen those"): there is no taste to nudge, and
+        # the profile tier has marked the movie watched anyway, so it stays out of later picks.
         if error.status != 404:
             raise
-    await mark_watched(services, user_id, movie_id)
 
 
 def normalize(vector: np.ndarray) -> np.ndarray:

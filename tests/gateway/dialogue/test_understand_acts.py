@@ -25,6 +25,11 @@ PICKS = (6, 1, 2)  # Heat (1995), Toy Story (1995), Jumanji (1995)
     ("start over", Act.RESET, []),
     ("reset", Act.RESET, []),
     ("thanks!", Act.SMALLTALK, []),
+    ("save the second one", Act.SAVE, [2]),
+    ("can you add the first one to my watchlist?", Act.SAVE, [1]),
+    ("put Jumanji on my list for later", Act.SAVE, [3]),
+    ("save them all", Act.SAVE, [1, 2, 3]),
+    ("remind me to watch the last one", Act.SAVE, [3]),
 ])
 def test_acts(read, message, act, refs):
     u = read(message, picks=PICKS)
@@ -228,3 +233,14 @@ def test_llm_constraints_with_a_cue_are_kept(resources, message, data, kept):
     client = _FakeClient(_FakeResult(True, _answer(**data)))
     u, _, _ = asyncio.run(understand_with_llm(message, DialogueContext(resources=resources), client))
     assert getattr(u.constraints, kept), (kept, u.constraints)
+
+
+@pytest.mark.parametrize("message", ["keep it under two hours", "a list of good heist films", "save me from boredom",
+                                     "add some comedy to it"])
+def test_words_near_saving_are_not_a_save(read, message):
+    assert read(message, picks=PICKS).act != Act.SAVE
+
+
+def test_a_save_changes_no_constraint_and_no_taste(read):
+    u = read("save the second one", picks=PICKS)
+    assert u.constraints == HardConstraints() and u.residual_text == "" and u.seeds.titles == []

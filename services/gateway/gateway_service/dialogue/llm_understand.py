@@ -45,7 +45,7 @@ from movierec_llm.prompts import understand as prompt
 
 RULES, RULES_LLM = "rules", "rules+llm"
 _PICK_ACTS = {Act.FOLLOW_UP, Act.MORE_LIKE_PICK, Act.SOMETHING_ELSE, Act.MARK_SEEN}
-_NO_CHANGE_ACTS = {Act.FOLLOW_UP, Act.RESET, Act.SMALLTALK}
+_NO_CHANGE_ACTS = {Act.FOLLOW_UP, Act.RESET, Act.SMALLTALK, Act.SAVE}
 
 
 async def understand_with_llm(message: str, context: DialogueContext, client: Any | None,

@@ -904,6 +904,9 @@ _MARK_SEEN = re.compile(r"\b(?:i've|i\s+have|we've|we\s+have|i|we|already|have|i
                         r"|last|top))\b|\bseen\s+(?:them|those|these|it)\s+(?:all|already)\b|\bseen\s+all\s+(?:of\s+)?"
                         r"(?:them|those|these)\b|\b(?:already\s+)?(?:seen|watched)\s+(?:them|those|these)\s+(?:all|already)\b"
                         r"|\bseen\s+(?:em|'em)\s+all\b|\b(?:all|both)\s+(?:seen|watched)\b")
+_SAVE = re.compile(r"\b(?:save|bookmark|add|put|stick|pop)\b[^.?!]{0,40}?\b(?:watch\s*-?\s*list|my\s+list|for\s+later)\b|"
+                   r"\bsave\s+(?:the\s+)?(?:(?:" + _ORD + r")(?:\s+" + _PICK_NOUN + r")?|it|that(?:\s+one)?|this(?:\s+one)?|"
+                   r"them|those|these|both|all(?:\s+of\s+them)?)\b|\bremind\s+me\s+to\s+watch\b")
 _REFINE_CUE = re.compile(r"^\W*(?:ok(?:ay)?|so|and|alright|well|hmm+|right)?\W*(?:actually|now|instead|make\s+(?:it|them)|change|switch|"
                          r"what\s+about|how\s+about|this\s+time|rather|can\s+(?:it|they|you\s+make\s+it)\s+be|could\s+(?:it|they)\s+be|"
                          r"but|same\s+but|only|also|and)\b|\b(?:instead|this\s+time|now)\b")
@@ -931,6 +934,13 @@ def _read_acts(r: _Reading, picks: Sequence[Movie], active: HardConstraints | No
             if all(t.movie_id != movie.movie_id for t in u.constraints.exclude_titles):
                 u.constraints.exclude_titles.append(TitleRef(movie_id=movie.movie_id, title=movie.title, year=movie.year,
                                                              mention="(seen)"))
+        u.seeds.titles = [t for t in u.seeds.titles if t.movie_id not in pick_ids]
+        r.drop.update(range(len(r.tokens)))
+        return
+    if picks and _SAVE.search(low):
+        u.act = Act.SAVE  # the picks are resolved by the state (positions or a named pick)
+        if not u.pick_refs and re.search(r"\b(?:them|those|these|all|both)\b", low):
+            u.pick_refs = list(range(1, len(picks) + 1))
         u.seeds.titles = [t for t in u.seeds.titles if t.movie_id not in pick_ids]
         r.drop.update(range(len(r.tokens)))
         return
@@ -1089,6 +1099,7 @@ def read(message: str, ctx: ReaderContext | None = None) -> Understanding:
     seed_ids = {t.movie_id for t in r.u.seeds.titles}
     c.exclude_titles = [t for t in c.exclude_titles if t.movie_id not in seed_ids or r.u.act == Act.MARK_SEEN]
     r.u.avoid_text = ", ".join(dict.fromkeys(a for a in r.avoid if a))
-    r.u.residual_text = "" if r.u.act in {Act.FOLLOW_UP, Act.RESET, Act.MARK_SEEN, Act.SMALLTALK} else _residual(r)
+    r.u.residual_text = "" if r.u.act in {Act.FOLLOW_UP, Act.RESET, Act.MARK_SEEN, Act.SMALLTALK, Act.SAVE} \
+        else _residual(r)
     r.u.descriptions = describe(r.u) + r.u.descriptions
     return r.u

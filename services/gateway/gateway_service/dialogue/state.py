@@ -161,7 +161,7 @@ def fold(state: DialogueState, u: Understanding) -> Folded:
     """Apply ``u`` to ``state`` in place (see the module docstring for the rules)."""
     referenced, notes = resolve_pick_refs(state, u)
     out = Folded(referenced=referenced, notes=notes)
-    if u.act in (Act.FOLLOW_UP, Act.SMALLTALK):
+    if u.act in (Act.FOLLOW_UP, Act.SMALLTALK, Act.SAVE):
         return out
     last_ids = [p.movie_id for p in state.last_picks]
     if u.act == Act.RESET or any(r.slot == "all" for r in u.removals):

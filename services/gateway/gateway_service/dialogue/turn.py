@@ -230,6 +230,8 @@ async def turn_events(services: Services, body: ChatRequest, *, diagnostics: boo
         await _profile_read(services, body.user_id, result)
         text = followup.answer(folded.referenced, state.last_picks, _other_titles(u, state), services.catalog,
                                result.notes)
+    elif u.act == Act.SAVE:
+        text = await _save_picks(services, body.user_id, folded.referenced, result)
     elif u.act == Act.SMALLTALK and not asks_something(u):
         await _profile_read(services, body.user_id, result)
         text = reply.smalltalk_reply(state, u.unresolved_titles, result.notes)
@@ -314,6 +316,34 @@ TURN_EVENT_SEED: ContextVar[str | None] = ContextVar("turn_event_seed", default=
 def step_event_id(kind: str) -> str:
     seed = TURN_EVENT_SEED.get()
     return uuid.uuid4().hex if seed is None else hashlib.sha256(f"{seed}\n{kind}".encode()).hexdigest()[:32]
+
+
+async def _save_picks(services: Services, user_id: str, referenced: list[ShownPick], result: TurnResult) -> str:
+    """"Save the second one": the referenced picks go onto the watchlist (the profile tier's, as from the
+    movie modal); no new picks, the taste stays where it is."""
+    await _profile_read(services, user_id, result)
+    state = result.state
+    if not referenced:
+        names = ", ".join(f"{i}. {p.title}" for i, p in enumerate(state.last_picks, start=1))
+        return "\n".join([*result.notes, f"Which one should I save? My last picks were {names}." if names
+                           else "I haven't shown you any picks yet, so there is nothing to save."])
+    saved, already, refused = [], [], ""
+    for pick in referenced:
+        try:
+            response = await call("profile", services.profile.AddToWatchlist,
+                                  profile_pb2.AddToWatchlistRequest(user_id=user_id, movie_id=pick.movie_id))
+        except ApiError as error:  # the watchlist is full (409) or the profile tier is down: say so, keep the rest
+            refused = error.message
+            break
+        (saved if response.added else already).append(f"{pick.title} ({pick.year})" if pick.year else pick.title)
+    lines = list(result.notes)
+    if saved:
+        lines.append(f"Saved to your watchlist: {', '.join(saved)}. I'll keep it out of my picks from now on.")
+    if already:
+        lines.append(f"Already on your watchlist: {', '.join(already)}.")
+    if refused:
+        lines.append(f"I couldn't save {'the rest' if saved or already else 'it'}: {refused}")
+    return "\n".join(lines)
 
 
 async def _profile_read(services: Services, user_id: str, result: TurnResult) -> None:

@@ -96,6 +96,7 @@ class Act(StrEnum):
     SOMETHING_ELSE = "something_else"  # "something else", "show me others"
     MARK_SEEN = "mark_seen"  # "I've seen those", "seen the first one"
     SMALLTALK = "smalltalk"  # "hi", "thanks" with no request
+    SAVE = "save"  # "save the second one", "add it to my watchlist": onto the watchlist, nothing else changes
 
 
 class Removal(_Model):
