@@ -42,6 +42,8 @@ EVENT_KWARG = "event"
 # and the count cap bounds a user who sends more than that many events within the retention.
 APPLIED_RETENTION_S = 30 * 86400
 APPLIED_MAX_IDS = 5000
+# Movies marked watched per user (the newest kept): half the catalog, so in practice never trimmed.
+WATCHED_MAX = 5000
 
 
 @dataclass(frozen=True)
@@ -69,6 +71,9 @@ class ProfileKeys:
 
     def watchlist(self, user_id: str) -> str:
         return f"{self.prefix}watchlist:{user_id}"
+
+    def watched(self, user_id: str) -> str:
+        return f"{self.prefix}watched:{user_id}"
 
     def batch_block(self, batch_id: str) -> str:
         return f"{self.prefix}batch-block:{batch_id or 'none'}"
@@ -115,7 +120,7 @@ class ProfileKeys:
     def names(self) -> tuple[str, ...]:
         """Every key or key family (``…:`` ends a per-user family), for overlap checks (replay)."""
         return tuple(name[len(self.prefix):] for name in (
-            self.profile(""), self.applied(""), self.ratings(""), self.steps(""), self.watchlist(""),
+            self.profile(""), self.applied(""), self.ratings(""), self.steps(""), self.watchlist(""), self.watched(""),
             f"{self.prefix}batch-block:", self.interactions, self.turns, self.deadletter, self.stats,
             self.pending))
 

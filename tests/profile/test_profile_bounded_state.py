@@ -17,6 +17,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+import pytest
 import yaml
 from google.protobuf import json_format
 from profile_helpers import DEFAULT_TASTE, log_entries, store_for, wait_until
@@ -28,9 +29,10 @@ from movierec_profile_contract import (
     APPLIED_MAX_IDS,
     APPLIED_RETENTION_S,
     REVIEW_TASK,
+    WATCHED_MAX,
     ProfileKeys,
 )
-from profile_service.domain import Profiles
+from profile_service.domain import ProfileNotFound, Profiles
 from profile_service.settings import StoreSettings
 from profile_service.store import ProfileStore, now_ms
 
@@ -108,6 +110,26 @@ def test_an_applied_set_from_before_the_trim_is_converted_and_still_deduplicates
     assert {m.decode() for m in store.client.zrange(key, 0, -1)} == {*members, "applied-long-ago"}
     assert abs(store.client.zscore(key, "applied-long-ago") - now_ms()) < 60_000  # kept for a full retention
     assert profiles.apply_review(review("new-one", user="legacy")).applied
+
+
+# ---- the watched set ---------------------------------------------------------------------------------
+
+def test_a_watch_marks_the_movie_watched_in_its_own_step_capped_and_without_a_profile_too(redis_url, movies):
+    store = store_for(redis_url)
+    profiles = profiles_for(store, movies, "u")
+    assert profiles.record_interaction("u", 1196, "watch", "w1").applied
+    assert profiles.record_interaction("u", 260, "click", "c1").applied  # a click is not a watch
+    assert store.watched_ids("u") == [1196]
+    # A chat-first user without a profile: nothing to nudge, but the mark stays (the answer is NOT_FOUND).
+    with pytest.raises(ProfileNotFound):
+        profiles.record_interaction("chat-first", 2571, "watch", "w2")
+    assert store.watched_ids("chat-first") == [2571] and store.load("chat-first") is None
+    # Capped: the newest WATCHED_MAX stay.
+    old = now_ms() - DAY_MS
+    store.client.zadd(store.watched_key("u"), {str(1_000_000 + i): old + i for i in range(WATCHED_MAX)})
+    assert profiles.record_interaction("u", 593, "watch", "w3").applied
+    watched = store.watched_ids("u")
+    assert len(watched) == WATCHED_MAX and watched[0] == 593 and 1_000_000 not in watched
 
 
 # ---- dead letters ------------------------------------------------------------------------------------

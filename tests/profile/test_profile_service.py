@@ -132,6 +132,16 @@ async def test_profile_rpcs_end_to_end(start_tier, profile_env, embedding_addr, 
             user_id="zoe", movie_id=1210, kind=events_pb2.INTERACTION_KIND_RATE, event_id="w2"))
         assert wrong_kind.code == grpc.StatusCode.INVALID_ARGUMENT and "WATCH or INTERACTION_KIND_CLICK" in \
             wrong_kind.message
+        # The watch also marked the movie watched (one atomic step); without a profile the mark is kept
+        # and the answer is NOT_FOUND, and the cold-start profile carries it.
+        assert list((await stub.GetProfile(pb.GetProfileRequest(user_id="zoe"), timeout=TIMEOUT)).profile
+                    .watched_movie_ids) == [1210]
+        newbie = await rejected(stub.RecordInteraction, pb.RecordInteractionRequest(
+            user_id="newbie", movie_id=2571, kind=events_pb2.INTERACTION_KIND_WATCH, event_id="w3"))
+        assert newbie.code == grpc.StatusCode.NOT_FOUND
+        newbie_profile = (await stub.GetProfile(pb.GetProfileRequest(user_id="newbie", allow_cold_start=True),
+                                                timeout=TIMEOUT)).profile
+        assert newbie_profile.cold_start and list(newbie_profile.watched_movie_ids) == [2571]
 
         # Turn log.
         turn = events_pb2.RecommendationTurn(user_id="zoe", session_id="s1", message_index=3,

@@ -105,11 +105,13 @@ class ProfileService(profile_pb2_grpc.ProfileServiceServicer):
 
     @translate_errors
     async def GetProfile(self, request, context):
-        view, saved = await asyncio.gather(
+        view, saved, watched = await asyncio.gather(
             asyncio.to_thread(self.profiles.get, request.user_id, allow_cold_start=request.allow_cold_start),
-            asyncio.to_thread(self.watchlists.movie_ids, request.user_id))
+            asyncio.to_thread(self.watchlists.movie_ids, request.user_id),
+            asyncio.to_thread(self.profiles.store.watched_ids, request.user_id))
         profile = to_proto(view)
         profile.watchlist_movie_ids.extend(saved)
+        profile.watched_movie_ids.extend(watched)
         return profile_pb2.GetProfileResponse(profile=profile)
 
     @translate_errors

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import redis
 
-from movierec_profile_contract import APPLIED_MAX_IDS, APPLIED_RETENTION_S, ProfileKeys
+from movierec_profile_contract import APPLIED_MAX_IDS, APPLIED_RETENTION_S, WATCHED_MAX, ProfileKeys
 from profile_service.interactions import Interaction
 from profile_service.settings import StoreSettings
 from profile_service.steps import event_spec, ordered_steps, resolve, step_record
@@ -35,6 +35,7 @@ MAX_REFOLD_ATTEMPTS = 50
 _LUA_PRELUDE = f"""
 local APPLIED_RETENTION_MS = {APPLIED_RETENTION_S * 1000}
 local APPLIED_MAX_IDS = {APPLIED_MAX_IDS}
+local WATCHED_MAX = {WATCHED_MAX}
 """ + r"""
 local function unpack_vec(bytes, dim)
   local v = {struct.unpack('<' .. string.rep('f', dim), bytes)}
@@ -134,17 +135,23 @@ if ARGV[5] == '1' then append_log(KEYS[3], ARGV[6], version, 8, #ARGV) end
 return {1, version}
 """
 
-# KEYS: 1 profile, 2 applied, 3 ratings, 4 log, 5 stats, 6 steps, 7 block, 8 pending, 9 pending due
+# KEYS: 1 profile, 2 applied, 3 ratings, 4 log, 5 stats, 6 steps, 7 block, 8 watched, 9 pending, 10 pending due
 # ARGV: 1 event_id, 2 applied_at, 3 event_time, 4 target vec (recent interests), 5 ops "pull 0.8;push 0.2"|'',
 #       6 the ops' vectors (concatenated float32), 7 recent weight|'', 8 decay per day, 9 counter field,
 #       10 rating movie id|'', 11 rating JSON, 12 step field ('r:<movie>', 'c' = a new chat step, or ''),
 #       13 step record|'', 14 mode ('fast', or the version the recomputed vector was computed from),
 #       15 recomputed vec|'' (keep), 16 keep the previous rating's recent contribution (0/1),
-#       17 batch (0/1), 18 log (0/1), 19 log cap, 20.. log fields
+#       17 batch (0/1), 18 log (0/1), 19 log cap, 20 watched movie id|'' (a watch), 21.. log fields
 APPLY_LUA = _LUA_PRELUDE + _LUA_BATCH + r"""
 local seen = already_applied(KEYS[2], KEYS[5], KEYS[1], ARGV[1])
 if seen then return {0, seen} end
 if blocked(KEYS[7], ARGV[17], KEYS[1]) then return {-5, 0} end
+if ARGV[20] ~= '' then
+  -- a watch marks the movie watched, with or without a profile (a chat-first user's "seen it")
+  redis.call('ZADD', KEYS[8], ARGV[2], ARGV[20])
+  local count = redis.call('ZCARD', KEYS[8])
+  if count > WATCHED_MAX then redis.call('ZREMRANGEBYRANK', KEYS[8], 0, count - WATCHED_MAX - 1) end
+end
 local vec = redis.call('HGET', KEYS[1], 'vec')
 if not vec then return {-1, 0} end
 local target = ARGV[4]
@@ -253,7 +260,7 @@ version = redis.call('HINCRBY', KEYS[1], 'version', 1)
 redis.call('HSET', KEYS[1], 'updated_at', ARGV[2])
 mark_applied(KEYS[2], ARGV[1], ARGV[2])
 settle(ARGV[1])
-if ARGV[18] == '1' then append_log(KEYS[4], ARGV[19], version, 20, #ARGV) end
+if ARGV[18] == '1' then append_log(KEYS[4], ARGV[19], version, 21, #ARGV) end
 return {1, version}
 """
 
@@ -373,6 +380,9 @@ class ProfileStore:
     def watchlist_key(self, user_id: str) -> str:
         return self.keys.watchlist(user_id)
 
+    def watched_key(self, user_id: str) -> str:
+        return self.keys.watched(user_id)
+
     def block_key(self, batch_id: str) -> str:
         return self.keys.batch_block(batch_id)
 
@@ -481,12 +491,12 @@ class ProfileStore:
              ";".join(f"{op} {coef!r}" for op, coef, _ in ops), b"".join(pack(v) for _, _, v in ops),
              _optional(event.weight), _optional(event.decay_per_day) or "1", COUNTERS[event.kind], *fields,
              step_field, step_record(event), "fast", "", "0", batch, "1" if log else "0",
-             self.settings.log_cap, *event.to_fields()]
+             self.settings.log_cap, str(event.movie_ids[0]) if event.kind == "watch" else "", *event.to_fields()]
 
     def _apply_keys(self, user: str, batch_id: str) -> list[str]:
         return [self.profile_key(user), self.applied_key(user), self.ratings_key(user), self.interactions_key,
-                self.stats_key, self.steps_key(user), self.block_key(batch_id), self.pending_key,
-                self.pending_due_key]
+                self.stats_key, self.steps_key(user), self.block_key(batch_id), self.watched_key(user),
+                self.pending_key, self.pending_due_key]
 
     @staticmethod
     def _rating_fields(event: Interaction, recent_weight: float | None = None) -> tuple[str, str]:
@@ -535,7 +545,7 @@ class ProfileStore:
             status, detail = self._apply(keys=self._apply_keys(user, ""), args=[
                 event.event_id, event.applied_at_ms, event.created_at_ms, pack(target), "", b"", recent,
                 _optional(event.decay_per_day) or "1", COUNTERS[event.kind], *fields, step_field, record,
-                int(version or 0), recomputed, keep_recent, "0", "1" if log else "0", self.settings.log_cap,
+                int(version or 0), recomputed, keep_recent, "0", "1" if log else "0", self.settings.log_cap, "",
                 *event.to_fields()])
             if status != STALE:
                 return _result(event, status, detail)
@@ -574,6 +584,10 @@ class ProfileStore:
         if not raw or b"vec" not in raw:
             return None
         return _state_from_hash(user_id, raw, ratings)
+
+    def watched_ids(self, user_id: str) -> list[int]:
+        """Movies marked watched (by watch interactions), newest first."""
+        return [int(m) for m in self.client.zrevrange(self.watched_key(user_id), 0, -1)]
 
     def deadletters(self, limit: int = 100) -> list[dict]:
         return [json.loads(item) for item in self.client.lrange(self.deadletter_key, 0, limit - 1)]
