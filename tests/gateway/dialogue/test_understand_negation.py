@@ -51,3 +51,23 @@ def test_not_sure_is_not_a_negation(read):
     u = read("not sure, maybe a comedy")
     assert u.constraints.include_genres == ["Comedy"]
     assert u.constraints.exclude_genres == []
+
+
+@pytest.mark.parametrize("message, include", [
+    ("something scary but not too gory", ["Horror"]),
+    ("a horror movie that's not too gory", ["Horror"]),
+    ("I want a horror film, nothing too bloody", ["Horror"]),
+    ("a thriller, not too violent or scary", ["Thriller"]),
+])
+def test_a_degree_hedge_never_excludes_the_genre_the_message_asks_for(read, message, include):
+    c = read(message).constraints
+    assert c.include_genres == include and not set(include) & set(c.exclude_genres)
+
+
+@pytest.mark.parametrize("message, excluded", [
+    ("nothing too gory", {"Horror"}),
+    ("not too scary please", {"Horror", "Thriller"}),
+    ("nothing scary or gory", {"Horror", "Thriller"}),
+])
+def test_a_degree_hedge_alone_still_keeps_the_genre_out(read, message, excluded):
+    assert excluded <= set(read(message).constraints.exclude_genres)

@@ -81,6 +81,9 @@ class _Reading:
     avoid: list[str] = field(default_factory=list)
     relative_kinds: list[str] = field(default_factory=list)
     removal_cue: bool = False
+    # Genres a degree hedge refused ("not too gory" → Horror, Thriller): excluded only when the message
+    # does not ask for one of them ("a horror movie that's not too gory" wants horror, just less gore).
+    hedged_exclusions: list[list[str]] = field(default_factory=list)
 
     def block_chars(self, start: int, end: int) -> None:
         for i, tok in enumerate(self.tokens):
@@ -730,6 +733,19 @@ def _continues_list(r: _Reading, previous: _Item | None, item: _Item) -> bool:
                for t in r.tokens[previous.end:item.start])
 
 
+# A negation of degree, reaching over a coordinated list: "not too violent or scary", "nothing overly dark".
+_HEDGED_BEFORE = re.compile(r"\b(?:not|no|nothing|never|isn't|aren't|wasn't|n't)\s+(?:too|overly|very|super|that|so|"
+                            r"excessively)\s+(?:[\w-]+\s*(?:,|\bor\b|\band\b|\bnor\b)\s*)*$")
+
+
+def _settle_hedged(r: _Reading) -> None:
+    """A degree hedge's genres are excluded unless the message asks for one of them (``hedged_exclusions``)."""
+    c = r.u.constraints
+    for genres in r.hedged_exclusions:
+        if not set(genres) & set(c.include_genres):
+            _add(c.exclude_genres, genres)
+
+
 def _map_items(r: _Reading) -> None:
     c, seeds = r.u.constraints, r.u.seeds
     seen_item: _Item | None = None  # the last title/franchise a "seen"/"watched" verb covered
@@ -745,19 +761,16 @@ def _map_items(r: _Reading) -> None:
             r.avoid.append(item.text)  # a genre inside a negated clause is never asked for
             r.drop.update(range(item.start, item.end))
             continue
-        if item.kind == "genre":
-            genres = lx.GENRE_WORDS[item.value]
-            if item.negated:
+        if item.kind in {"genre", "fear"}:
+            genres = list(lx.GENRE_WORDS[item.value]) if item.kind == "genre" else list(lx.FEAR_GENRES)
+            if not item.negated:
+                _add(c.include_genres, genres if item.kind == "genre" else ["Horror"])
+                continue
+            r.avoid.append(item.text)
+            if _HEDGED_BEFORE.search(prefix):  # "not too gory", "not too violent or scary"
+                r.hedged_exclusions.append(genres)
+            else:
                 _add(c.exclude_genres, genres)
-                r.avoid.append(item.text)
-            else:
-                _add(c.include_genres, genres)
-        elif item.kind == "fear":
-            if item.negated:
-                _add(c.exclude_genres, lx.FEAR_GENRES)
-                r.avoid.append(item.text)
-            else:
-                _add(c.include_genres, ["Horror"])
         elif item.kind == "tone":
             if item.negated:
                 r.avoid.append(item.text)
@@ -1094,6 +1107,7 @@ def read(message: str, ctx: ReaderContext | None = None) -> Understanding:
     _read_relative(r)
     _apply_pick_relative(r, ctx.picks)
     _read_acts(r, ctx.picks, ctx.active)
+    _settle_hedged(r)
     c = r.u.constraints
     c.include_genres = [g for g in c.include_genres if g not in c.exclude_genres]
     seed_ids = {t.movie_id for t in r.u.seeds.titles}
