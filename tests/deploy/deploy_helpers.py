@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import base64
 import functools
+import re
 import shutil
 import subprocess
 from dataclasses import dataclass
@@ -135,6 +136,29 @@ def container_env(docs: list[dict], deployment_name: str) -> dict[str, str | Sec
         else:
             ref = entry["valueFrom"]["secretKeyRef"]
             env[entry["name"]] = SecretRef(ref["name"], ref["key"], ref.get("optional", False))
+    return env
+
+
+REFERENCE = re.compile(r"\$\(([A-Za-z_][A-Za-z0-9_]*)\)")
+
+
+def referenced_names(env: dict[str, str | SecretRef]) -> set[str]:
+    """Variables other entries expand with Kubernetes' ``$(NAME)`` (e.g. REDIS_PASSWORD in REDIS_URL)."""
+    return {name for value in env.values() if isinstance(value, str) for name in REFERENCE.findall(value)}
+
+
+def resolved_env(docs: list[dict], deployment_name: str, placeholder: str = "x" * 48) -> dict[str, str]:
+    """The environment the process sees: Secret values resolved (the render's generated Secret, else
+    ``placeholder`` for a required key of the operator's Secret; optional ones left out) and ``$(NAME)``
+    expanded from the entries declared before, as the kubelet does."""
+    env: dict[str, str] = {}
+    for name, value in container_env(docs, deployment_name).items():
+        if isinstance(value, SecretRef):
+            resolved = secret_value(docs, value) or (None if value.optional else placeholder)
+            if resolved is not None:
+                env[name] = resolved
+        else:
+            env[name] = REFERENCE.sub(lambda m: env.get(m.group(1), m.group(0)), value)
     return env
 
 

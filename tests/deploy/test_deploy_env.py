@@ -25,7 +25,9 @@ from deploy_helpers import (
     named,
     of_kind,
     reads,
+    referenced_names,
     render,
+    resolved_env,
     secret_value,
     where,
 )
@@ -40,7 +42,8 @@ def test_the_scan_follows_each_process_into_its_settings():
 
 CASES = [(overlay, process) for overlay in OVERLAYS for process in PROCESSES]
 ADDRESS = re.compile(r"^dns:///(?P<service>[a-z0-9-]+):(?P<port>\d+)$")
-REDIS = re.compile(r"^redis://(?P<service>[a-z0-9-]+):(?P<port>\d+)/\d+$")
+# In a cluster: redis://<ACL user>:$(REDIS_PASSWORD)@<service>:<port>/<db> (the password from the Secret).
+REDIS = re.compile(r"^redis://(?:(?P<user>[a-z]+):\$\((?P<password>[A-Z_]+)\)@)?(?P<service>[a-z0-9-]+):(?P<port>\d+)/\d+$")
 
 
 @pytest.mark.parametrize(("overlay", "process"), CASES)
@@ -55,7 +58,8 @@ def test_every_variable_the_code_reads_is_set(overlay, process):
 @pytest.mark.parametrize(("overlay", "process"), CASES)
 def test_every_variable_set_is_read_by_the_code(overlay, process):
     env = container_env(render(f"overlays/{overlay}"), process)
-    unread = sorted(set(env) - set(reads(process)))
+    # A variable only expanded into another one ($(REDIS_PASSWORD) in REDIS_URL) is read through it.
+    unread = sorted(set(env) - set(reads(process)) - referenced_names(env))
     assert not unread, f"{process}'s manifest sets variables its code never reads: {unread}"
 
 
@@ -103,12 +107,9 @@ def test_the_code_accepts_the_manifest_values(overlay, process, monkeypatch):
     env = container_env(docs, process)
     for name in {n for p in PROCESSES for n in reads(p)} | set(env):
         monkeypatch.delenv(name, raising=False)
-    for name, value in env.items():
-        if isinstance(value, SecretRef):
-            # prod: the operator's Secret (not in the render) — any value the docs allow.
-            value = secret_value(docs, value) or ("x" * 48 if not value.optional else None)
-        if value is not None:
-            monkeypatch.setenv(name, value)
+    # prod: the operator's Secret (not in the render) — any value the docs allow; $(NAME) expanded.
+    for name, value in resolved_env(docs, process).items():
+        monkeypatch.setenv(name, value)
     parsed = [load() for load in _settings_loaders(process)]
     assert all(parsed)
     if process in GRPC_TIERS:
@@ -128,7 +129,12 @@ def test_a_variable_set_in_several_processes_has_one_value(overlay):
     docs = render(f"overlays/{overlay}")
     values: dict[str, dict[str, object]] = {}
     for process in PROCESSES:
-        for name, value in container_env(docs, process).items():
+        env = container_env(docs, process)
+        for name, value in env.items():
+            if name in referenced_names(env):
+                continue  # a tier's own credential (REDIS_PASSWORD), expanded into a shared address
+            if name == "REDIS_URL":  # one Redis for all; the ACL user differs per tier
+                value = re.sub(r"^redis://[^@/]*@", "redis://", str(value))
             values.setdefault(name, {})[process] = value
     differing = {name: by_process for name, by_process in values.items() if len(set(map(str, by_process.values()))) > 1}
     assert not differing, f"variables with different values in different processes: {differing}"
@@ -157,7 +163,7 @@ def test_addresses_name_headless_services_on_the_tiers_ports(overlay):
                 assert container_env(docs, tier)[f"{tier.upper()}_PORT"] == str(port)
             if name in ("REDIS_URL", "CELERY_BROKER_URL"):
                 match = REDIS.match(str(value))
-                assert match, f"{process}: {name}={value!r} is not redis://<service>:<port>/<db>"
+                assert match, f"{process}: {name}={value!r} is not redis://<user>:$(REDIS_PASSWORD)@<service>:<port>/<db>"
                 _service_port(docs, match["service"], int(match["port"]))
 
 
@@ -169,7 +175,8 @@ def test_prod_expects_an_operator_secret_and_dev_generates_one():
     assert set(refs) == {("gateway", "GATEWAY_JWT_SECRET"), ("ranker", "RANKER_LLM_API_KEY"),
                          ("ranker", "LLM_API_KEY"), ("gateway", "LLM_API_KEY"), ("embedding", "OPENAI_API_KEY"),
                          ("retrieval", "RETRIEVAL_ADMIN_TOKEN"),
-                         *((process, "MOVIEREC_INTERNAL_TOKEN") for process in PROCESSES)}
+                         *((process, "MOVIEREC_INTERNAL_TOKEN") for process in PROCESSES),
+                         *((process, "REDIS_PASSWORD") for process in ("gateway", "profile", "worker"))}
     assert {ref.secret for ref in refs.values()} == {"movierec-secrets"}
     assert not refs[("gateway", "GATEWAY_JWT_SECRET")].optional, "the gateway must not start without its JWT secret"
     admin = refs[("retrieval", "RETRIEVAL_ADMIN_TOKEN")]
@@ -177,6 +184,9 @@ def test_prod_expects_an_operator_secret_and_dev_generates_one():
     for process in PROCESSES:
         token = refs[(process, "MOVIEREC_INTERNAL_TOKEN")]
         assert token.key == "internal-token" and not token.optional, f"{process} must not start without the token"
+    for process, key in (("gateway", "redis-gateway-password"), ("profile", "redis-profile-password"),
+                         ("worker", "redis-profile-password")):
+        assert refs[(process, "REDIS_PASSWORD")] == SecretRef("movierec-secrets", key, False), process
     readme = (REPO / "deploy" / "README.md").read_text()
     for ref in refs.values():
         assert f"{ref.key}=" in readme, f"deploy/README.md does not show how to set the Secret key {ref.key}"

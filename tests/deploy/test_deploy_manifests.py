@@ -9,6 +9,7 @@ import pytest
 from deploy_helpers import (
     GATEWAY_PORT,
     GRPC_TIERS,
+    K8S,
     METRICS_PORT,
     OVERLAYS,
     POD_USER,
@@ -19,12 +20,13 @@ from deploy_helpers import (
     named,
     of_kind,
     pod_spec,
+    reads,
     render,
     workloads,
 )
 
 ADDRESS = re.compile(r"^dns:///(?P<service>[a-z0-9-]+):(?P<port>\d+)$")
-REDIS_URL = re.compile(r"^redis://(?P<service>[a-z0-9-]+):(?P<port>\d+)/\d+$")
+REDIS_URL = re.compile(r"^redis://(?:[a-z]+:\$\([A-Z_]+\)@)?(?P<service>[a-z0-9-]+):(?P<port>\d+)/\d+$")
 # An in-cluster HTTP endpoint (a bare Service name), e.g. LLM_BASE_URL=http://llm:8000/v1 with components/llm.
 HTTP_URL = re.compile(r"^https?://(?P<service>[a-z0-9-]+):(?P<port>\d+)(?:/.*)?$")
 NAME = "app.kubernetes.io/name"
@@ -431,3 +433,90 @@ def test_redis_persists_with_aof_and_fits_its_memory_limit(overlay):
     maxmemory = _quantity(conf["maxmemory"].replace("gb", "Gi").replace("mb", "Mi"))
     limit = _quantity(container["resources"]["limits"]["memory"])
     assert maxmemory <= 0.8 * limit, "maxmemory must leave room for the AOF rewrite's fork below the limit"
+
+
+# ---- Redis ACL users (issue #15 item 8; the ACLs themselves are proven in test_redis_acl.py) ------------
+
+# The ACL user each process connects as, and the Secret key of its password (bases/redis/render-acl.sh).
+REDIS_USERS = {"gateway": ("gateway", "redis-gateway-password"), "profile": ("profile", "redis-profile-password"),
+               "worker": ("profile", "redis-profile-password")}
+
+
+def _secret_name(docs: list[dict]) -> str:
+    """movierec-secrets: the operator's (prod), or the dev overlay's generated one with its hash suffix."""
+    generated = [s["metadata"]["name"] for s in of_kind(docs, "Secret")]
+    assert len(generated) <= 1 and all(name.startswith("movierec-secrets-") for name in generated), generated
+    return generated[0] if generated else "movierec-secrets"
+
+
+def _redis_conf(docs: list[dict]) -> dict[str, str]:
+    redis = named(docs, "StatefulSet", "redis")
+    conf_map = next(v for v in pod_spec(redis)["volumes"] if v["name"] == "config")["configMap"]["name"]
+    return dict(line.split(None, 1) for line in named(docs, "ConfigMap", conf_map)["data"]["redis.conf"].splitlines()
+                if line and not line.startswith("#"))
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_no_configmap_carries_a_redis_url_or_a_credential(overlay):
+    for config_map in of_kind(docs_of(overlay), "ConfigMap"):
+        data = config_map.get("data", {})
+        name = config_map["metadata"]["name"]
+        assert "REDIS_URL" not in data, f"ConfigMap {name}: REDIS_URL belongs in the Deployments' env (Secret)"
+        for key, value in data.items():
+            assert not re.search(r"redis://[^/\s]*@", value), f"ConfigMap {name}: {key} holds Redis credentials"
+            assert "requirepass" not in value and "masterauth" not in value, f"ConfigMap {name}: {key} holds a password"
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_every_process_that_talks_to_redis_builds_its_url_from_the_secret(overlay):
+    docs = docs_of(overlay)
+    talking = {process for process in PROCESSES if "REDIS_URL" in reads(process)}
+    assert talking == set(REDIS_USERS), f"processes reading REDIS_URL: {sorted(talking)}"
+    for process, (user, key) in REDIS_USERS.items():
+        entries = main_container(named(docs, "Deployment", process))["env"]
+        names = [entry["name"] for entry in entries]
+        assert names.index("REDIS_PASSWORD") < names.index("REDIS_URL"), (
+            f"{process}: REDIS_PASSWORD must be declared before the REDIS_URL that expands it")
+        password = entries[names.index("REDIS_PASSWORD")]["valueFrom"]["secretKeyRef"]
+        assert password == {"name": _secret_name(docs), "key": key}, f"{process}: {password}"
+        url = entries[names.index("REDIS_URL")]["value"]
+        assert url == f"redis://{user}:$(REDIS_PASSWORD)@redis:6379/0", f"{process}: REDIS_URL={url}"
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_redis_runs_protected_with_the_acl_file_its_init_container_renders(overlay):
+    docs = docs_of(overlay)
+    conf = _redis_conf(docs)
+    assert conf["protected-mode"] == "yes" and conf["aclfile"] == "/run/redis-auth/users.acl"
+    assert "requirepass" not in conf, "passwords live in the ACL users, not in redis.conf"
+    redis = named(docs, "StatefulSet", "redis")
+    spec = pod_spec(redis)
+    volumes = {v["name"]: v for v in spec["volumes"]}
+    (init,) = spec["initContainers"]
+    assert init["command"] == ["sh", "/opt/redis-acl/render-acl.sh", "/run/redis-auth"]
+    mounts = {m["mountPath"]: m for m in init["volumeMounts"]}
+    script_map = named(docs, "ConfigMap", volumes[mounts["/opt/redis-acl"]["name"]]["configMap"]["name"])
+    script = (K8S / "bases" / "redis" / "render-acl.sh").read_text()
+    assert script_map["data"]["render-acl.sh"] == script, "the pod must run the script the ACL test runs"
+    auth = volumes[mounts["/run/redis-auth"]["name"]]
+    assert auth["emptyDir"]["medium"] == "Memory", "the rendered ACL file and monitor password stay in memory"
+    env = {e["name"]: e["valueFrom"] for e in init["env"]}
+    secret = _secret_name(docs)
+    assert env["REDIS_GATEWAY_PASSWORD"]["secretKeyRef"] == {"name": secret, "key": "redis-gateway-password"}
+    assert env["REDIS_PROFILE_PASSWORD"]["secretKeyRef"] == {"name": secret, "key": "redis-profile-password"}
+    admin = {"name": secret, "key": "redis-admin-password", "optional": True}
+    assert env["REDIS_ADMIN_PASSWORD"]["secretKeyRef"] == admin
+    # The key patterns follow the worker's prefix and queue — the values the gateway and profile share.
+    worker = container_env(docs, "worker")
+    for name in ("PROFILE_KEY_PREFIX", "PROFILE_EVENTS_QUEUE"):
+        ref = env[name]["configMapKeyRef"]
+        assert named(docs, "ConfigMap", ref["name"])["data"][ref["key"]] == worker[name] == container_env(
+            docs, "gateway")[name]
+    containers = {c["name"]: c for c in spec["containers"]}
+    for name in ("redis", "exporter"):
+        mount = next(m for m in containers[name]["volumeMounts"] if m["name"] == auth["name"])
+        assert mount["mountPath"] == "/run/redis-auth" and mount.get("readOnly") is True, name
+    probe = " ".join(containers["redis"]["readinessProbe"]["exec"]["command"])
+    assert "--user monitor" in probe and "grep -qx PONG" in probe, "NOAUTH would exit 0: the probe must see PONG"
+    args = containers["exporter"]["args"]
+    assert "--redis.user=monitor" in args and "--redis.password-file=/run/redis-auth/exporter-passwords.json" in args
