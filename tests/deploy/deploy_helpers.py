@@ -47,7 +47,11 @@ UNSET_ON_PURPOSE = {
     },
     "retrieval": {"MOVIEREC_PORT_FILE": PORT_FILE_REASON},
     "profile": {"MOVIEREC_PORT_FILE": PORT_FILE_REASON},
-    "ranker": {"MOVIEREC_PORT_FILE": PORT_FILE_REASON},
+    "ranker": {"MOVIEREC_PORT_FILE": PORT_FILE_REASON,
+               # chosen on data and written to served_defaults.json, which ships in the image: a literal in
+               # the ConfigMap would silently override the next selection
+               "RANKER_POPULARITY_PRIOR": "served_defaults.json (select_popularity)",
+               "RANKER_QUALITY_PRIOR": "served_defaults.json (select_served)"},
     "gateway": {"MOVIEREC_PORT_FILE": PORT_FILE_REASON},
     "worker": {},
 }
