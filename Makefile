@@ -63,6 +63,10 @@ catalog: install ## Build the normalized movie catalog (artifacts/catalog/curren
 index: proto catalog ## Embed the catalog and build the FAISS index (artifacts/index/current)
 	$(PY) -m embedding_service.index_job
 
+.PHONY: keyphrases
+keyphrases: proto catalog ## Per-movie keyphrases, deduplicated and embedded once (artifacts/keyphrases/current)
+	$(PY) -m embedding_service.keyphrase_job
+
 .PHONY: maturity
 maturity: install catalog ## Calibrated maturity classifier: estimates for uncertified movies (artifacts/maturity/current, report beside it)
 	$(PY) -m movierec_catalog.maturity
