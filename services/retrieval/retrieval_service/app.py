@@ -10,6 +10,7 @@ from movierec_core.config import GrpcServerSettings
 from movierec_core.server import serve
 from retrieval_service.admin import AdminSettings, ServingRetrievalServicer, start_admin_server
 from retrieval_service.holder import IndexHolder
+from retrieval_service.keyphrases import KeyphraseHolder
 from retrieval_service.servicer import RetrievalServicer
 from retrieval_service.settings import RetrievalSettings
 
@@ -24,12 +25,20 @@ async def main() -> None:
     # One search is far below the cost of waking a thread pool; scale with processes instead.
     faiss.omp_set_num_threads(settings.faiss_threads)
     holder = IndexHolder(settings)
-    servicer = ServingRetrievalServicer(holder, settings)
-    admin = await start_admin_server(admin_settings, RetrievalServicer(holder, settings))
+    keyphrases = KeyphraseHolder(settings.keyphrase_dir, settings.catalog_dir,
+                                 verify_checksums=settings.verify_checksums,
+                                 watch_interval_s=settings.watch_interval_s)
+    servicer = ServingRetrievalServicer(holder, settings, keyphrases)
+    admin = await start_admin_server(admin_settings, RetrievalServicer(holder, settings, keyphrases))
+
+    async def load() -> None:
+        await holder.start()
+        await keyphrases.start()  # optional: its absence never keeps the tier from SERVING
+
     try:
         await serve(server_settings,
                     [(retrieval_pb2_grpc.add_RetrievalServiceServicer_to_server, servicer, SERVICE_NAME)],
-                    load=holder.start)
+                    load=load)
     finally:
         if admin is not None:
             await admin.stop(server_settings.grace_s)

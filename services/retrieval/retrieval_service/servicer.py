@@ -18,6 +18,7 @@ from movierec_core.errors import ServiceError, failed_precondition, invalid_argu
 from retrieval_service.filters import EMPTY, parse_filter
 from retrieval_service.holder import IndexHolder
 from retrieval_service.index import Allowed, Hits, IndexLoadError, LoadedIndex
+from retrieval_service.keyphrases import KeyphraseHolder, LoadedKeyphrases
 from retrieval_service.settings import RetrievalSettings
 
 _VERSION_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
@@ -42,9 +43,10 @@ class Problems:
 
 
 class RetrievalServicer(retrieval_pb2_grpc.RetrievalServiceServicer):
-    def __init__(self, holder: IndexHolder, settings: RetrievalSettings):
+    def __init__(self, holder: IndexHolder, settings: RetrievalSettings, keyphrases: KeyphraseHolder | None = None):
         self.holder = holder
         self.settings = settings
+        self.keyphrases = keyphrases
 
     # ---- RPCs -----------------------------------------------------------------------------
 
@@ -139,7 +141,61 @@ class RetrievalServicer(retrieval_pb2_grpc.RetrievalServiceServicer):
                                       reason="INDEX_LOAD_FAILED") from None
         return retrieval_pb2.ReloadIndexResponse(index_version=loaded.version, swapped=swapped)
 
+    async def SearchKeyphrases(self, request, context):
+        loaded = self._keyphrases()
+        problems = Problems()
+        count = len(request.phrases)
+        if count == 0:
+            problems.add("phrases", "at least one query keyphrase is required")
+        elif count > self.settings.max_query_phrases:
+            problems.add("phrases", f"{count} query keyphrases exceed the limit of {self.settings.max_query_phrases}")
+        self._check_k(request.k, "k", problems)
+        problems.raise_if_any()
+        queries = np.empty((count, loaded.dim), dtype=np.float32)
+        for i, phrase in enumerate(request.phrases):
+            field = f"phrases[{i}]"
+            if not phrase.text.strip():
+                problems.add(f"{field}.text", "must not be blank")
+            vector = np.asarray(phrase.vector, dtype=np.float32)
+            if vector.shape != (loaded.dim,):
+                problems.add(f"{field}.vector", f"vector has {vector.size} dimensions, keyphrase artifact "
+                                                f"{loaded.version} has {loaded.dim}")
+                continue
+            norm = float(np.linalg.norm(vector)) if np.isfinite(vector).all() else float("nan")
+            if not np.isfinite(norm):
+                problems.add(f"{field}.vector", "vector contains NaN or infinite values")
+            elif norm == 0:
+                problems.add(f"{field}.vector", "vector is all zeros")
+            else:
+                queries[i] = vector / norm
+        mask, lenient = None, False
+        if request.HasField("filter") and request.filter.ByteSize():
+            try:
+                mask, lenient = loaded.allowed(parse_filter(request.filter, loaded.attributes, "filter"))
+            except ServiceError as error:
+                problems.merge(error)
+        problems.raise_if_any()
+        hits = loaded.search(queries, request.k, mask, self.settings.keyphrase_candidates)
+        response = retrieval_pb2.SearchKeyphrasesResponse(keyphrase_version=loaded.version,
+                                                          phrase_count=loaded.phrase_count, movie_count=loaded.count)
+        unknown = loaded.runtime_unknown(hits.rows) if lenient else np.zeros(len(hits.rows), dtype=bool)
+        texts = [p.text for p in request.phrases]
+        for i, row in enumerate(hits.rows.tolist()):
+            hit = response.hits.add(movie_id=int(loaded.movie_ids[row]), score=float(hits.scores[i]),
+                                    runtime_unknown=bool(unknown[i]))
+            for j, text in enumerate(texts):
+                phrase, source = loaded.phrase_of_entry(int(hits.best_entries[i, j]))
+                hit.matches.add(query_phrase=text, phrase=phrase, score=float(hits.best_scores[i, j]), source=source)
+        return response
+
     # ---- validation ------------------------------------------------------------------------
+
+    def _keyphrases(self) -> LoadedKeyphrases:
+        loaded = self.keyphrases.current if self.keyphrases is not None else None
+        if loaded is None:
+            reason = self.keyphrases.not_ready_reason if self.keyphrases is not None else "keyphrase search is off"
+            raise failed_precondition(f"keyphrase search is unavailable: {reason}", reason="NO_KEYPHRASES")
+        return loaded
 
     def _serving(self) -> LoadedIndex:
         index = self.holder.current

@@ -7,6 +7,7 @@ from pathlib import Path
 
 from movierec_core.config import env_bool, env_choice, env_float, env_int, env_optional_str
 from movierec_core.index_artifact import current_index_dir
+from movierec_core.keyphrase_artifact import current_keyphrase_dir
 from movierec_core.paths import artifacts_dir
 
 INDEX_KIND_CHOICES = ("artifact", "flat", "hnsw", "ivf")
@@ -34,6 +35,10 @@ class RetrievalSettings:
     exact_max_rows: int
     watch_interval_s: float
     faiss_threads: int
+    # SearchKeyphrases (retrieval_service.keyphrases): None = off; an absent artifact answers FAILED_PRECONDITION.
+    keyphrase_dir: Path | None = None
+    keyphrase_candidates: int = 256
+    max_query_phrases: int = 16
 
     @classmethod
     def from_env(cls) -> RetrievalSettings:
@@ -56,4 +61,14 @@ class RetrievalSettings:
             exact_max_rows=env_int("RETRIEVAL_EXACT_MAX_ROWS", 5000, minimum=0),
             watch_interval_s=env_float("RETRIEVAL_WATCH_INTERVAL_S", 3.0, minimum=0.0),
             faiss_threads=env_int("RETRIEVAL_FAISS_THREADS", 1, minimum=1),
+            keyphrase_dir=_keyphrase_dir(env_optional_str("RETRIEVAL_KEYPHRASE_DIR")),
+            keyphrase_candidates=env_int("RETRIEVAL_KEYPHRASE_CANDIDATES", 256, minimum=1),
+            max_query_phrases=env_int("RETRIEVAL_MAX_QUERY_PHRASES", 16, minimum=1, maximum=256),
         )
+
+
+def _keyphrase_dir(value: str | None) -> Path | None:
+    """RETRIEVAL_KEYPHRASE_DIR: an artifact directory, ``off`` to disable, unset: artifacts/keyphrases/current."""
+    if value is not None and value.strip().lower() == "off":
+        return None
+    return Path(value) if value else current_keyphrase_dir()
