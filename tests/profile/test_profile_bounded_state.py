@@ -292,9 +292,6 @@ def test_the_gateway_publisher_and_the_worker_agree_on_the_contract(redis_url, m
 CONTRACT = Path("libs/movierec_profile_contract/__init__.py")
 KEY_LITERAL = re.compile(r"""(movierec:|\{[\w.]*prefix\})(profile:|applied:|ratings:|steps:|watchlist:|batch-block:|"""
                          r"""interactions|turns|deadletter|stats|pending)""")
-# Spelled outside the contract by code another session owns (the chat's fallback when LogTurn fails);
-# it should read ProfileKeys.from_env().turns.
-KNOWN_ELSEWHERE = {"services/gateway/gateway_service/dialogue/turn.py"}
 
 
 def python_sources() -> list[Path]:
@@ -312,7 +309,7 @@ def test_profile_tier_keys_and_task_names_are_spelled_only_in_the_contract():
             spelled_keys.add(relative.as_posix())
         if "profile.apply_review" in source or "profile.apply_message" in source:
             spelled_task.add(relative.as_posix())
-    assert spelled_keys - KNOWN_ELSEWHERE == set()
+    assert spelled_keys == set()
     assert spelled_task == set()
     assert KEY_LITERAL.search((REPO_ROOT / CONTRACT).read_text())  # the pattern does find keys where they live
 

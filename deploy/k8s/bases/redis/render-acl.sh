@@ -97,7 +97,7 @@ tmp="${out}/users.acl.tmp"
 {
   echo "user default off resetpass resetkeys resetchannels -@all"
   # SCAN and RANDOMKEY list key names outside the user's patterns; the gateway never needs them.
-  echo "user gateway on #$(sha "${gateway_password}") resetkeys resetchannels ~movierec:gw:* ~${prefix}turns ~${prefix}pending ~${prefix}pending:due ~${queue}* ~_kombu.binding.${queue} ~_kombu.binding_permanent.${queue} ${app_commands} -scan -randomkey"
+  echo "user gateway on #$(sha "${gateway_password}") resetkeys resetchannels ~movierec:gw:* ~${prefix}pending ~${prefix}pending:due ~${queue}* ~_kombu.binding.${queue} ~_kombu.binding_permanent.${queue} ${app_commands} -scan -randomkey"
   # The worker's liveness probe (`celery inspect ping`) publishes on the pidbox channel and reads its
   # reply from a <uuid>.reply.celery.pidbox list; the worker subscribes to that channel.
   echo "user profile on #$(sha "${profile_password}") resetkeys resetchannels${profile_keys} ~${queue}* ~_kombu.* ~unacked ~unacked_index ~unacked_mutex ~profile-worker-*.celery.pidbox* ~*.reply.celery.pidbox* &/0.celery.pidbox ${app_commands} +@pubsub -randomkey"

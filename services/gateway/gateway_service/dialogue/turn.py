@@ -76,7 +76,6 @@ from movierec_core.logs import log_fields
 
 log = logging.getLogger("movierec.gateway.chat")
 
-TURN_STREAM = "movierec:turns"
 RANK_CONTEXT_TURNS = 6
 _WORD = re.compile(r"[^\W\d_]{3,}")
 
@@ -495,7 +494,8 @@ async def _record(services: Services, body: ChatRequest, result: TurnResult, tex
 
 
 async def log_turn(services: Services, state: DialogueState, message: str, hits, cards: list[Card]) -> None:
-    """ProfileService.LogTurn; if the profile tier cannot take it, the gateway appends to the stream itself."""
+    """ProfileService.LogTurn. The turn log is the profile tier's (its keys, its byte budget): when the tier
+    cannot take it the entry is lost with a warning, and the answer the person already has stands."""
     created = Timestamp()
     created.GetCurrentTime()
     turn = events_pb2.RecommendationTurn(
@@ -505,7 +505,5 @@ async def log_turn(services: Services, state: DialogueState, message: str, hits,
     try:
         await call("profile", services.profile.LogTurn, profile_pb2.LogTurnRequest(turn=turn))
     except ApiError as error:
-        log.warning("LogTurn failed; appending the turn to the stream directly",
+        log.warning("LogTurn failed; the turn is not logged",
                     extra=log_fields(status=error.status, error=error.message))
-        await services.redis.xadd(TURN_STREAM, {"turn": turn.SerializeToString(), "source": "gateway"},
-                                  maxlen=1_000_000, approximate=True)
