@@ -26,15 +26,21 @@ help: ## List the targets
 	@grep -hE '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  %-16s %s\n", $$1, $$2}'
 
 # ---- install -----------------------------------------------------------------------------
+# requirements.txt is the lock (every package pinned with its sha256 hashes, `make lock` writes it): pip
+# refuses anything unpinned or with another hash. The stamp makes an unchanged lock a no-op.
 $(STAMP): requirements.txt
 	@test -x $(PY) || $(PYTHON_BIN) -m venv $(VENV)
-	$(PY) -m pip install -q --disable-pip-version-check -r requirements.txt
+	$(PY) -m pip install -q --disable-pip-version-check --require-hashes -r requirements.txt
 	@touch $@
 
 .PHONY: install
-install: $(STAMP) ## Create .venv and install the pinned requirements (no-op when unchanged)
+install: $(STAMP) ## Create .venv and install the locked requirements (requirements.txt; no-op when unchanged)
 	@# The source folders go on sys.path through a .pth file (cheap to rewrite every time).
 	@printf '%s\n' $(addprefix $(CURDIR)/,$(SOURCE_DIRS)) > $(SITE_PTH)
+
+.PHONY: lock
+lock: install ## Re-resolve requirements.in + requirements/*.in into the hashed locks (uv; keeps pins unless an .in changed)
+	$(PY) requirements/lock.py
 
 # ---- contracts -----------------------------------------------------------------------------
 gen/%_pb2.py: protos/%.proto | install

@@ -14,8 +14,9 @@ if [[ ! -d "${data}" ]]; then
 fi
 export DOCKER_BUILDKIT=1
 images=()
+# One Dockerfile for every tier: TIER picks its locked packages, its source and its entrypoint.
 for tier in embedding retrieval profile ranker gateway; do
-  docker build -f "services/${tier}/Dockerfile" -t "${registry}movierec/${tier}:${tag}" .
+  docker build -f deploy/docker/tier.Dockerfile --build-arg "TIER=${tier}" -t "${registry}movierec/${tier}:${tag}" .
   images+=("${registry}movierec/${tier}:${tag}")
 done
 # The local LLM server of the optional k8s component (deploy/k8s/components/llm).

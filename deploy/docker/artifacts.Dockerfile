@@ -8,8 +8,10 @@
 
 FROM python:3.11.10-slim-bookworm AS build
 WORKDIR /src
-COPY requirements.txt .
-RUN pip install --no-cache-dir --extra-index-url https://download.pytorch.org/whl/cpu -r requirements.txt
+# The runtime and protoc packages, locked with hashes at the versions the tests run with (CPU torch).
+COPY requirements/images/artifacts.txt requirements/images/
+RUN pip install --no-cache-dir --require-hashes --extra-index-url https://download.pytorch.org/whl/cpu \
+      -r requirements/images/artifacts.txt
 # Only what the offline jobs need (never the host's .venv, artifacts/ or .run/).
 COPY protos/ protos/
 COPY libs/ libs/

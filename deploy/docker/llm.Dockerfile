@@ -7,9 +7,9 @@
 
 FROM python:3.11.10-slim-bookworm AS build
 WORKDIR /src
-COPY requirements.txt .
-# Only the server's packages, at the versions pinned for the whole project.
-RUN pip install --no-cache-dir --prefix=/install -c requirements.txt xllamacpp openai jsonschema prometheus-client
+# Only the server's packages (requirements/images/llm.in), locked with hashes at the project's versions.
+COPY requirements/images/llm.txt requirements/images/
+RUN pip install --no-cache-dir --prefix=/install --require-hashes -r requirements/images/llm.txt
 
 FROM python:3.11.10-slim-bookworm
 RUN groupadd --gid 10001 movierec && useradd --uid 10001 --gid 10001 --no-create-home movierec

@@ -1,5 +1,8 @@
 """The Dockerfiles, checked statically (no Docker engine here): pinned bases, multi-stage, non-root,
-the same entrypoints and variables as `make up`, and every module and package the process imports."""
+the same entrypoints and variables as `make up`, and every module and package the process imports.
+Every tier is built from one file, deploy/docker/tier.Dockerfile, with ``--build-arg TIER=<tier>``:
+each test reads it as that build sees it (TIER substituted, the shared runtime stage followed by the
+tier's own stage)."""
 
 from __future__ import annotations
 
@@ -25,10 +28,13 @@ from deploy_helpers import (
     reads,
     render,
 )
+from locks import LOCK, image_sources, normalize, read_in, read_lock
 from packaging.requirements import Requirement
 
-TIERS = sorted(p.parent.name for p in (REPO / "services").glob("*/Dockerfile"))
+TIER_DOCKERFILE = REPO / "deploy" / "docker" / "tier.Dockerfile"
+TIERS = sorted(m[1] for m in re.finditer(r"^FROM runtime AS tier-(\w+)$", TIER_DOCKERFILE.read_text(), re.MULTILINE))
 ARTIFACTS = REPO / "deploy" / "docker" / "artifacts.Dockerfile"
+IMAGE_REQUIREMENTS = REPO / "requirements" / "images"
 BUILD_SCRIPT = REPO / "deploy" / "build-images.sh"
 # Read by the interpreter or by native libraries rather than by our code.
 RUNTIME_VARIABLES = {"PYTHONPATH", "PYTHONDONTWRITEBYTECODE", "PYTHONUNBUFFERED", "OMP_NUM_THREADS"}
@@ -76,7 +82,16 @@ def env_names(stage: Stage) -> dict[str, str]:
 
 
 def dockerfile(tier: str) -> list[Stage]:
-    return parse_dockerfile((REPO / "services" / tier / "Dockerfile").read_text())
+    """The stages ``docker build --build-arg TIER=<tier>`` builds: the build stage, then one runtime
+    stage (the shared ``runtime`` stage's instructions followed by those of ``tier-<tier>``)."""
+    text = TIER_DOCKERFILE.read_text().replace("${TIER}", tier).replace("$TIER", tier)
+    stages = {stage.name: stage for stage in parse_dockerfile(text)}
+    last = parse_dockerfile(text)[-1]
+    assert last.base == f"tier-{tier}" and not last.instructions, "the last stage is FROM tier-${TIER}"
+    own = stages[f"tier-{tier}"]
+    assert own.base == "runtime", f"tier-{tier} builds on the shared runtime stage"
+    runtime = stages["runtime"]
+    return [stages["build"], Stage(runtime.base, f"tier-{tier}", [*runtime.instructions, *own.instructions])]
 
 
 def devstack_modules() -> set[str]:
@@ -191,47 +206,44 @@ def test_every_first_party_module_the_process_imports_is_in_the_image(tier):
     assert find_module(entry_module(tier)) is not None
 
 
-def _normalize(name: str) -> str:
-    return re.sub(r"[-_.]+", "-", name).lower()
-
-
-def _pip_packages(tier: str) -> list[str]:
-    """Requirement strings of the build stage's `pip install … --prefix=/install` (the runtime's packages)."""
+def _lock_installed(tier: str) -> str:
+    """The lock file the build stage's `pip install … --prefix=/install` installs (the runtime's packages)."""
     for args in dockerfile(tier)[0].all("RUN"):
         if "--prefix=/install" in args:
             words = args.split()
-            start = words.index("requirements.txt") + 1
-            return [w for w in words[start:] if not w.startswith("-") and w != "&&"]
+            assert "--require-hashes" in words, f"{tier}: the runtime's packages are installed without their hashes"
+            assert words.count("-r") == 1, f"{tier}: one lock file, nothing named beside it"
+            return words[words.index("-r") + 1]
     raise AssertionError(f"{tier}: no `pip install --prefix=/install` in the build stage")
 
 
-def _pinned_requirements() -> dict[str, str]:
-    pins = {}
-    for line in (REPO / "requirements.txt").read_text().splitlines():
-        if "==" in line and not line.startswith("#"):
-            name, _, version = line.partition("==")
-            pins[_normalize(name.split("[")[0])] = version.strip()
-    return pins
+def _pip_packages(tier: str) -> list[str]:
+    """The image's top-level packages (requirements/images/<tier>.in)."""
+    return sorted(read_in(IMAGE_REQUIREMENTS / f"{tier}.in"))
 
 
 @pytest.mark.parametrize("tier", TIERS)
 def test_every_package_installed_is_pinned_to_what_the_tests_run(tier):
-    pins = _pinned_requirements()
+    assert _lock_installed(tier) == f"requirements/images/{tier}.txt"
+    copied = " ".join(dockerfile(tier)[0].all("COPY"))
+    assert f"requirements/images/{tier}.txt" in copied, f"{tier}: the lock is not copied into the build stage"
     for args in dockerfile(tier)[0].all("RUN"):
-        if "pip install" in args and "-r requirements.txt" not in args:
-            assert "-c requirements.txt" in args, f"{tier}: pip install without the project's pins"
-    for requirement in _pip_packages(tier):
-        name, _, version = requirement.partition("==")
-        installed = importlib.metadata.version(name)
-        if version:
-            assert version == installed, f"{tier}: {requirement}, but the tests run with {name}=={installed}"
-        else:
-            assert _normalize(name) in pins, f"{tier}: {name} is neither pinned in requirements.txt nor inline"
+        if "pip install" in args:
+            assert "--require-hashes" in args.split() and "-r requirements/images/" in args, (
+                f"{tier}: pip install without a hashed lock")
+    project = read_lock(LOCK)
+    image = read_lock(IMAGE_REQUIREMENTS / f"{tier}.txt")
+    assert set(_pip_packages(tier)) <= set(image), f"{tier}: its .in names packages its lock does not pin"
+    for name, pin in image.items():
+        assert name in project, f"{tier}: {name} is in the image's lock but not in requirements.txt"
+        assert pin.version == project[name].version, (
+            f"{tier}: {name}=={pin.version}, but the tests run with {project[name].version} (`make lock`)")
+        assert pin.hashes and pin.hashes <= project[name].hashes, f"{tier}: {name}'s hashes are not the project's"
 
 
 def _dependency_closure(names: list[str]) -> set[str]:
     seen: set[str] = set()
-    pending = [_normalize(n.partition("==")[0]) for n in names]
+    pending = [normalize(n.partition("==")[0]) for n in names]
     while pending:
         name = pending.pop()
         if name in seen:
@@ -241,18 +253,28 @@ def _dependency_closure(names: list[str]) -> set[str]:
             requirement = Requirement(text)
             # Extras and other platforms' dependencies are not installed.
             if requirement.marker is None or requirement.marker.evaluate({"extra": ""}):
-                pending.append(_normalize(requirement.name))
+                pending.append(normalize(requirement.name))
     return seen
 
 
 @pytest.mark.parametrize("tier", TIERS)
-def test_every_third_party_import_is_installed_in_the_image(tier):
-    installed = _dependency_closure(_pip_packages(tier))
+def test_every_third_party_import_is_declared_and_installed_in_the_image(tier):
+    declared = set(_pip_packages(tier))
+    installed = {name for name, pin in read_lock(IMAGE_REQUIREMENTS / f"{tier}.txt").items() if pin.applies()}
+    assert _dependency_closure(sorted(declared)) <= installed, f"{tier}: its lock misses dependencies (`make lock`)"
     providers = importlib.metadata.packages_distributions()
     for process in [p for p, module in PROCESSES.items() if module.split(".")[0] == f"{tier}_service"]:
-        missing = {top: providers.get(top) for top in closure(process).third_party
-                   if not {_normalize(d) for d in providers.get(top, [])} & installed}
+        imported = {top: {normalize(d) for d in providers.get(top, [])} for top in closure(process).third_party}
+        missing = {top: sorted(dists) for top, dists in imported.items() if not dists & installed}
         assert not missing, f"{process} imports packages the {tier} image does not install: {missing}"
+        undeclared = {top: sorted(dists) for top, dists in imported.items() if not dists & declared}
+        assert not undeclared, (
+            f"{process} imports packages only installed as dependencies: declare them in "
+            f"requirements/images/{tier}.in: {undeclared}")
+
+
+def test_every_tier_image_has_its_package_list():
+    assert set(TIERS) <= set(image_sources()), "requirements/images/<tier>.in for every tier"
 
 
 def test_the_embedding_image_bakes_the_packaged_model():
@@ -283,7 +305,10 @@ def test_the_build_script_builds_every_image_the_manifests_use():
     script = BUILD_SCRIPT.read_text()
     loop = re.search(r"for tier in ([\w ]+); do", script)
     assert loop and sorted(loop[1].split()) == TIERS
-    assert 'services/${tier}/Dockerfile' in script and "deploy/docker/artifacts.Dockerfile" in script
+    assert ('docker build -f deploy/docker/tier.Dockerfile --build-arg "TIER=${tier}" '
+            '-t "${registry}movierec/${tier}:${tag}" .') in script
+    assert "deploy/docker/artifacts.Dockerfile" in script
+    assert not list((REPO / "services").glob("*/Dockerfile")), "one Dockerfile for the tiers, not one per tier"
     built = {f"movierec/{t}" for t in TIERS} | {"movierec/artifacts"}
     for overlay in ("dev", "prod"):
         used = {c["image"].rpartition(":")[0] for w in render(f"overlays/{overlay}")

@@ -33,6 +33,7 @@ from deploy_helpers import (
     render,
     render_text,
 )
+from locks import IMAGES, LOCK, normalize, read_in, read_lock
 from test_deploy_images import _dependency_closure, devstack_modules, env_names, parse_dockerfile
 from test_deploy_manifests import _allowed, _quantity, _required_edges
 
@@ -147,20 +148,22 @@ def test_the_image_runs_what_make_up_starts():
 def test_the_image_installs_every_package_the_server_imports_at_the_project_pins():
     build = parse_dockerfile(DOCKERFILE.read_text())[0]
     install = next(r for r in build.all("RUN") if "--prefix=/install" in r)
-    assert "-c requirements.txt" in install
-    words = install.split()
-    packages = [w for w in words[words.index("requirements.txt") + 1:] if not w.startswith("-")]
-    pins = {re.sub(r"[-_.]+", "-", line.partition("==")[0]).lower()
-            for line in (REPO / "requirements.txt").read_text().splitlines() if "==" in line}
-    assert all(re.sub(r"[-_.]+", "-", p).lower() in pins for p in packages), packages
-    installed = _dependency_closure(packages)
+    assert "--require-hashes -r requirements/images/llm.txt" in install, "the image's hashed lock, nothing else"
+    assert any("requirements/images/llm.txt" in c for c in build.all("COPY"))
+    packages = sorted(read_in(IMAGES / "llm.in"))
+    project, image = read_lock(LOCK), read_lock(IMAGES / "llm.txt")
+    for name, pin in image.items():
+        assert name in project and pin.version == project[name].version, f"{name}: not the project's pin"
+        assert pin.hashes and pin.hashes <= project[name].hashes, f"{name}: not the project's hashes"
+    installed = {name for name, pin in image.items() if pin.applies()}
+    assert _dependency_closure(packages) <= installed, "llm.txt misses dependencies (`make lock`)"
     import importlib.metadata
 
     providers = importlib.metadata.packages_distributions()
     closure = import_closure(SERVER_MODULE, FIRST_PARTY)
     missing = {top for top in closure.third_party
-               if not {re.sub(r"[-_.]+", "-", d).lower() for d in providers.get(top, [])} & installed}
-    assert not missing, f"the llm image does not install {missing}"
+               if not {normalize(d) for d in providers.get(top, [])} & set(packages)}
+    assert not missing, f"requirements/images/llm.in does not declare {missing}"
     copied = {args.split()[-1].rstrip("/") for args in parse_dockerfile(DOCKERFILE.read_text())[-1].all("COPY")}
     for module in closure.modules.values():
         assert module.path.relative_to(REPO).as_posix().startswith("libs/") and "/app/libs" in copied

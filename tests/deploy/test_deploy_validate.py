@@ -15,7 +15,7 @@ VALIDATOR = Path(sys.executable).with_name("kubernetes-validate")
 @pytest.mark.parametrize("overlay", OVERLAYS)
 def test_overlay_passes_strict_schema_validation(overlay):
     if not VALIDATOR.exists():
-        pytest.fail(f"{VALIDATOR} not found: `pip install -r requirements.txt` (kubernetes-validate, # deploy)")
+        pytest.fail(f"{VALIDATOR} not found: `make install` (kubernetes-validate, requirements/deploy.in)")
     manifest = render_text(f"overlays/{overlay}")
     done = subprocess.run([str(VALIDATOR), "--strict", "-"], input=manifest, capture_output=True, text=True,
                           timeout=60)
