@@ -157,6 +157,10 @@ bench-ranker: proto artifacts ## Rank latency → reports/bench-ranker.json
 bench-events: proto artifacts ## Review events/s and review→vector latency → reports/bench-events.json
 	$(PY) bench/bench_events.py
 
+.PHONY: report-keyphrases
+report-keyphrases: install keyphrases index ## Keyphrase vs single-vector search on INSPIRED → reports/keyphrases.{json,md} (+ the served choice)
+	$(PY) -m movierec_eval.keyphrase_eval --write-served
+
 .PHONY: eval
 eval: proto artifacts ## Offline evaluation (top-N, ratings, embeddings, faithfulness, INSPIRED, constraints) → reports/eval.{json,md}, eval_*.png
 	$(PY) -m movierec_eval

@@ -57,7 +57,8 @@ _QUERY_BREAK = _words("""
     suggestion looking look like liked love loved enjoy enjoyed prefer kind sort type genre genres maybe
     really pretty quite very good great nice fun please thanks thank hi hello hey ok okay yes yeah sure want
     wanted wanting mood feel feeling tonight today weekend evening something anything stuff things lately recently
-    i im ive id me my mine we our us you your one ones watchable
+    i im ive id me my mine we our us you your one ones watchable dont doesnt didnt isnt cant wont aint
+    right now sound sounds actually super bunch random whatnot excited probably usually honestly definitely
     """)
 QUERY_STOPWORDS = STOPWORDS | _QUERY_BREAK - {"fun", "feel"}
 
@@ -255,6 +256,8 @@ def query_keyphrases(text: str, max_phrases: int = 6) -> list[str]:
     for place in settings_in(text):
         out[place] = None
     taken = {word for phrase in out for word in phrase.split()}
+    # Contractions ("don't", "ain't") are request words, never what the request is about.
+    text = re.sub(r"\b\w+['\u2019]\w+\b", " , ", text)
     for chunk in chunks(text, QUERY_STOPWORDS, drop_names=False, max_words=MAX_WORDS):
         # "dark gritty crime": the mood words are phrases already, "crime" is the rest of the chunk.
         for part in " ".join(w if w not in taken else "|" for w in chunk.split()).split("|"):
