@@ -38,9 +38,11 @@ install: $(STAMP) ## Create .venv and install the locked requirements (requireme
 	@# The source folders go on sys.path through a .pth file (cheap to rewrite every time).
 	@printf '%s\n' $(addprefix $(CURDIR)/,$(SOURCE_DIRS)) > $(SITE_PTH)
 
+# LOCK_ARGS: extra uv arguments for requirements.txt, e.g. LOCK_ARGS="--upgrade-package filelock" (README "Install").
+LOCK_ARGS ?=
 .PHONY: lock
 lock: install ## Re-resolve requirements.in + requirements/*.in into the hashed locks (uv; keeps pins unless an .in changed)
-	$(PY) requirements/lock.py
+	$(PY) requirements/lock.py $(LOCK_ARGS)
 
 # ---- contracts -----------------------------------------------------------------------------
 gen/%_pb2.py: protos/%.proto | install

@@ -5,7 +5,8 @@ requirements/images/<name>.in → requirements/images/<name>.txt, constrained by
 image gets exactly the versions (and hashes) the tests run with. The target is Linux x86_64, CPython 3.11
 (the .venv here and the python:3.11 images). uv does not read pip's configuration, so the indexes pip is
 configured with (`pip config list`: index-url, extra-index-url, find-links) are passed to it; this is how
-the torch CPU wheel is found. See the README's "Install" section.
+the torch CPU wheel is found. Existing pins are kept (uv prefers the versions already in the output);
+never edit a lock by hand: uv would keep its hashes for the new version. See the README's "Install".
 """
 
 from __future__ import annotations
@@ -41,9 +42,11 @@ def pip_index_arguments() -> list[str]:
     return arguments
 
 
-def compile_lock(source: Path, output: Path, indexes: list[str], constraint: Path | None = None) -> None:
+def compile_lock(source: Path, output: Path, indexes: list[str], constraint: Path | None = None,
+                 extra: tuple[str, ...] = ()) -> None:
     command = [str(Path(sys.executable).parent / "uv"), "pip", "compile", "--quiet", "--generate-hashes",
-               "--index-strategy", "unsafe-best-match", "--custom-compile-command", "make lock", *TARGET, *indexes]
+               "--index-strategy", "unsafe-best-match", "--custom-compile-command", "make lock", *TARGET, *indexes,
+               *extra]
     if constraint is not None:
         command += ["--constraint", str(constraint.relative_to(REPO))]
     command += ["--output-file", str(output.relative_to(REPO)), str(source.relative_to(REPO))]
@@ -58,7 +61,9 @@ def compile_lock(source: Path, output: Path, indexes: list[str], constraint: Pat
 def main() -> int:
     indexes = pip_index_arguments()
     full = REPO / "requirements.txt"
-    compile_lock(REPO / "requirements.in", full, indexes)
+    # Extra uv arguments (make lock LOCK_ARGS=...), e.g. --upgrade-package NAME[==VERSION] to move a
+    # transitive pin; the image locks then follow requirements.txt.
+    compile_lock(REPO / "requirements.in", full, indexes, extra=tuple(sys.argv[1:]))
     for source in sorted(IMAGES.glob("*.in")):
         compile_lock(source, source.with_suffix(".txt"), indexes, constraint=full)
     return 0

@@ -106,7 +106,7 @@ def test_make_install_installs_the_hashed_lock():
     recipe = re.search(r"^\$\(STAMP\): (.*)\n((?:\t.*\n)+)", makefile, re.MULTILINE)
     assert recipe and recipe[1].split() == ["requirements.txt"], "the stamp is renewed when the lock changes"
     assert "pip install" in recipe[2] and "--require-hashes -r requirements.txt" in recipe[2]
-    assert re.search(r"^lock: .*\n\t\$\(PY\) requirements/lock\.py$", makefile, re.MULTILINE)
+    assert re.search(r"^lock: .*\n\t\$\(PY\) requirements/lock\.py \$\(LOCK_ARGS\)$", makefile, re.MULTILINE)
 
 
 @pytest.mark.parametrize("path", DOCKERFILES, ids=lambda p: p.name)
