@@ -154,3 +154,13 @@ def test_year_to_present(read):
 def test_star_wars_is_not_the_war_genre(read):
     u = read("Star Wars is OK")
     assert u.removals == [] and "War" not in u.constraints.include_genres
+
+
+@pytest.mark.parametrize("message, years", [
+    ("I like older movies, like from the 70s or 80s", (1970, 1989)),
+    ("something from the sixties and seventies", (1960, 1979)),
+    ("late 80s or early 90s", (1986, 1993)),
+])
+def test_every_decade_a_message_names_is_in_the_range(read, message, years):
+    c = read(message).constraints
+    assert (c.min_year, c.max_year) == years

@@ -403,6 +403,7 @@ def _read_years(r: _Reading, latest_year: int | None) -> None:
     decades = (rf"(?<!\()\b(?:from\s+|in\s+|during\s+|of\s+)?(?:the\s+)?{part}(?:')?(?P<century>19|20)?(?P<d>\d)0\s?'?s\b"
                rf"|\b(?:from\s+|in\s+|of\s+)?(?:the\s+)?{part.replace('part', 'part2')}(?:nineteen[- ]?)?(?P<word>"
                + "|".join(lx.DECADE_WORDS) + r")\b")
+    spans: list[tuple[int, int]] = []
     for m in _finditer(rf"\b(?P<neg>{_NEG_WORDS}\s+(?:\w+\s+)?)?(?:{decades})", r):
         start = lx.DECADE_WORDS[m.group("word")] if m.group("word") else _decade_start(m.group("d"), m.group("century"))
         lo, hi = lx.DECADE_PARTS.get(m.group("part") or m.group("part2") or "", (0, 9))
@@ -411,7 +412,9 @@ def _read_years(r: _Reading, latest_year: int | None) -> None:
         if m.group("neg"):
             r.avoid.append(m.group(0).split(None, 1)[-1])
             continue  # "nothing from the 80s": not a range; told as a tone
-        _set_years(c, start + lo, start + hi)
+        spans.append((start + lo, start + hi))
+    if spans:  # "the 70s or 80s": one range over every decade named (the Filter holds one year range)
+        _set_years(c, min(lo for lo, _ in spans), max(hi for _, hi in spans))
     year, year2 = r"(?<!\()(?P<y>(?:19|20)\d{2})(?!\))", r"(?P<y2>(?:19|20)\d{2})"
     rules = (
         (rf"\b(?:from\s+|since\s+)?{year}\s*(?:-|to|until|till|through)\s*(?:the\s+)?(?:present|now|today|date)\b",
