@@ -21,6 +21,7 @@ from gateway_service import (
     routes_onboarding,
     routes_recommendations,
     routes_reviews,
+    routes_search,
     routes_themes,
     routes_users,
     routes_watchlist,
@@ -74,7 +75,7 @@ def create_app(settings: GatewaySettings) -> FastAPI:
     app.state.search_limiter = LocalRateLimiter(settings.search_rate_limit, window_s=60)
 
     for module in (routes_auth, routes_movies, routes_onboarding, routes_recommendations, routes_reviews,
-                   routes_import, routes_themes):
+                   routes_import, routes_themes, routes_search):
         app.include_router(module.router)
     # Writes are budgeted per user (429 + Retry-After); reads on these routers are free.
     app.include_router(routes_chat.router, dependencies=[write_budget("chat")])

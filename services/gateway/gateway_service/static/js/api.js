@@ -207,6 +207,9 @@ export async function login(username, password) {
 export const searchMovies = (query, limit = 12) =>
   request("GET", `/api/movies?query=${enc(query)}&limit=${limit}`);
 export const getMovie = (movieId) => request("GET", `/api/movies/${enc(movieId)}`);
+/** Free-text search ("something cozy in a small town"): movies with their matchedKeyphrases. */
+export const searchByText = (query, { filter, limit = 12 } = {}) =>
+  request("POST", "/api/search", { body: filter ? { query, filter, limit } : { query, limit }, auth: false });
 export const getVibes = () => request("GET", "/api/vibes");
 export const posterFallbackUrl = (movieId) => `/api/posters/${enc(movieId)}.svg`;
 

@@ -95,6 +95,14 @@ export function degradedNote(degraded, what = "ranking", reason = "") {
   }, "simplified");
 }
 
+/** "matched: cozy small town, found family" — the movie's keyphrases that matched a free-text search. */
+export function matchedKeyphrases(phrases, max = 4) {
+  const shown = (Array.isArray(phrases) ? phrases : []).slice(0, max);
+  if (!shown.length) return null;
+  return h("p", { class: "card-matched", "data-testid": "matched-keyphrases",
+    title: "Keyphrases of this movie that matched your words" }, `matched: ${shown.join(", ")}`);
+}
+
 /** A clickable recommendation card (poster, title, year, match %, explanation, factors). */
 export function movieCard(raw, onOpen) {
   const movie = normaliseMovie(raw);
@@ -107,6 +115,7 @@ export function movieCard(raw, onOpen) {
     h("h3", { class: "card-title" }, movie.title || `Movie ${movie.movieId}`,
       movie.year ? h("span", { class: "year" }, ` ${movie.year}`) : null),
     movie.explanation ? h("p", { class: "card-why", "data-testid": "explanation" }, movie.explanation) : null,
+    matchedKeyphrases(movie.matchedKeyphrases),
     factorChips(movie.factors, 3)));
   const open = () => onOpen(movie);
   card.addEventListener("click", open);

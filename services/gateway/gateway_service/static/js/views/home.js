@@ -1,7 +1,7 @@
 // Home: the recommendation carousels. Reloads itself when a rating moves your taste and marks
 // the picks that are new since the previous load.
 
-import { getProfile, getRecommendations, getWatchlist } from "../api.js";
+import { getProfile, getRecommendations, getWatchlist, searchByText } from "../api.js";
 import { carousel, degradedNote } from "../components.js";
 import { errorBox, fill, h, spinner } from "../dom.js";
 import { getSession } from "../session.js";
@@ -10,6 +10,33 @@ import { openMovieModal } from "./modal.js";
 
 function movieIdsOf(answer) {
   return new Set((answer.carousels || []).flatMap((c) => (c.recommendations || []).map((r) => r.movieId)));
+}
+
+/** "Search by mood": POST /api/search, results as a row of cards showing what each one matched. */
+function textSearch(navigate) {
+  const input = h("input", { type: "search", class: "input", name: "mood-search", maxlength: 500,
+    placeholder: "Search by mood: something cozy set in a small town…", "aria-label": "Search by mood or theme",
+    "data-testid": "mood-search-input" });
+  const results = h("div", { "data-testid": "mood-search-results", "aria-live": "polite" });
+  async function run(event) {
+    event.preventDefault();
+    const query = input.value.trim();
+    if (!query) return;
+    results.replaceChildren(spinner("Searching…"));
+    try {
+      const answer = await searchByText(query);
+      // The search score is a similarity, not a calibrated match: no "% match" badge on these cards.
+      const movies = (answer.movies || []).map(({ score, ...movie }) => movie);
+      results.replaceChildren(movies.length
+        ? carousel(`Matches for “${query}”`, movies, (movie) => openMovieModal(movie, { navigate }),
+          { subtitle: answer.queryKeyphrases?.length ? `Your keyphrases: ${answer.queryKeyphrases.join(", ")}` : "" })
+        : h("p", { class: "muted" }, "Nothing matched those words."));
+    } catch (error) {
+      results.replaceChildren(errorBox(error, () => run(event)));
+    }
+  }
+  return h("form", { class: "mood-search", "data-testid": "mood-search", onsubmit: run },
+    h("div", { class: "row" }, input, h("button", { class: "btn btn-small", type: "submit" }, "Search")), results);
 }
 
 export function renderHome(view, params, { navigate }) {
@@ -31,7 +58,7 @@ export function renderHome(view, params, { navigate }) {
       h("div", { class: "head-actions" },
         refresh,
         h("a", { class: "btn btn-small", href: "#/chat" }, "Ask for something specific"))),
-    body, watchlistRow));
+    textSearch(navigate), body, watchlistRow));
 
   function showWatchlist(answer) {
     const items = answer.items || [];
