@@ -37,10 +37,14 @@ def keyphrase_dir(catalog, tmp_path_factory):
     return out / "current"
 
 
-@pytest.fixture
-async def tier(make_random_index, shared_tier, keyphrase_dir):
+@pytest.fixture(params=["auto", "faiss"])
+async def tier(request, make_random_index, shared_tier, keyphrase_dir):
+    """The tier with each search path: auto (exhaustive at this size) and the FAISS two-stage search (with few
+    candidates, so the widening rounds run too)."""
     index = make_random_index("flat", seed=7)
-    addr = await shared_tier("keyphrases", index.root / "current", RETRIEVAL_KEYPHRASE_DIR=str(keyphrase_dir))
+    addr = await shared_tier(f"keyphrases-{request.param}", index.root / "current",
+                             RETRIEVAL_KEYPHRASE_DIR=str(keyphrase_dir), RETRIEVAL_KEYPHRASE_SEARCH=request.param,
+                             RETRIEVAL_KEYPHRASE_CANDIDATES="8")
     async with grpc.aio.insecure_channel(addr) as channel:
         yield stub(channel)
 

@@ -38,6 +38,7 @@ class RetrievalSettings:
     # SearchKeyphrases (retrieval_service.keyphrases): None = off; an absent artifact answers FAILED_PRECONDITION.
     keyphrase_dir: Path | None = None
     keyphrase_candidates: int = 256
+    keyphrase_search: str = "auto"
     max_query_phrases: int = 16
 
     @classmethod
@@ -63,6 +64,7 @@ class RetrievalSettings:
             faiss_threads=env_int("RETRIEVAL_FAISS_THREADS", 1, minimum=1),
             keyphrase_dir=_keyphrase_dir(env_optional_str("RETRIEVAL_KEYPHRASE_DIR")),
             keyphrase_candidates=env_int("RETRIEVAL_KEYPHRASE_CANDIDATES", 256, minimum=1),
+            keyphrase_search=env_choice("RETRIEVAL_KEYPHRASE_SEARCH", ("auto", "faiss", "exhaustive"), "auto"),
             max_query_phrases=env_int("RETRIEVAL_MAX_QUERY_PHRASES", 16, minimum=1, maximum=256),
         )
 
