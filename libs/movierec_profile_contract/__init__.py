@@ -44,6 +44,10 @@ APPLIED_RETENTION_S = 30 * 86400
 APPLIED_MAX_IDS = 5000
 # Movies marked watched per user (the newest kept): half the catalog, so in practice never trimmed.
 WATCHED_MAX = 5000
+# Taste-vector snapshots per user (the history Taste Wrapped draws): at most one per UTC day of event
+# time (the day's last state wins), the newest TASTE_HISTORY_MAX days kept (~1.9 KB each at 384-d).
+TASTE_HISTORY_MAX = 60
+DAY_MS = 86_400_000
 
 
 @dataclass(frozen=True)
@@ -74,6 +78,10 @@ class ProfileKeys:
 
     def watched(self, user_id: str) -> str:
         return f"{self.prefix}watched:{user_id}"
+
+    def taste_history(self, user_id: str) -> str:
+        """Sorted set: UTC day number (event time) → ``"<version> <at ms> "`` + float32 vector bytes."""
+        return f"{self.prefix}taste-history:{user_id}"
 
     def batch_block(self, batch_id: str) -> str:
         return f"{self.prefix}batch-block:{batch_id or 'none'}"
@@ -121,8 +129,8 @@ class ProfileKeys:
         """Every key or key family (``…:`` ends a per-user family), for overlap checks (replay)."""
         return tuple(name[len(self.prefix):] for name in (
             self.profile(""), self.applied(""), self.ratings(""), self.steps(""), self.watchlist(""), self.watched(""),
-            f"{self.prefix}batch-block:", self.interactions, self.turns, self.deadletter, self.stats,
-            self.pending))
+            self.taste_history(""), f"{self.prefix}batch-block:", self.interactions, self.turns, self.deadletter,
+            self.stats, self.pending))
 
     def replay(self) -> ProfileKeys:
         """The default target of ``profile_service.replay``: a sibling prefix that overlaps no live key."""

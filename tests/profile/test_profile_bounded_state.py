@@ -290,8 +290,8 @@ def test_the_gateway_publisher_and_the_worker_agree_on_the_contract(redis_url, m
 # ---- one owner -------------------------------------------------------------------------------------
 
 CONTRACT = Path("libs/movierec_profile_contract/__init__.py")
-KEY_LITERAL = re.compile(r"""(movierec:|\{[\w.]*prefix\})(profile:|applied:|ratings:|steps:|watchlist:|batch-block:|"""
-                         r"""interactions|turns|deadletter|stats|pending)""")
+KEY_LITERAL = re.compile(r"""(movierec:|\{[\w.]*prefix\})(profile:|applied:|ratings:|steps:|watchlist:|"""
+                         r"""taste-history:|batch-block:|interactions|turns|deadletter|stats|pending)""")
 
 
 def python_sources() -> list[Path]:

@@ -20,7 +20,7 @@ from movierec_core.config import GrpcServerSettings
 from movierec_core.errors import failed_precondition, invalid_argument, not_found, unavailable
 from movierec_core.logs import log_fields
 from movierec_core.server import serve
-from movierec_profile_contract import review_fields
+from movierec_profile_contract import TASTE_HISTORY_MAX, review_fields
 from profile_service.domain import InvalidEvent, ProfileNotFound, Profiles, ProfileView
 from profile_service.embedder import Embedder, EmbeddingUnavailable
 from profile_service.settings import ProfileSettings
@@ -175,6 +175,13 @@ class ProfileService(profile_pb2_grpc.ProfileServiceServicer):
         log.info("watchlist remove", extra=log_fields(user_id=request.user_id, movie_id=request.movie_id,
                                                       removed=removed))
         return profile_pb2.RemoveFromWatchlistResponse(removed=removed, entries=await self._entries(request.user_id))
+
+    @translate_errors
+    async def GetTasteHistory(self, request, context):
+        snapshots = await asyncio.to_thread(self.profiles.taste_history, request.user_id)
+        return profile_pb2.GetTasteHistoryResponse(max_snapshots=TASTE_HISTORY_MAX, snapshots=[
+            profile_pb2.TasteSnapshot(day=timestamp(s.day_start_ms), version=s.version, changed_at=timestamp(s.at_ms),
+                                      vector=s.vector.tolist()) for s in snapshots])
 
 
 def build_profiles(settings: ProfileSettings) -> Profiles:

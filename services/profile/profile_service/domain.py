@@ -19,7 +19,7 @@ from profile_service.interactions import Interaction
 from profile_service.sentiment import polar_clauses
 from profile_service.settings import TasteConstants
 from profile_service.steps import MOVIE, format_ops
-from profile_service.store import ApplyResult, ProfileNotFound, ProfileState, ProfileStore, now_ms
+from profile_service.store import ApplyResult, ProfileNotFound, ProfileState, ProfileStore, TasteSnapshot, now_ms
 from profile_service.taste import PULL, PUSH, VECTOR_DTYPE, is_valid_rating, normalize, recent_weight_at, scoring_vector
 
 MAX_ID_CHARS = 128
@@ -97,6 +97,11 @@ class Profiles:
         effective = weight if weight >= self.taste.recent_min_weight else 0.0
         return ProfileView(state.user_id, state.vector, scoring, effective, state.version, False, state,
                            self.liked_ids(state))
+
+    def taste_history(self, user_id: str) -> list[TasteSnapshot]:
+        """The taste vector's daily snapshots, oldest first (store.py's ``snapshot``; README "Taste history")."""
+        check_id(user_id, "user_id")
+        return self.store.taste_history(user_id)
 
     def liked_ids(self, state: ProfileState) -> tuple[int, ...]:
         """Movies picked at onboarding, then movies rated at or above the like threshold (oldest first)."""

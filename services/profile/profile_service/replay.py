@@ -29,7 +29,7 @@ from movierec_profile_contract import ProfileKeys
 from profile_service.export_log import read_interactions
 from profile_service.interactions import Interaction
 from profile_service.settings import ProfileSettings
-from profile_service.store import ProfileNotFound, ProfileState, ProfileStore
+from profile_service.store import ProfileNotFound, ProfileState, ProfileStore, TasteSnapshot
 from profile_service.vectors import MovieVectors
 
 DEFAULT_TARGET_PREFIX = ProfileKeys().replay().prefix
@@ -122,8 +122,25 @@ def compare(live: ProfileStore, rebuilt: ProfileStore, logged_versions: dict[str
             continue
         report.users_compared += 1
         problems = differences(live_state, replayed, tolerance, report)
+        problems += history_differences(live.taste_history(user_id), rebuilt.taste_history(user_id), tolerance)
         if problems and len(report.mismatched_users) < MAX_LISTED:
             report.mismatched_users.append({"user_id": user_id, "problems": problems})
+
+
+def history_differences(live: list[TasteSnapshot], replayed: list[TasteSnapshot], tolerance: float) -> list[str]:
+    """The taste history's snapshots on the days both have must agree (version and vector). Days only the
+    live history has are not a difference: they predate the log (trimmed) or the replay's first event."""
+    problems = []
+    rebuilt = {snapshot.day: snapshot for snapshot in replayed}
+    for snapshot in live:
+        other = rebuilt.get(snapshot.day)
+        if other is None:
+            continue
+        diff = float(np.abs(snapshot.vector.astype(np.float64) - other.vector).max())
+        if other.version != snapshot.version or diff > tolerance:
+            problems.append(f"taste history of day {snapshot.day}: live version {snapshot.version} ≠ replayed "
+                            f"{other.version} or vector differs by {diff:.3g}")
+    return problems
 
 
 def differences(live: ProfileState, replayed: ProfileState, tolerance: float, report: ReplayReport) -> list[str]:

@@ -20,7 +20,14 @@ from dataclasses import dataclass, field
 import numpy as np
 import redis
 
-from movierec_profile_contract import APPLIED_MAX_IDS, APPLIED_RETENTION_S, WATCHED_MAX, ProfileKeys
+from movierec_profile_contract import (
+    APPLIED_MAX_IDS,
+    APPLIED_RETENTION_S,
+    DAY_MS,
+    TASTE_HISTORY_MAX,
+    WATCHED_MAX,
+    ProfileKeys,
+)
 from profile_service.interactions import Interaction
 from profile_service.settings import StoreSettings
 from profile_service.steps import event_spec, ordered_steps, resolve, step_record
@@ -36,6 +43,8 @@ _LUA_PRELUDE = f"""
 local APPLIED_RETENTION_MS = {APPLIED_RETENTION_S * 1000}
 local APPLIED_MAX_IDS = {APPLIED_MAX_IDS}
 local WATCHED_MAX = {WATCHED_MAX}
+local TASTE_HISTORY_MAX = {TASTE_HISTORY_MAX}
+local DAY_MS = {DAY_MS}
 """ + r"""
 local function unpack_vec(bytes, dim)
   local v = {struct.unpack('<' .. string.rep('f', dim), bytes)}
@@ -76,6 +85,21 @@ local function already_applied(applied_key, stats_key, profile_key, event_id)
   end
   return nil
 end
+-- The taste history: one snapshot per UTC day of event time, written by the script that changed the
+-- vector (a duplicate never gets here, so it adds nothing). The day's last state wins; an event older
+-- than the newest snapshot's day updates that snapshot (the history never goes back in time); the
+-- newest TASTE_HISTORY_MAX days are kept. Member: "<version> <event time ms> " .. float32 vector bytes.
+local function snapshot(history_key, version, event_time, vec)
+  local day = math.floor(tonumber(event_time) / DAY_MS)
+  local last = redis.call('ZREVRANGE', history_key, 0, 0, 'WITHSCORES')
+  if #last == 2 and tonumber(last[2]) > day then day = tonumber(last[2]) end
+  redis.call('ZREMRANGEBYSCORE', history_key, day, day)
+  redis.call('ZADD', history_key, day, string.format('%d %d ', version, tonumber(event_time)) .. vec)
+  local count = redis.call('ZCARD', history_key)
+  if count > TASTE_HISTORY_MAX then
+    redis.call('ZREMRANGEBYRANK', history_key, 0, count - TASTE_HISTORY_MAX - 1)
+  end
+end
 -- A capped stream: at most ``max_entries`` (approximately) and ``max_bytes`` of Redis memory (the
 -- estimate of MEMORY USAGE); over the byte budget the oldest entries go, down to 95 % of it, so a
 -- trim happens once per 5 % of growth, not on every append.
@@ -112,8 +136,8 @@ local function block(block_key, batch, profile_key)
 end
 """
 
-# KEYS: profile, applied, log, stats, steps, block, pending, pending due
-# ARGV: event_id, applied_at, vec, liked_json, log(0/1), log cap, batch(0/1), log fields...
+# KEYS: profile, applied, log, stats, steps, block, taste history, pending, pending due
+# ARGV: event_id, applied_at, vec, liked_json, log(0/1), log cap, batch(0/1), event time, log fields...
 ONBOARD_LUA = _LUA_PRELUDE + _LUA_BATCH + r"""
 local seen = already_applied(KEYS[2], KEYS[4], KEYS[1], ARGV[1])
 if seen then return {0, seen} end
@@ -129,13 +153,15 @@ redis.call('HSET', KEYS[1], 'vec', vec, 'base', vec, 'liked', ARGV[4], 'onboarde
            'updated_at', ARGV[2])
 redis.call('DEL', KEYS[5])
 local version = redis.call('HINCRBY', KEYS[1], 'version', 1)
+snapshot(KEYS[7], version, ARGV[8], vec)
 mark_applied(KEYS[2], ARGV[1], ARGV[2])
 settle(ARGV[1])
-if ARGV[5] == '1' then append_log(KEYS[3], ARGV[6], version, 8, #ARGV) end
+if ARGV[5] == '1' then append_log(KEYS[3], ARGV[6], version, 9, #ARGV) end
 return {1, version}
 """
 
-# KEYS: 1 profile, 2 applied, 3 ratings, 4 log, 5 stats, 6 steps, 7 block, 8 watched, 9 pending, 10 pending due
+# KEYS: 1 profile, 2 applied, 3 ratings, 4 log, 5 stats, 6 steps, 7 block, 8 watched, 9 taste history,
+#       10 pending, 11 pending due
 # ARGV: 1 event_id, 2 applied_at, 3 event_time, 4 target vec (recent interests), 5 ops "pull 0.8;push 0.2"|'',
 #       6 the ops' vectors (concatenated float32), 7 recent weight|'', 8 decay per day, 9 counter field,
 #       10 rating movie id|'', 11 rating JSON, 12 step field ('r:<movie>', 'c' = a new chat step, or ''),
@@ -169,6 +195,7 @@ if ARGV[10] ~= '' then
   if raw then previous = cjson.decode(raw) end
 end
 local superseded = previous ~= nil and tonumber(previous['at']) > event_time
+local new_vec = nil  -- set when this event moves the taste vector (then it is snapshotted)
 
 if not superseded then
   if fast and string.sub(ARGV[12], 1, 2) == 'r:' and redis.call('HEXISTS', KEYS[6], ARGV[12]) == 1 then
@@ -199,9 +226,11 @@ if not superseded then
       if norm == 0 or norm ~= norm then return {-3, 0} end
       for k = 1, dim do u[k] = u[k] / norm end
     end
-    redis.call('HSET', KEYS[1], 'vec', pack_vec(u, dim))
+    new_vec = pack_vec(u, dim)
+    redis.call('HSET', KEYS[1], 'vec', new_vec)
   elseif not fast and ARGV[15] ~= '' then
-    redis.call('HSET', KEYS[1], 'vec', ARGV[15])
+    new_vec = ARGV[15]
+    redis.call('HSET', KEYS[1], 'vec', new_vec)
   end
 
   if ARGV[12] ~= '' then
@@ -258,6 +287,7 @@ end
 redis.call('HINCRBY', KEYS[1], ARGV[9], 1)
 version = redis.call('HINCRBY', KEYS[1], 'version', 1)
 redis.call('HSET', KEYS[1], 'updated_at', ARGV[2])
+if new_vec then snapshot(KEYS[9], version, event_time, new_vec) end
 mark_applied(KEYS[2], ARGV[1], ARGV[2])
 settle(ARGV[1])
 if ARGV[18] == '1' then append_log(KEYS[4], ARGV[19], version, 21, #ARGV) end
@@ -343,6 +373,20 @@ class ProfileState:
     base: np.ndarray | None = None  # where the taste fold starts (the onboarding vector)
 
 
+@dataclass(frozen=True)
+class TasteSnapshot:
+    """The taste vector as it stood at the end of one UTC day (``day`` = days since the epoch)."""
+
+    day: int
+    version: int
+    at_ms: int  # event time of the event that left it so
+    vector: np.ndarray = field(compare=False)
+
+    @property
+    def day_start_ms(self) -> int:
+        return self.day * DAY_MS
+
+
 def now_ms() -> int:
     return int(time.time() * 1000)
 
@@ -382,6 +426,9 @@ class ProfileStore:
 
     def watched_key(self, user_id: str) -> str:
         return self.keys.watched(user_id)
+
+    def taste_history_key(self, user_id: str) -> str:
+        return self.keys.taste_history(user_id)
 
     def block_key(self, batch_id: str) -> str:
         return self.keys.batch_block(batch_id)
@@ -473,9 +520,10 @@ class ProfileStore:
             vector = fuse_onboarding(movie_vectors, event.embedding, weight)
             return self._onboard, \
                 [self.profile_key(user), self.applied_key(user), self.interactions_key, self.stats_key,
-                 self.steps_key(user), self.block_key(batch_id), self.pending_key, self.pending_due_key], \
+                 self.steps_key(user), self.block_key(batch_id), self.taste_history_key(user), self.pending_key,
+                 self.pending_due_key], \
                 [event.event_id, event.applied_at_ms, pack(vector), json.dumps(list(event.movie_ids)),
-                 "1" if log else "0", self.settings.log_cap, batch, *event.to_fields()]
+                 "1" if log else "0", self.settings.log_cap, batch, event.created_at_ms, *event.to_fields()]
         if event.kind == "message":
             if event.embedding is None:
                 raise InvalidUpdate(f"message event {event.event_id} has no embedding")
@@ -496,7 +544,7 @@ class ProfileStore:
     def _apply_keys(self, user: str, batch_id: str) -> list[str]:
         return [self.profile_key(user), self.applied_key(user), self.ratings_key(user), self.interactions_key,
                 self.stats_key, self.steps_key(user), self.block_key(batch_id), self.watched_key(user),
-                self.pending_key, self.pending_due_key]
+                self.taste_history_key(user), self.pending_key, self.pending_due_key]
 
     @staticmethod
     def _rating_fields(event: Interaction, recent_weight: float | None = None) -> tuple[str, str]:
@@ -584,6 +632,15 @@ class ProfileStore:
         if not raw or b"vec" not in raw:
             return None
         return _state_from_hash(user_id, raw, ratings)
+
+    def taste_history(self, user_id: str) -> list[TasteSnapshot]:
+        """The taste vector's daily snapshots, oldest first (empty for a user without any)."""
+        rows = self.client.zrange(self.taste_history_key(user_id), 0, -1, withscores=True)
+        out = []
+        for member, day in rows:
+            version, at, vec = member.split(b" ", 2)
+            out.append(TasteSnapshot(day=int(day), version=int(version), at_ms=int(at), vector=unpack(vec)))
+        return out
 
     def watched_ids(self, user_id: str) -> list[int]:
         """Movies marked watched (by watch interactions), newest first."""
