@@ -62,7 +62,7 @@ class KeyphraseHits:
 class LoadedKeyphrases:
     """One immutable keyphrase artifact version, ready to search."""
 
-    def __init__(self, artifact: KeyphraseArtifact, index: faiss.Index, attributes: FilterColumns,
+    def __init__(self, artifact: KeyphraseArtifact, index: faiss.Index | None, attributes: FilterColumns,
                  catalog_version: str):
         self.artifact = artifact
         self.version = artifact.version
@@ -107,10 +107,11 @@ class LoadedKeyphrases:
 
     # ---- search -----------------------------------------------------------------------------------
 
-    def search(self, queries: np.ndarray, k: int, mask: np.ndarray | None, candidates: int,
-               mode: str = "auto") -> KeyphraseHits:
-        """The exact max-sim top ``k`` movies (that ``mask`` admits) for the L2-normalized ``queries`` (n × dim)."""
-        if mode == "exhaustive" or (mode == "auto" and self.phrase_count <= EXHAUSTIVE_MAX_PHRASES):
+    def search(self, queries: np.ndarray, k: int, mask: np.ndarray | None, candidates: int) -> KeyphraseHits:
+        """The exact max-sim top ``k`` movies (that ``mask`` admits) for the L2-normalized ``queries`` (n × dim).
+
+        Exhaustive when the FAISS index was not loaded (:func:`uses_faiss`), else the two-stage search."""
+        if self.index is None:
             rows = np.flatnonzero(self.has_phrases if mask is None else self.has_phrases & mask)
             hits = self._score(queries, rows, k, self.vectors @ queries.T)
             KEYPHRASE_PATHS.labels("exhaustive").inc()
@@ -173,26 +174,35 @@ def _ranges(starts: np.ndarray, lengths: np.ndarray) -> np.ndarray:
     return np.repeat(starts - (ends - lengths), lengths) + np.arange(ends[-1] if len(ends) else 0)
 
 
+def uses_faiss(mode: str, phrase_count: int) -> bool:
+    """``RETRIEVAL_KEYPHRASE_SEARCH``: ``faiss``, ``exhaustive``, or ``auto`` (FAISS above EXHAUSTIVE_MAX_PHRASES)."""
+    return mode == "faiss" or (mode == "auto" and phrase_count > EXHAUSTIVE_MAX_PHRASES)
+
+
 def load_keyphrases(path: Path, catalog_dir: Path, *, verify_checksums: bool = True,
-                    catalogs: CatalogCache | None = None) -> LoadedKeyphrases:
-    """Load and prepare a keyphrase artifact (blocking). Raises IndexLoadError with the reason."""
+                    catalogs: CatalogCache | None = None, mode: str = "auto") -> LoadedKeyphrases:
+    """Load and prepare a keyphrase artifact (blocking). Raises IndexLoadError with the reason.
+
+    ``index.faiss`` is read only when the search will use it (an exhaustive search needs only the vectors, and
+    the flat index would hold a second copy of them in memory)."""
     started = time.perf_counter()
     try:
         artifact = load_keyphrase_artifact(path, verify_checksums=verify_checksums)
-        index = faiss.read_index(str(artifact.path / "index.faiss"))
+        faiss_path = uses_faiss(mode, len(artifact.phrases))
+        index = faiss.read_index(str(artifact.path / "index.faiss")) if faiss_path else None
     except ArtifactError as error:
         raise IndexLoadError(str(error)) from None
     except (OSError, ValueError, KeyError, RuntimeError) as error:
         raise IndexLoadError(f"keyphrase artifact {path} is unreadable: {error}") from None
-    if index.ntotal != len(artifact.phrases) or index.d != artifact.dim or \
-            index.metric_type != faiss.METRIC_INNER_PRODUCT:
+    if index is not None and (index.ntotal != len(artifact.phrases) or index.d != artifact.dim
+                              or index.metric_type != faiss.METRIC_INNER_PRODUCT):
         raise IndexLoadError(f"keyphrase artifact {artifact.path}: index.faiss ({index.ntotal} × {index.d}) does not "
                              f"match its {len(artifact.phrases)} phrases × {artifact.dim} inner-product vectors")
     catalog_path, catalog_version = resolve_catalog(artifact.manifest, catalog_dir)
     movies = (catalogs or CatalogCache()).movies(catalog_path, catalog_version)
     loaded = LoadedKeyphrases(artifact, index, build_attributes(movies, artifact.movie_ids), catalog_version)
     log.info("keyphrases loaded", extra=log_fields(version=loaded.version, movies=loaded.count,
-                                                   phrases=loaded.phrase_count,
+                                                   phrases=loaded.phrase_count, faiss=index is not None,
                                                    load_s=round(time.perf_counter() - started, 3)))
     return loaded
 
@@ -204,8 +214,9 @@ class KeyphraseHolder:
     """
 
     def __init__(self, path: Path | None, catalog_dir: Path, *, verify_checksums: bool = True,
-                 watch_interval_s: float = 0.0):
+                 watch_interval_s: float = 0.0, mode: str = "auto"):
         self.path = path
+        self.mode = mode
         self.catalog_dir = catalog_dir
         self.verify_checksums = verify_checksums
         self.watch_interval_s = watch_interval_s
@@ -231,7 +242,8 @@ class KeyphraseHolder:
             return
         try:
             loaded = await asyncio.to_thread(load_keyphrases, Path(self.path), self.catalog_dir,
-                                             verify_checksums=self.verify_checksums, catalogs=self._catalogs)
+                                             verify_checksums=self.verify_checksums, catalogs=self._catalogs,
+                                             mode=self.mode)
         except Exception as error:  # a bad artifact must never take the tier down: the other RPCs still serve
             reason = error if isinstance(error, IndexLoadError) else f"{type(error).__name__}: {error}"
             still = f"; still serving {self.current.version}" if self.current else ""

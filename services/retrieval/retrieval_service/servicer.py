@@ -175,8 +175,7 @@ class RetrievalServicer(retrieval_pb2_grpc.RetrievalServiceServicer):
             except ServiceError as error:
                 problems.merge(error)
         problems.raise_if_any()
-        hits = loaded.search(queries, request.k, mask, self.settings.keyphrase_candidates,
-                             self.settings.keyphrase_search)
+        hits = loaded.search(queries, request.k, mask, self.settings.keyphrase_candidates)
         response = retrieval_pb2.SearchKeyphrasesResponse(keyphrase_version=loaded.version,
                                                           phrase_count=loaded.phrase_count, movie_count=loaded.count)
         unknown = loaded.runtime_unknown(hits.rows) if lenient else np.zeros(len(hits.rows), dtype=bool)
