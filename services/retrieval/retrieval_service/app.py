@@ -27,7 +27,8 @@ async def main() -> None:
     holder = IndexHolder(settings)
     keyphrases = KeyphraseHolder(settings.keyphrase_dir, settings.catalog_dir,
                                  verify_checksums=settings.verify_checksums,
-                                 watch_interval_s=settings.watch_interval_s, mode=settings.keyphrase_search)
+                                 watch_interval_s=settings.watch_interval_s, mode=settings.keyphrase_search,
+                                 catalogs=holder.catalogs)
     servicer = ServingRetrievalServicer(holder, settings, keyphrases)
     admin = await start_admin_server(admin_settings, RetrievalServicer(holder, settings, keyphrases))
 

@@ -73,6 +73,11 @@ class IndexHolder:
         self._watcher = asyncio.create_task(self._watch(), name="index-watcher")
         await self._loaded.wait()
 
+    @property
+    def catalogs(self) -> CatalogCache:
+        """The catalog attributes cache, shared with the keyphrase holder (retrieval_service.keyphrases)."""
+        return self._catalogs
+
     def version_dir(self, version: str | None) -> Path:
         return self.settings.index_root / version if version else self.settings.index_dir
 

@@ -214,7 +214,7 @@ class KeyphraseHolder:
     """
 
     def __init__(self, path: Path | None, catalog_dir: Path, *, verify_checksums: bool = True,
-                 watch_interval_s: float = 0.0, mode: str = "auto"):
+                 watch_interval_s: float = 0.0, mode: str = "auto", catalogs: CatalogCache | None = None):
         self.path = path
         self.mode = mode
         self.catalog_dir = catalog_dir
@@ -224,7 +224,7 @@ class KeyphraseHolder:
         self.not_ready_reason = ("keyphrase search is off (RETRIEVAL_KEYPHRASE_DIR=off)" if path is None
                                  else "the keyphrase artifact is still loading")
         self._seen: tuple | None = None
-        self._catalogs = CatalogCache()
+        self._catalogs = catalogs or CatalogCache()  # the index holder's: one catalog in memory, not two
         self._watcher: asyncio.Task | None = None
 
     async def start(self) -> None:
