@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from typing import Annotated, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints, model_validator
@@ -374,11 +374,48 @@ class MapPoint(ApiModel):
     y: float
 
 
+class PathPoint(ApiModel):
+    """One day of the taste history, projected with the same PCA as the user point."""
+
+    day: date  # the UTC day the snapshot stands for (the day's last state of the taste vector)
+    version: int
+    x: float
+    y: float
+
+
+class AxisName(ApiModel):
+    """A map axis named by the themes at its two ends (their members' mean coordinate along it)."""
+
+    negative: str
+    positive: str
+
+
 class TasteMapView(ApiModel):
     method: str
     index_version: str
     explained_variance: list[float]
     points: list[MapPoint]
+    # The taste through time, oldest first (the long-term vector; "you" is the scoring vector now).
+    path: list[PathPoint] = []
+    # [x axis, y axis] when the themes artifact is loaded and built on this index version.
+    axis_names: list[AxisName] | None = None
+
+
+class RadarSeries(ApiModel):
+    kind: Literal["then", "now", "average_viewer", "critic_consensus"]
+    label: str
+    day: date | None = None  # "then": the day of the earliest snapshot
+    values: list[float]  # one lean per axis, −1…1 (0 = the average movie)
+
+
+class GenreRadarView(ApiModel):
+    """The vector radar on fixed axes (the catalog's most frequent content genres): then vs now and the
+    reference points, all measured the same way so they can be overlaid."""
+
+    axes: list[str]
+    measure: str
+    series: list[RadarSeries]
+    then_is_now: bool  # one snapshot only (or none): nothing to compare yet
 
 
 class ThemeTerm(ApiModel):
@@ -436,6 +473,10 @@ class TasteResponse(ApiModel):
     summary: str
     # The themes most of the user's favourites fall in, each with a pattern line built from their facts.
     top_themes: list[UserTheme] = []
+    # The genre radar then vs now (earliest snapshot vs the current taste vector) + the reference points.
+    taste_radar: GenreRadarView | None = None
+    taste_radar_unavailable_reason: str | None = None
+    history_days: int = 0  # snapshots in the taste history (at most the profile tier's cap)
 
 
 # ---- import ------------------------------------------------------------------------------

@@ -1,16 +1,43 @@
-"""Taste Wrapped: genre radar (the Affinity formula), the 2-D taste map and a summary of true facts."""
+"""Taste Wrapped: genre radar (the Affinity formula), the 2-D taste map and a summary of true facts.
+
+Over time (services/gateway/README.md, "Taste Wrapped"): the profile tier's taste history
+(``GetTasteHistory``, one snapshot per day) is drawn as a path on the map — each snapshot projected with
+the same PCA as the user point — and as the vector radar "then vs now" on fixed genre axes, beside the
+reference points (average viewer, critic consensus) measured the same way.
+"""
 
 from __future__ import annotations
 
+import asyncio
+import logging
 from collections import Counter
+from datetime import UTC, datetime
 
-from gateway_service.deps import Services
+import numpy as np
+
+from gateway_service.deps import Services, call
+from gateway_service.errors import ApiError
 from gateway_service.fallback import decade_of
 from gateway_service.recommend import UserView, genre_affinity, load_user, normalize, search
-from gateway_service.schemas import MapPoint, RadarPoint, TasteMapView, TasteResponse, TopMovie, UserTheme
+from gateway_service.schemas import (
+    AxisName,
+    GenreRadarView,
+    MapPoint,
+    PathPoint,
+    RadarPoint,
+    RadarSeries,
+    TasteMapView,
+    TasteResponse,
+    TopMovie,
+    UserTheme,
+)
 from gateway_service.taste_map import TasteMap
-from gateway_service.themes import user_themes
+from gateway_service.themes import ThemeIndex, user_themes
+from gateway_service.themes_build import NON_CONTENT_GENRES
+from movierec.profile.v1 import profile_pb2
 from movierec_catalog.filter import Filter
+
+log = logging.getLogger("movierec.gateway.taste")
 
 RADAR_GENRES = 8
 TOP_MOVIES = 5
@@ -24,7 +51,7 @@ def radar(services: Services, user: UserView) -> tuple[list[RadarPoint], str]:
     if not ratings:
         ratings = {m: ONBOARDING_PICK_RATING for m in user.liked_ids}
         source = "onboarding" if ratings else "none"
-    affinity = genre_affinity(services, ratings)
+    affinity = {g: v for g, v in genre_affinity(services, ratings).items() if g not in NON_CONTENT_GENRES}
     ordered = sorted(affinity.items(), key=lambda kv: (-kv[1][1], -kv[1][0], kv[0]))[:RADAR_GENRES]
     return [RadarPoint(genre=g, affinity=round(a, 3), count=c) for g, (a, c) in ordered], source
 
@@ -42,7 +69,8 @@ def top_movies(services: Services, user: UserView) -> list[TopMovie]:
     return out[:TOP_MOVIES]
 
 
-def map_view(taste_map: TasteMap, user: UserView, tops: list[TopMovie], nearby: list[tuple[int, str]]) -> TasteMapView:
+def map_view(taste_map: TasteMap, user: UserView, tops: list[TopMovie], nearby: list[tuple[int, str]],
+             history: list[profile_pb2.TasteSnapshot] = (), themes: ThemeIndex | None = None) -> TasteMapView:
     you_x, you_y = taste_map.project(user.taste)
     points = [MapPoint(kind="you", label="You", x=you_x, y=you_y)]
     for kind, label in (("average_viewer", "Average viewer"), ("critic_consensus", "Critic consensus")):
@@ -53,8 +81,84 @@ def map_view(taste_map: TasteMap, user: UserView, tops: list[TopMovie], nearby: 
             if movie_id in taste_map.coords_by_id:
                 x, y = taste_map.coords_by_id[movie_id]
                 points.append(MapPoint(kind=kind, label=title, movie_id=movie_id, x=x, y=y))
+    path = []
+    for snapshot in history:
+        if len(snapshot.vector) == len(taste_map.mean):  # a snapshot from another index dimension is skipped
+            x, y = taste_map.project(np.asarray(snapshot.vector, dtype=np.float32))
+            path.append(PathPoint(day=_day(snapshot.day), version=snapshot.version, x=x, y=y))
     return TasteMapView(method=taste_map.manifest["method"], index_version=taste_map.index_version,
-                        explained_variance=taste_map.manifest["explained_variance"], points=points)
+                        explained_variance=taste_map.manifest["explained_variance"], points=points, path=path,
+                        axis_names=axis_names(taste_map, themes))
+
+
+def _day(stamp):
+    return datetime.fromtimestamp(stamp.seconds, UTC).date()
+
+
+AXIS_THEME_MIN_MEMBERS = 3
+
+
+def axis_names(taste_map: TasteMap, themes: ThemeIndex | None) -> list[AxisName] | None:
+    """Each map axis named by the themes at its ends: the theme whose members' mean coordinate along the
+    axis is lowest names the negative end, the highest the positive end (themes with fewer than 3 members
+    on the map do not count). None without a themes artifact or with fewer than 2 themes on the map."""
+    if themes is None:
+        return None
+    centres = []
+    for theme in themes.themes:
+        coords = [taste_map.coords_by_id[m] for m in theme.movie_ids if m in taste_map.coords_by_id]
+        if len(coords) >= AXIS_THEME_MIN_MEMBERS:
+            centres.append((theme.name, np.mean(np.asarray(coords), axis=0)))
+    if len(centres) < 2:
+        return None
+    names = []
+    for axis in (0, 1):
+        ordered = sorted(centres, key=lambda c: (float(c[1][axis]), c[0]))
+        names.append(AxisName(negative=ordered[0][0], positive=ordered[-1][0]))
+    return names
+
+
+RADAR_MEASURE = ("lean toward each genre: cos(taste − the average movie, the genre's centroid − the average "
+                 "movie), −1…1, 0 = no lean; axes are the catalog's most frequent content genres")
+
+
+def vector_radar(taste_map: TasteMap, now: np.ndarray,
+                 history: list[profile_pb2.TasteSnapshot]) -> tuple[GenreRadarView | None, str | None]:
+    """Then (the earliest snapshot) vs now (the current taste vector) on the map's fixed genre axes, with the
+    reference points' radars; (None, why) when the map has no axes."""
+    if not taste_map.genre_names:
+        return None, (f"the taste map of index {taste_map.index_version} has no genre axes (built before they were "
+                      "added): rerun `python -m gateway_service.taste_map`")
+    dim = len(taste_map.mean)
+    usable = [s for s in history if len(s.vector) == dim]
+    series = []
+    then = usable[0] if usable else None
+    if then is not None:
+        series.append(RadarSeries(kind="then", label=f"You on {_day(then.day).isoformat()}", day=_day(then.day),
+                                  values=_rounded(taste_map.genre_leans(np.asarray(then.vector, dtype=np.float32)))))
+    series.append(RadarSeries(kind="now", label="You now", values=_rounded(taste_map.genre_leans(now))))
+    for kind, label in (("average_viewer", "Average viewer"), ("critic_consensus", "Critic consensus")):
+        leans = taste_map.genre_leans(taste_map.anchor(kind))
+        series.append(RadarSeries(kind=kind, label=label, values=_rounded(leans)))
+    then_is_now = then is None or series[0].values == series[1].values
+    return GenreRadarView(axes=list(taste_map.genre_names), measure=RADAR_MEASURE, series=series,
+                          then_is_now=then_is_now), None
+
+
+def _rounded(values: list[float]) -> list[float]:
+    return [round(v, 4) for v in values]
+
+
+async def taste_history(services: Services, user_id: str) -> tuple[list[profile_pb2.TasteSnapshot], str | None]:
+    """The profile tier's daily snapshots (oldest first); an empty history and the reason when the tier cannot
+    answer (Taste Wrapped still shows the rest)."""
+    try:
+        answer = await call("profile", services.profile.GetTasteHistory,
+                            profile_pb2.GetTasteHistoryRequest(user_id=user_id))
+    except ApiError as error:
+        log.warning("taste history unavailable", extra={"user_id": user_id, "error": error.message})
+        return [], f"the taste history is unavailable: {error.message}"
+    return list(answer.snapshots), None
 
 
 def summary(services: Services, user: UserView, points: list[RadarPoint], source: str, tops: list[TopMovie],
@@ -92,19 +196,31 @@ async def taste(services: Services, user_id: str) -> TasteResponse:
     user = await load_user(services, user_id)
     points, source = radar(services, user)
     tops = top_movies(services, user)
-    candidates = await search(services, user.taste, NEARBY, Filter(exclude_movie_ids=user.seen))
+    candidates, (history, history_reason) = await asyncio.gather(
+        search(services, user.taste, NEARBY, Filter(exclude_movie_ids=user.seen)), taste_history(services, user_id))
     nearby = [(h.movie_id, m.title) for h in candidates.hits if (m := services.catalog.get(h.movie_id))]
     store = services.extras["taste_maps"]
     taste_map = store.get(candidates.index_version) if candidates.index_version else None
     reason = None
+    radar_view, radar_reason = None, None
     if taste_map is None:
         reason = (f"the taste map for index version {candidates.index_version!r} has not been built: "
                   "run `python -m gateway_service.taste_map`")
+        radar_reason = reason
+    else:
+        radar_view, radar_reason = vector_radar(taste_map, np.asarray(user.profile.vector, dtype=np.float32), history)
+        if radar_view is not None and history_reason:
+            radar_reason = history_reason  # the radar shows "now" and the reference points, without "then"
+    themes = services.extras.get("themes")
+    if themes is not None and taste_map is not None and themes.index_version != taste_map.index_version:
+        themes = None  # themes of another index: their members may be placed differently
     return TasteResponse(
         user_id=user_id, ratings_count=len(user.ratings), radar=points, radar_source=source, top_movies=tops,
-        map=map_view(taste_map, user, tops, nearby) if taste_map else None, map_unavailable_reason=reason,
+        map=map_view(taste_map, user, tops, nearby, history, themes) if taste_map else None,
+        map_unavailable_reason=reason,
         summary=summary(services, user, points, source, tops, nearby, taste_map),
-        top_themes=top_themes(services, tops))
+        top_themes=top_themes(services, tops), taste_radar=radar_view, taste_radar_unavailable_reason=radar_reason,
+        history_days=len(history))
 
 
 def top_themes(services: Services, tops: list[TopMovie]) -> list[UserTheme]:

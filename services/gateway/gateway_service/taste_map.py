@@ -7,6 +7,9 @@ unless ``--index`` says otherwise) and the catalog, and writes ``artifacts/taste
                     anchor rules and sizes, created_at
     projection.npz  mean (dim,), components (2, dim), movie_ids (N,), coords (N, 2),
                     anchor_vectors (2, dim) = [average viewer, critic consensus] (L2-normalized)
+    genre_names (G,), genre_directions (G, dim): the fixed axes of the genre radar "then vs now" — the
+                    G most frequent content genres of the indexed movies (never IMAX or "(no genres
+                    listed)"), each as the unit direction from the mean movie to the genre's centroid
 
 PCA (numpy SVD) rather than UMAP: it is deterministic, fits 9.7k × 384 in well under a second,
 and — being linear — projects a user's taste vector with the very same transform as the movies,
@@ -31,6 +34,7 @@ from pathlib import Path
 
 import numpy as np
 
+from gateway_service.themes_build import NON_CONTENT_GENRES
 from movierec_catalog import Catalog, load_catalog
 from movierec_core.index_artifact import current_index_dir, load_index_artifact
 from movierec_core.paths import artifacts_dir
@@ -39,6 +43,7 @@ POPULAR_COUNT = 200
 CRITIC_TMDB_MIN_AVERAGE, CRITIC_TMDB_MIN_VOTES = 7.5, 1000
 CRITIC_ML_MIN_MEAN, CRITIC_ML_MIN_COUNT = 4.0, 50
 ANCHORS = ("average_viewer", "critic_consensus")
+RADAR_GENRES = 10  # axes of the vector radar (then / now / reference points): the most frequent content genres
 
 
 def taste_map_root(override: str | None = None) -> Path:
@@ -77,6 +82,31 @@ def critic_ids(catalog: Catalog, ids: set[int]) -> list[int]:
     return out
 
 
+def radar_genres(catalog: Catalog, movie_ids: np.ndarray, count: int = RADAR_GENRES) -> list[str]:
+    """The ``count`` content genres most indexed movies have (ties by name): the radar's fixed axes."""
+    counts: dict[str, int] = {}
+    for movie_id in movie_ids:
+        movie = catalog.get(int(movie_id))
+        for genre in movie.genres if movie else ():
+            if genre not in NON_CONTENT_GENRES:
+                counts[genre] = counts.get(genre, 0) + 1
+    return [g for g, _ in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))[:count]]
+
+
+def genre_directions(vectors: np.ndarray, movie_ids: np.ndarray, catalog: Catalog, genres: list[str],
+                     mean: np.ndarray) -> np.ndarray:
+    """Per genre, normalize(centroid of its movies − the mean movie): where the genre sits relative to
+    the catalog, so a taste's lean toward it is ``cos(taste − mean, direction)``."""
+    rows = {g: [] for g in genres}
+    for row, movie_id in enumerate(movie_ids):
+        movie = catalog.get(int(movie_id))
+        for genre in movie.genres if movie else ():
+            if genre in rows:
+                rows[genre].append(row)
+    out = np.stack([vectors[rows[g]].astype(np.float64).mean(axis=0) - mean for g in genres])
+    return out / np.linalg.norm(out, axis=1, keepdims=True)
+
+
 def _centroid(vectors: np.ndarray, rows: list[int]) -> np.ndarray:
     centre = vectors[rows].mean(axis=0)
     return centre / np.linalg.norm(centre)
@@ -95,6 +125,10 @@ def build(index_dir: Path, catalog: Catalog, root: Path) -> Path:
         if not chosen:
             raise SystemExit(f"taste_map: no movies qualify for the {name} anchor in index {artifact.version}")
     anchors = np.stack([_centroid(vectors, [row_of[i] for i in anchor_ids[name]]) for name in ANCHORS])
+    genres = radar_genres(catalog, movie_ids)
+    if len(genres) < 3:
+        raise SystemExit(f"taste_map: only {len(genres)} content genres in index {artifact.version}; the radar needs 3")
+    directions = genre_directions(vectors, movie_ids, catalog, genres, mean)
     manifest = {
         "method": "pca", "index_version": artifact.version, "catalog_version": catalog.version,
         "count": len(movie_ids), "explained_variance": [round(float(r), 5) for r in ratio], "scale": scale,
@@ -106,11 +140,15 @@ def build(index_dir: Path, catalog: Catalog, root: Path) -> Path:
                                          f"votes, or MovieLens mean ≥ {CRITIC_ML_MIN_MEAN} over ≥ "
                                          f"{CRITIC_ML_MIN_COUNT} ratings"},
         },
+        "genre_axes": {"genres": genres, "rule": f"the {RADAR_GENRES} content genres most indexed movies have "
+                       f"(not {', '.join(sorted(NON_CONTENT_GENRES))}); lean = cos(taste − mean movie, "
+                       "genre centroid − mean movie)"},
         "created_at": datetime.now(UTC).isoformat(),
     }
     return _write(root / artifact.version, manifest, mean=mean.astype(np.float32), components=basis.astype(np.float32),
                   movie_ids=movie_ids.astype(np.int64), coords=(coords / scale).astype(np.float32),
-                  anchor_vectors=anchors.astype(np.float32))
+                  anchor_vectors=anchors.astype(np.float32), genre_names=np.array(genres),
+                  genre_directions=directions.astype(np.float32))
 
 
 def _write(final: Path, manifest: dict, **arrays: np.ndarray) -> Path:
@@ -138,6 +176,9 @@ class TasteMap:
     components: np.ndarray
     coords_by_id: dict[int, tuple[float, float]]
     anchor_vectors: np.ndarray
+    # the vector radar's fixed axes; empty for a map built before they were part of it
+    genre_names: tuple[str, ...] = ()
+    genre_directions: np.ndarray | None = None
 
     @property
     def index_version(self) -> str:
@@ -150,12 +191,24 @@ class TasteMap:
     def anchor(self, name: str) -> np.ndarray:
         return self.anchor_vectors[ANCHORS.index(name)]
 
+    def genre_leans(self, vector: np.ndarray) -> list[float]:
+        """cos(vector − mean movie, each genre's direction), in the order of ``genre_names`` (−1…1: 0 is the
+        average movie, > 0 leans toward the genre)."""
+        offset = np.asarray(vector, dtype=np.float64) - self.mean
+        norm = float(np.linalg.norm(offset))
+        if self.genre_directions is None or norm == 0.0:
+            return [0.0] * len(self.genre_names)
+        return [float(v) for v in self.genre_directions.astype(np.float64) @ (offset / norm)]
+
 
 def load_taste_map(directory: Path) -> TasteMap:
     manifest = json.loads((directory / "manifest.json").read_text())
     with np.load(directory / "projection.npz", allow_pickle=False) as data:
         coords = {int(i): (float(x), float(y)) for i, (x, y) in zip(data["movie_ids"], data["coords"], strict=True)}
-        return TasteMap(manifest, data["mean"], data["components"], coords, data["anchor_vectors"])
+        has_genres = "genre_names" in data.files and "genre_directions" in data.files
+        return TasteMap(manifest, data["mean"], data["components"], coords, data["anchor_vectors"],
+                        tuple(str(g) for g in data["genre_names"]) if has_genres else (),
+                        data["genre_directions"] if has_genres else None)
 
 
 class TasteMapStore:
@@ -185,7 +238,8 @@ def main() -> None:
     manifest = json.loads((path / "manifest.json").read_text())
     print(f"taste map for index {manifest['index_version']}: {manifest['count']} movies, explained variance "
           f"{manifest['explained_variance']}, anchors {manifest['anchors']['average_viewer']['movies']} popular / "
-          f"{manifest['anchors']['critic_consensus']['movies']} highly rated → {path}")
+          f"{manifest['anchors']['critic_consensus']['movies']} highly rated, radar axes "
+          f"{manifest['genre_axes']['genres']} → {path}")
 
 
 if __name__ == "__main__":
