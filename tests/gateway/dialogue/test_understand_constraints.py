@@ -164,3 +164,28 @@ def test_star_wars_is_not_the_war_genre(read):
 def test_every_decade_a_message_names_is_in_the_range(read, message, years):
     c = read(message).constraints
     assert (c.min_year, c.max_year) == years
+
+
+@pytest.mark.parametrize("message, language", [
+    ("a German war movie", "de"), ("something Korean, nothing gory", "ko"), ("maybe a French romance?", "fr"),
+    ("a Japanese animated movie for the kids", "ja"), ("actually Japanese instead", "ja"),
+    ("German stuff like that", "de"),
+])
+def test_a_language_adjective_before_a_kind_of_film_or_alone_is_the_language(read, message, language):
+    assert read(message).constraints.language == language
+
+
+@pytest.mark.parametrize("message", ["The French Connection was great", "I love French toast and Italian food"])
+def test_a_language_word_inside_a_title_or_about_food_is_no_language(read, message):
+    assert read(message).constraints.language is None
+
+
+@pytest.mark.parametrize("message", ["new sci-fi", "a new animated movie", "I would like to see something new"])
+def test_new_as_in_recently_released_is_a_year_floor(read, resources, message):
+    c = read(message).constraints
+    assert c.min_year is not None and c.min_year >= 2010
+
+
+def test_new_inside_a_title_is_not_a_year_floor(read):
+    u = read("the new Lion King")
+    assert u.constraints.min_year is None and [t.title for t in u.seeds.titles] == ["The Lion King"]

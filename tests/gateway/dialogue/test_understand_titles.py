@@ -38,9 +38,34 @@ def test_year_picks_the_right_movie(read):
 
 
 def test_list_of_excluded_titles(read):
-    u = read("not Alien or Jaws")
-    assert titles(u.constraints.exclude_titles) == ["Alien", "Jaws"]
+    u = read("not Heat or Fargo")
+    assert titles(u.constraints.exclude_titles) == ["Heat", "Fargo"]
     assert u.seeds.titles == []
+
+
+@pytest.mark.parametrize("message, families", [
+    ("not Alien or Jaws", ["Alien", "Jaws"]),  # each name is a whole family: its sequels go too
+    ("no Toy Story please, we've seen them to death", ["Toy Story"]),
+    ("no Twilight and no Hunger Games", ["The Twilight Saga", "The Hunger Games"]),
+])
+def test_refusing_a_name_that_is_a_family_refuses_the_family(read, resources, message, families):
+    u = read(message)
+    assert [f.name for f in u.constraints.exclude_franchises] == families
+    assert u.seeds.titles == []
+
+
+@pytest.mark.parametrize("message, title", [("I've seen Heat, nothing like Jaws", "Jaws"),
+                                            ("something not like Titanic", "Titanic")])
+def test_nothing_like_a_title_is_never_a_seed(read, message, title):
+    u = read(message)
+    assert title in titles(u.constraints.exclude_titles) and u.seeds.titles == []
+
+
+@pytest.mark.parametrize("message", ["please don't suggest Forrest Gump", "don't recommend The Notebook",
+                                     "don't show me Titanic"])
+def test_asking_not_to_be_shown_a_title_excludes_it(read, message):
+    u = read(message)
+    assert len(u.constraints.exclude_titles) == 1 and u.seeds.titles == []
 
 
 def test_seen_titles_are_excluded_not_seeded(read):

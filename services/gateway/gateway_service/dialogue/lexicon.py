@@ -88,7 +88,9 @@ CUE_ADVERBS = frozenset({"really", "usually", "typically", "generally", "normall
 LIKING_VERBS = frozenset({"watch", "watching", "watched", "like", "liked", "likes", "love", "loved", "enjoy",
                           "enjoyed", "enjoys", "want", "wanna", "need", "dig", "fancy", "stand", "handle", "do",
                           "care for", "go for", "get into", "feel like", "into", "like watching", "appreciate",
-                          "see", "prefer"})
+                          "see", "prefer",
+                          # what the person asks the recommender not to do: "please don't suggest Titanic"
+                          "suggest", "recommend", "show", "show me", "give me", "pick", "include", "offer"})
 # A cue followed by one of these is not a negation ("not sure", "no worries", "nothing else").
 NOT_NEGATION_AFTER = frozenset({"sure", "only", "just", "necessarily", "yet", "really sure", "problem", "worries",
                                 "idea", "matter", "thanks", "thank", "else", "much", "bad", "mind", "care", "too sure",

@@ -447,25 +447,39 @@ def _read_years(r: _Reading, latest_year: int | None) -> None:
             r.mask(*m.span())
             _set_years(c, lo, hi)
     if latest_year:
-        recent = (r"\b(?:recent|recently\s+released|newer|new\s+(?:movies?|films?|releases?|ones|stuff)|latest|brand[- ]new|"
-                  r"last\s+few\s+years|past\s+few\s+years|modern)\b(?!\s+than)")
+        # "new sci-fi", "a new animated movie", "something new": new as in recently released
+        recent = (rf"\b(?:recent|recently\s+released|newer|new\s+(?:(?:{_FILM_KINDS})[\s-]+)?(?:{_FILM_NOUNS}|releases?|"
+                  rf"{_FILM_KINDS})|(?:something|anything)\s+new|latest|brand[- ]new|last\s+few\s+years|"
+                  rf"past\s+few\s+years|modern)\b(?!\s+than)")
         for m in _finditer(recent, r):
             r.block_chars(*m.span())
             r.mask(*m.span())
             c.min_year = latest_year - lx.RECENT_SPAN_YEARS
 
 
+_FILM_NOUNS = r"movies?|films?|cinema|ones?|productions?|flicks?|stuff|pictures?|classics?"
+# What may stand between a language adjective and the noun ("a German war movie", "a Japanese animated movie").
+_FILM_KINDS = "|".join(sorted([re.escape(w) for w in lx.GENRE_WORDS if " " not in w]
+                              + ["animated", "indie", "arthouse", "art-house", "family", "kids", "independent"],
+                              key=len, reverse=True))
+
+
 def _read_language(r: _Reading) -> None:
     names = "|".join(sorted(lx.LANGUAGES, key=len, reverse=True))
     pattern = (rf"\b(?P<neg>not\s+|no\s+|non[- ]|nothing\s+)?(?:in\s+(?P<a>{names})\b(?!\s+(?:and|or)\s+\w+\s+(?:subtitles|dub))"
-               rf"|(?P<b>{names})[- ]language\b|(?P<c>{names})[- ]?(?:speaking\s+)?(?:movies?|films?|cinema|ones?|"
-               rf"productions?|flicks?|dramas?|comed(?:y|ies)|thrillers?|horror|animation|anime)\b|"
-               rf"(?:spoken|dubbed|originally)\s+in\s+(?P<d>{names})\b|(?P<e>bollywood)\b)")
+               rf"|(?P<b>{names})[- ]language\b|(?P<c>{names})[- ]?(?:speaking\s+)?(?:(?:{_FILM_KINDS})[\s-]+)?"
+               rf"(?:{_FILM_NOUNS}|{_FILM_KINDS}|dramas?|comed(?:y|ies)|thrillers?|romances?|anime)\b|"
+               rf"(?:spoken|dubbed|originally)\s+in\s+(?P<d>{names})\b|(?P<e>bollywood)\b"
+               # "something Korean, nothing gory", "actually Japanese instead", "maybe French?"
+               rf"|\b(?:something|anything|maybe|preferably|ideally|actually|rather|how\s+about|what\s+about|make\s+it)\s+"
+               rf"(?P<f>{names})\b(?=\s*(?:[,.!?;)]|$)|\s+(?:please|maybe|if|from|with|and|or|that|which|instead|for|"
+               rf"this\s+time|now)\b))")
     for m in _finditer(pattern, r):
-        name = next(m.group(k) for k in "abcde" if m.group(k))
+        name = next(m.group(k) for k in "abcdef" if m.group(k))
         # keep the genre word of "French comedies" for the genre pass: block only the language word
-        start = m.start() if not m.group("c") else m.start("c")
-        end = m.end() if not m.group("c") else m.end("c")
+        word = "c" if m.group("c") else "f" if m.group("f") else None
+        start = m.start() if word is None else m.start(word)
+        end = m.end() if word is None else m.end(word)
         if m.group("c") and m.group("neg"):
             start = m.start()
         r.block_chars(start, end)
@@ -486,6 +500,9 @@ def _read_language(r: _Reading) -> None:
 _FRANCHISE_BEFORE = {"another", "more", "the", "any", "from", "of", "no", "a"}
 _FRANCHISE_AFTER = {"films", "movies", "franchise", "series", "saga", "sequels", "universe", "stuff", "ones", "flicks",
                     "sequel", "trilogy", "collection", "world"}
+
+
+_FRANCHISE_REFUSALS = frozenset({"no", "not", "nor", "except", "without", "skip"})
 
 
 def _read_franchises(r: _Reading, index: FranchiseIndex, linker: TitleLinker | None) -> None:
@@ -509,7 +526,9 @@ def _read_franchises(r: _Reading, index: FranchiseIndex, linker: TitleLinker | N
             before = tokens[i - 1].low if i else ""
             after = tokens[i + n].low if i + n < len(tokens) else ""
             is_title = linker is not None and bool(linker.movies_for_key(key))
-            cued = before in {"another", "more"} or after in _FRANCHISE_AFTER or _after_franchise(r, i)
+            # "no Toy Story", "not Twilight": refusing a name that is a whole family refuses the family
+            refused = before in _FRANCHISE_REFUSALS or (before == "the" and i > 1 and tokens[i - 2].low in {"no", "not"})
+            cued = before in {"another", "more"} or refused or after in _FRANCHISE_AFTER or _after_franchise(r, i)
             if (index.is_brand(franchise) and (not is_title or cued) and (
                     any(t.capitalized for t in span) or cued or len(key) > 3)) or cued:
                 found = (n, franchise, after in _FRANCHISE_AFTER)
@@ -722,6 +741,7 @@ _NOT_SEEN_BEFORE = re.compile(r"(?:haven't|have\s+not|never|not|didn't|did\s+not
                               r"(?:seen|watched|see|watch|saw)\s+(?:the\s+)?$")
 
 
+_UNLIKE_BEFORE = re.compile(r"\b(?:nothing|not|none|no|anything\s+but)\s+(?:\w+\s+)?(?:like|similar\s+to)\s+(?:the\s+)?$")
 _LIST_JOINERS = frozenset({",", "and", "or", "&", "/", "the", "also", "plus"})
 
 
@@ -790,7 +810,7 @@ def _map_items(r: _Reading) -> None:
             movie = item.value.movie
             ref = TitleRef(movie_id=movie.movie_id, title=movie.title, year=movie.year, mention=item.text,
                            confidence=item.value.confidence)
-            if item.negated or seen:
+            if item.negated or seen or _UNLIKE_BEFORE.search(prefix):  # "nothing like Jaws": not a seed
                 if all(t.movie_id != ref.movie_id for t in c.exclude_titles):
                     c.exclude_titles.append(ref)
             elif _NOT_SEEN_BEFORE.search(prefix) or re.search(r"\b(?:older|newer|more\s+recent|earlier|later)\s+than\s+$",
