@@ -189,3 +189,12 @@ def test_new_as_in_recently_released_is_a_year_floor(read, resources, message):
 def test_new_inside_a_title_is_not_a_year_floor(read):
     u = read("the new Lion King")
     assert u.constraints.min_year is None and [t.title for t in u.seeds.titles] == ["The Lion King"]
+
+
+def test_a_baby_in_the_family_still_caps_the_rating(read):
+    c = read("we have a baby and a toddler, something gentle").constraints
+    assert c.max_certification == "G"
+
+
+def test_film_noirs_plural_is_the_genre(read):
+    assert read("I like old movies, film noirs").constraints.include_genres == ["Film-Noir"]

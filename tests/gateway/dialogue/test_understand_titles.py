@@ -229,3 +229,20 @@ def test_seen_or_refused_franchises_exclude_sequels_named_without_a_numeral(read
 def test_spelled_out_decades_with_their_century(read, message, decade):
     c = read(message).constraints
     assert (c.min_year, c.max_year) == decade
+
+
+@pytest.mark.parametrize("message, seed", [
+    ("fight club was amazing", "Fight Club"),  # lowercase, common words, a cue after
+    ("amelie was lovely", "Amelie (Le Fabuleux destin d'Amélie Poulain)"),
+    ("WALL-E is my favourite", "WALL·E"),  # all caps
+    ("I like movies like Taken, John Wick and Baby Driver", "Baby Driver"),  # "Baby" is no toddler here
+])
+def test_titles_written_as_people_type_them(read, message, seed):
+    u = read(message)
+    assert seed in titles(u.seeds.titles)
+    assert u.constraints.max_certification is None and u.constraints.include_genres == []
+
+
+@pytest.mark.parametrize("message", ["last night was great", "I LOVE IT"])
+def test_ordinary_sentences_with_a_cue_after_are_no_titles(read, message):
+    assert read(message).seeds.titles == []

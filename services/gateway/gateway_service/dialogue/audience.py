@@ -79,7 +79,9 @@ _FLOOR_PG13 = re.compile(
 _FLOOR_R = re.compile(r"\b(?:adults?\s+only|only\s+for\s+adults|properly\s+adult|strictly\s+adult|really\s+adult|"
                       r"proper\s+adult|seriously\s+adult|18\+|adults\s+strictly)(?=\W|$)")
 _TEENS = re.compile(r"\b(?:teens?|teenagers?|teenaged|adolescents?|tweens?)\b")
-_LITTLE = re.compile(r"\b(?:toddlers?|preschoolers?|pre-schoolers?|little\s+kids|babies|baby|very\s+young\s+kids|"
+# "baby" alone is a title word as often ("Baby Driver", "Million Dollar Baby"): only "our/my/the/a baby" is a child.
+_LITTLE = re.compile(r"\b(?:toddlers?|preschoolers?|pre-schoolers?|little\s+kids|babies|(?:our|my|the|a)\s+baby|"
+                     r"very\s+young\s+kids|"
                      r"tiny\s+kids|small\s+kids|young\s+kids)\b")
 _KIDS = re.compile(r"\b(?:family[- ]friendly|kid[- ]?friendly|child[- ]friendly|kids?[- ]safe|kid[- ]appropriate|"
                    r"family\s+(?:movie\s+night|movie|film|night|viewing|time|fun|watch)|(?:the\s+)?whole\s+family|"

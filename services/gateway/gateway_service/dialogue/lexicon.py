@@ -42,7 +42,7 @@ _genre(("Children",), "kids movie", "kids movies", "kids' movie", "kid's movie",
        "children's movie", "children's movies", "kiddie")
 _genre(("Drama",), "drama", "dramas", "dramatic")
 _genre(("Adventure",), "adventure", "adventures")
-_genre(("Film-Noir",), "noir", "film noir", "film-noir")
+_genre(("Film-Noir",), "noir", "noirs", "film noir", "film noirs", "films noirs", "film-noir", "film-noirs")
 # Fear words: negated ("nothing scary") they exclude Horror AND Thriller; asked for, Horror.
 FEAR_WORDS = frozenset({"scary", "scarey", "frightening", "terrifying", "creepy", "spooky", "jump scares",
                         "jump-scares", "jumpscares", "jump scare", "horrifying", "scare", "scares"})

@@ -64,7 +64,9 @@ TITLE_CUES_BEFORE = frozenset({
 })
 TITLE_CUES_AFTER = ("was great", "was good", "was amazing", "was awesome", "is great", "is my favorite",
                     "was fun", "was funny", "is a favorite", "was a favorite", "was brilliant", "movie", "film",
-                    "is my favorite", "was so good", "is so good", "is one of", "was one of")
+                    "is my favorite", "was so good", "is so good", "is one of", "was one of", "is my favourite",
+                    "was lovely", "was fantastic", "was excellent", "was incredible", "was hilarious", "was perfect",
+                    "was beautiful", "was awesome", "is a classic", "was a classic")
 FUZZY_CUES = frozenset({"like", "loved", "liked", "enjoyed", "seen", "watched", "saw", "than", "except",
                         "adored", "dug", "favorite", "favourite", "called", "titled"})
 _YEAR_RE = re.compile(r"^(?:18|19|20)\d\d$")
@@ -294,7 +296,10 @@ class TitleLinker:
             return cue_before or cue_after
         if all(w in lexicon.FILLER_WORDS for w in words):
             return False
-        return cue_before and (movie.ml_rating_count or 0) >= COMMON_LOWERCASE_MIN_RATINGS
+        # lowercase or all caps ("fight club was amazing", "WALL-E is my favourite"): a cue on either side
+        # and a well-known movie
+        return (cue_before or (cue_after and len(words) > 1)) and \
+            (movie.ml_rating_count or 0) >= COMMON_LOWERCASE_MIN_RATINGS
 
     @staticmethod
     def _cues(tokens: Sequence[Token], i: int, end: int) -> tuple[bool, bool]:
