@@ -82,7 +82,7 @@ GENRE_MOODS: Mapping[str, tuple[str, ...]] = {
 _PERIOD = re.compile(r"\b(?:(?:1[6-9]|20)\d0s|(?:\d{1,2})(?:st|nd|rd|th) century|world war (?:i{1,2}|one|two|1|2)"
                      r"|civil war|cold war|vietnam war|middle ages|medieval|victorian|future|post-apocalyptic)\b",
                      re.IGNORECASE)
-_PLACE = re.compile(r"\b(?:in|at|across|near|around|from|to)\s+(?:the\s+|a\s+|an\s+)?"
+_PLACE = re.compile(r"\b(?i:in|at|across|near|around|from|to)\s+(?:the\s+|a\s+|an\s+)?(?:(?:1[6-9]|20)\d0s\s+)?"
                     r"((?:small|rural|remote|sleepy|quiet|big|fictional|coastal|suburban)\s+"
                     r"(?:town|village|city|island|farm|suburb)|(?:[A-Z][a-z]+)(?:\s+[A-Z][a-z]+){0,2}"
                     r"(?=[,.;]|\s+(?:where|and|during|in|to|with|at|when|for)\b|$))")
@@ -90,7 +90,8 @@ _TOKEN = re.compile(r"[A-Za-z][A-Za-z'\-]*|[0-9]+(?:s|st|nd|rd|th)?|[.,;:!?()\"\
 _SENTENCE_END = frozenset(".!?")
 _ADVERB = re.compile(r"(?:ally|ently|ously|ately|ively|ntly|edly|ingly)$")
 _NOT_PLACES = frozenset({"The", "A", "An", "His", "Her", "Their", "When", "After", "Before", "While", "This",
-                         "That", "One", "But", "And", "Love", "Order", "Time", "Hell", "Heaven", "Earth"})
+                         "That", "One", "But", "And", "Love", "Order", "Time", "Hell", "Heaven", "Earth", "Here",
+                         "There", "Home", "Once", "Last", "First", "Him", "Them", "Help", "Life", "Death"})
 
 
 @dataclass(frozen=True)

@@ -41,7 +41,7 @@ from movierec_core.paths import cache_dir
 log = logging.getLogger("movierec.embedding.keyphrase_job")
 
 # Bump when the extractor (libs/movierec_catalog/keyphrases.py) or the layout changes.
-KEYPHRASE_CODE_VERSION = "1"
+KEYPHRASE_CODE_VERSION = "2"
 DEFAULT_BATCH_SIZE = 256  # phrases are a few tokens: big batches cost little padding
 
 
