@@ -44,6 +44,9 @@ def test_greetings_are_not_names():
     assert checker.unverified("Hey, you might like Ronin.") == ["Ronin"]
     assert checker.unverified("I’m sure you'll enjoy Heat. I'm also fond of Heat. It’s a Crime film.") == []
     assert checker.unverified("Since you asked for no Horror and no Thriller, Heat fits.") == []
+    # the reply's own frame, capitalized mid-sentence by the real model; a real name beside it still counts
+    assert checker.unverified("Here are your Picks for tonight: Heat, a Crime Movie to Enjoy.") == []
+    assert checker.unverified("Picks like Heat and Ronin") == ["Heat and Ronin"]
 
 
 def test_a_name_outside_the_picks_and_history_is_caught():

@@ -6,7 +6,7 @@ import pytest
 
 from gateway_service.dialogue.llm_understand import merge, understand_with_llm
 from gateway_service.dialogue.understand import DialogueContext
-from gateway_service.dialogue.understanding import Act, HardConstraints, TitleRef, Understanding
+from gateway_service.dialogue.understanding import Act, FranchiseRef, HardConstraints, TitleRef, Understanding
 
 PICKS = (6, 1, 2)  # Heat (1995), Toy Story (1995), Jumanji (1995)
 
@@ -86,6 +86,19 @@ def test_merge_is_never_looser_than_the_rules():
     assert merged.max_runtime_min == 90
     assert merged.include_genres == ["Comedy"]
     assert merged.min_certification == "G"
+
+
+def test_the_llm_never_excludes_a_title_the_rules_read_as_wanted():
+    # the real 0.5B model read "something like Toy Story for a family night, nothing scary" as "not Toy Story"
+    toy_story = TitleRef(movie_id=1, title="Toy Story")
+    rules = _u(exclude_genres=["Horror"])
+    rules.seeds.titles.append(toy_story)
+    llm = _u(exclude_titles=[toy_story, TitleRef(movie_id=6, title="Heat")],
+             exclude_franchises=[FranchiseRef(name="Toy Story", movie_ids=[1, 3114, 78499])])
+    merged = merge(rules, llm, 0)
+    assert [t.movie_id for t in merged.seeds.titles] == [1]
+    assert [t.movie_id for t in merged.constraints.exclude_titles] == [6]  # the LLM's other exclusion stands
+    assert merged.constraints.exclude_franchises == []
 
 
 def test_merge_takes_llm_positives_when_rules_have_none():

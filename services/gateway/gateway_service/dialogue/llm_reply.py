@@ -45,7 +45,9 @@ _SENTENCE_OPENERS = {
     "hi", "hello", "hey", "welcome", "absolutely", "certainly", "definitely", "alright", "well", "now", "oh", "wow",
     "awesome", "wonderful", "maybe", "perhaps", "just", "please", "sounds",
 }
-_ALWAYS_FINE = {"i", "i'm", "i've", "i'd", "i'll", "ok", "okay", "tv", "pg", "pg-13", "g", "r", "nc-17"}
+_ALWAYS_FINE = {"i", "i'm", "i've", "i'd", "i'll", "ok", "okay", "tv", "pg", "pg-13", "g", "r", "nc-17",
+                # words of the reply's own frame the real model capitalizes ("Picks for a family night")
+                "picks", "pick", "movies", "movie", "films", "film", "recommendations", "enjoy"}
 # Words are compared folded (fold() drops apostrophes: "I'm" → "im"), so the lists are folded too.
 _SENTENCE_OPENERS = {fold(w) for w in _SENTENCE_OPENERS}
 _ALWAYS_FINE = {fold(w) for w in _ALWAYS_FINE}

@@ -156,6 +156,12 @@ def merge(rules: Understanding, llm: Understanding, n_picks: int) -> Understandi
     """Both readings under the merge rule of the module docstring (never looser than ``rules``)."""
     r, m = rules.constraints, llm.constraints
     rank = CERTIFICATIONS.index
+    # A title the rules read as wanted ("something like Toy Story") is never excluded by the LLM's reading,
+    # nor its family: that is the small models' commonest misreading, and the rules' own parse (which the
+    # merge may never be looser than) wants it. Seeds are never recommended anyway.
+    wanted = {t.movie_id for t in rules.seeds.titles}
+    llm_titles = [t for t in m.exclude_titles if t.movie_id not in wanted]
+    llm_franchises = [f for f in m.exclude_franchises if not wanted & set(f.movie_ids)]
     c = HardConstraints(
         include_genres=list(r.include_genres or m.include_genres),
         exclude_genres=_union(r.exclude_genres, m.exclude_genres),
@@ -168,8 +174,8 @@ def merge(rules: Understanding, llm: Understanding, n_picks: int) -> Understandi
         min_year=_stricter(r.min_year, m.min_year, max),
         max_year=_stricter(r.max_year, m.max_year, min),
         language=r.language or m.language,
-        exclude_titles=_union(r.exclude_titles, m.exclude_titles, key=lambda t: t.movie_id),
-        exclude_franchises=_union(r.exclude_franchises, m.exclude_franchises, key=lambda f: f.name),
+        exclude_titles=_union(r.exclude_titles, llm_titles, key=lambda t: t.movie_id),
+        exclude_franchises=_union(r.exclude_franchises, llm_franchises, key=lambda f: f.name),
         exclude_people=_union(r.exclude_people, m.exclude_people),
         require_people=list(r.require_people),
     )
