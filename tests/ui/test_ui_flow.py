@@ -347,6 +347,21 @@ def taste_wrapped(page) -> None:
     assert page.locator("[data-testid=genre-radar] .radar-label").count() >= 3
     assert re.match(r"\d+ of your \d+ favourites? (are|is) in ", page.inner_text("[data-testid=taste-themes] li"))
     screenshot(page, "08-taste-wrapped", full_page=True)
+    # Over time: the path on the map (one day so far: one dot), the radar "now" on fixed content-genre axes,
+    # and a click on a reference point overlays its radar.
+    assert page.locator("[data-testid=taste-path] .path-dot").count() >= 1
+    radar = "[data-testid=taste-radar]"
+    axes = page.eval_on_selector_all(f"{radar} .radar-label", "labels => labels.map(l => l.textContent)")
+    assert len(axes) >= 3 and "IMAX" not in axes, axes
+    assert page.locator(f"{radar} polygon[data-series=now]").count() == 1
+    assert page.locator(f"{radar} polygon[data-series=average_viewer]").count() == 0
+    page.click("[data-testid=taste-map] .map-point[data-kind=average]")
+    page.wait_for_selector(f"{radar} polygon[data-series=average_viewer]")
+    page.click("[data-testid=taste-map] .map-point[data-kind=critic]")
+    page.wait_for_selector(f"{radar} polygon[data-series=critic_consensus]")
+    assert page.locator(f"{radar} polygon[data-series=average_viewer]").count() == 0  # one overlay at a time
+    page.locator("[data-testid=taste-drift]").scroll_into_view_if_needed()
+    screenshot(page, "08b-taste-then-now-critics")
 
 
 def small_screen(page) -> None:

@@ -48,6 +48,51 @@ export function radarChart(axes, { size = 320, rings = 4 } = {}) {
   return svg;
 }
 
+/**
+ * Taste Wrapped's radar "then vs now": several series on the same fixed axes, overlaid.
+ * axes: [label]; series: [{key, label, cls, values: [lean −1…1 per axis]}]. 0 (the average movie) is the
+ * middle ring; the scale is ±`extent` (the largest |lean| of every series the caller may show, so adding an
+ * overlay never rescales the others).
+ */
+export function compareRadar(axes, series, { size = 320, rings = 4, extent } = {}) {
+  const padX = 110;
+  const padY = 40;
+  const width = size + padX * 2;
+  const height = size + padY * 2;
+  const cx = width / 2;
+  const cy = height / 2;
+  const r = size / 2;
+  const n = axes.length;
+  const limit = (extent || Math.max(...series.flatMap((x) => x.values.map(Math.abs))) || 1) * 1.1;
+  const frac = (v) => Math.max(0.02, Math.min(1, 0.5 + v / (2 * limit)));
+  const angle = (i) => -Math.PI / 2 + (TAU * i) / n;
+  const point = (i, f) => [cx + Math.cos(angle(i)) * r * f, cy + Math.sin(angle(i)) * r * f];
+  const svg = s("svg", {
+    class: "chart radar compare-radar", viewBox: `0 0 ${width} ${height}`, role: "img", "data-testid": "taste-radar",
+    "aria-label": `Genre lean: ${series.map((x) => x.label).join(" vs ")} on ${axes.join(", ")}`,
+  });
+  const grid = s("g", { class: "radar-grid" });
+  for (let k = 1; k <= rings; k += 1) {
+    grid.append(s("polygon", { class: k * 2 === rings ? "radar-mid" : "", points: axes.map((_, i) => point(i, k / rings).join(",")).join(" ") }));
+  }
+  axes.forEach((_, i) => {
+    const [x, y] = point(i, 1);
+    grid.append(s("line", { x1: cx, y1: cy, x2: x, y2: y }));
+  });
+  svg.append(grid);
+  for (const one of series) {
+    const pts = one.values.map((v, i) => point(i, frac(v)).join(",")).join(" ");
+    svg.append(s("polygon", { class: `radar-series ${one.cls || ""}`, "data-series": one.key, points: pts },
+      s("title", {}, `${one.label}: ${axes.map((a, i) => `${a} ${one.values[i] >= 0 ? "+" : ""}${one.values[i].toFixed(2)}`).join(", ")}`)));
+  }
+  axes.forEach((label, i) => {
+    const [lx, ly] = point(i, 1.1);
+    const anchor = Math.abs(lx - cx) < 8 ? "middle" : lx > cx ? "start" : "end";
+    svg.append(s("text", { class: "radar-label", x: lx, y: ly, "text-anchor": anchor, "dominant-baseline": "middle" }, label));
+  });
+  return svg;
+}
+
 const MAP_STYLE = {
   you: { r: 11, cls: "pt-you", legend: "You" },
   average: { r: 8, cls: "pt-average", legend: "Average viewer" },
@@ -61,10 +106,10 @@ const MAP_STYLE = {
  * range; the chart fits them to its box. Labels are drawn for the big markers and top movies,
  * nearby titles label on hover (their <title>) to keep the map readable.
  */
-export function tasteMap(points, { width = 640, height = 440, onPick } = {}) {
+export function tasteMap(points, { width = 640, height = 440, onPick, path = [], axisNames = null, onAnchor } = {}) {
   const pad = 48;
-  const xs = points.map((p) => p.x);
-  const ys = points.map((p) => p.y);
+  const xs = [...points, ...path].map((p) => p.x);
+  const ys = [...points, ...path].map((p) => p.y);
   const [minX, maxX] = [Math.min(...xs), Math.max(...xs)];
   const [minY, maxY] = [Math.min(...ys), Math.max(...ys)];
   const spanX = maxX - minX || 1;
@@ -79,6 +124,32 @@ export function tasteMap(points, { width = 640, height = 440, onPick } = {}) {
     for (const radius of [60, 120, 180]) {
       svg.append(s("circle", { class: "map-ring", cx: px(you.x), cy: py(you.y), r: radius }));
     }
+  }
+  if (axisNames && axisNames.length === 2) {
+    const [ax, ay] = axisNames;
+    svg.append(s("text", { class: "map-axis", x: 12, y: height - 12, "text-anchor": "start" }, `← ${truncate(ax.negative, 30)}`));
+    svg.append(s("text", { class: "map-axis", x: width - 12, y: height - 12, "text-anchor": "end" }, `${truncate(ax.positive, 30)} →`));
+    svg.append(s("text", { class: "map-axis", x: 16, y: height - 34, transform: `rotate(-90 16 ${height - 34})`, "text-anchor": "start" },
+      `← ${truncate(ay.negative, 30)}`));
+    svg.append(s("text", { class: "map-axis", x: 16, y: 34, transform: `rotate(-90 16 34)`, "text-anchor": "end" },
+      `${truncate(ay.positive, 30)} →`));
+  }
+  if (path.length) {
+    // Your taste through time: one dot per day (oldest first), joined, then a dashed step to "you" now.
+    const trail = s("g", { class: "map-path", "data-testid": "taste-path" });
+    trail.append(s("polyline", { class: "path-line", points: path.map((p) => `${px(p.x)},${py(p.y)}`).join(" ") }));
+    if (you) {
+      const last = path[path.length - 1];
+      trail.append(s("line", { class: "path-now", x1: px(last.x), y1: py(last.y), x2: px(you.x), y2: py(you.y) }));
+    }
+    path.forEach((p, i) => {
+      trail.append(s("circle", { class: i === 0 ? "path-dot path-first" : "path-dot", cx: px(p.x), cy: py(p.y), r: i === 0 ? 5 : 3.5,
+        "data-day": p.day }, s("title", {}, `Your taste on ${p.day}`)));
+    });
+    if (path.length > 1) {
+      trail.append(s("text", { class: "map-label path-label", x: px(path[0].x) + 8, y: py(path[0].y) - 8 }, `then · ${path[0].day}`));
+    }
+    svg.append(trail);
   }
   const order = ["nearby", "top", "average", "critic", "you"]; // draw the important markers last (on top)
   const placed = [];
@@ -98,6 +169,13 @@ export function tasteMap(points, { width = 640, height = 440, onPick } = {}) {
       if (p.movieId && onPick) {
         group.style.cursor = "pointer";
         group.addEventListener("click", () => onPick(p));
+      } else if ((kind === "average" || kind === "critic") && onAnchor) {
+        // a reference point: clicking it overlays its genre radar (Taste Wrapped)
+        group.style.cursor = "pointer";
+        group.setAttribute("tabindex", 0);
+        group.setAttribute("role", "button");
+        group.addEventListener("click", () => onAnchor(p));
+        group.addEventListener("keydown", (event) => { if (event.key === "Enter" || event.key === " ") onAnchor(p); });
       }
       svg.append(group);
     }

@@ -1,7 +1,8 @@
-// Taste Wrapped: summary, genre radar (Affinity formula) and the 2-D taste map.
+// Taste Wrapped: summary, genre radar (Affinity formula), the 2-D taste map with the path of your taste
+// through time, and the genre radar "then vs now" (click a reference point on the map to overlay its radar).
 
 import { getProfile, getTaste } from "../api.js";
-import { MAP_LEGEND, radarChart, tasteMap } from "../charts.js";
+import { MAP_LEGEND, compareRadar, radarChart, tasteMap } from "../charts.js";
 import { chip } from "../components.js";
 import { errorBox, fill, h, spinner } from "../dom.js";
 import { getSession } from "../session.js";
@@ -90,7 +91,44 @@ function radarSection(affinities, source) {
     radar);
 }
 
-function mapSection(points, navigate, unavailableReason) {
+const SERIES_STYLE = {
+  then: "series-then", now: "series-now", average_viewer: "series-average", critic_consensus: "series-critic",
+};
+const ANCHOR_SERIES = { average: "average_viewer", critic: "critic_consensus" };
+
+/** The radar then vs now; `overlay` (a reference point's series kind, or null) is drawn on top. */
+function driftSection(view, reason) {
+  const panel = h("div", { class: "panel chart-panel", "data-testid": "taste-drift" }, h("h2", {}, "Your taste, then vs now"));
+  if (!view) {
+    panel.append(h("p", { class: "muted", "data-testid": "taste-radar-unavailable" }, reason || "Not available yet."));
+    return { panel, setOverlay: () => {} };
+  }
+  const byKind = Object.fromEntries(view.series.map((x) => [x.kind, x]));
+  const extent = Math.max(...view.series.flatMap((x) => x.values.map(Math.abs))) || 1;
+  const holder = h("div", { class: "radar-holder" });
+  const legend = h("ul", { class: "legend radar-legend" });
+  const note = h("p", { class: "muted small" });
+  let overlay = null;
+  const draw = () => {
+    const shown = [byKind.then && !view.thenIsNow ? byKind.then : null, byKind.now, overlay ? byKind[overlay] : null]
+      .filter(Boolean).map((x) => ({ key: x.kind, label: x.label, cls: SERIES_STYLE[x.kind], values: x.values }));
+    holder.replaceChildren(compareRadar(view.axes, shown, { extent }));
+    legend.replaceChildren(...shown.map((x) => h("li", { "data-series": x.key }, h("span", { class: `swatch ${x.cls}` }), x.label)),
+      ...["average_viewer", "critic_consensus"].filter((k) => byKind[k]).map((k) => h("li", {},
+        h("button", { class: `link${overlay === k ? " active" : ""}`, type: "button", "data-overlay": k,
+          onclick: () => setOverlay(overlay === k ? null : k) }, overlay === k ? `Hide ${byKind[k].label}` : `Compare with ${byKind[k].label}`))));
+    note.textContent = view.thenIsNow
+      ? "Your taste has one day of history so far: rate or chat on another day to see it move."
+      : `Then (${byKind.then.day}) vs now. ${reason ? `${reason}. ` : ""}Middle ring = the average movie; outward = leaning toward the genre.`;
+  };
+  const setOverlay = (kind) => { overlay = kind; draw(); };
+  draw();
+  panel.append(h("p", { class: "muted small" }, "How far your taste leans toward each genre, compared with the average movie. "
+    + "Click Average viewer or Critic consensus on the map to overlay theirs."), holder, legend, note);
+  return { panel, setOverlay };
+}
+
+function mapSection(points, navigate, unavailableReason, { path = [], axisNames = null, onAnchor } = {}) {
   if (!points.length) {
     return h("div", { class: "panel chart-panel" }, h("h2", {}, "Taste map"),
       h("p", { class: "muted", "data-testid": "map-unavailable" }, unavailableReason || "The taste map is not available yet."));
@@ -101,7 +139,12 @@ function mapSection(points, navigate, unavailableReason) {
   return h("div", { class: "panel chart-panel wide" },
     h("h2", {}, "Taste map"),
     h("p", { class: "muted small" }, "Movies placed by meaning (their vectors projected to 2-D): closer means more alike. Click a movie to open it."),
-    tasteMap(points, { onPick: (p) => openMovieModal({ movieId: p.movieId, title: p.label, year: p.year }, { navigate }) }),
+    tasteMap(points, { path, axisNames, onAnchor,
+      onPick: (p) => openMovieModal({ movieId: p.movieId, title: p.label, year: p.year }, { navigate }) }),
+    path.length > 1
+      ? h("p", { class: "muted small", "data-testid": "taste-path-note" },
+        `The line is your taste over ${path.length} days (${path[0].day} → ${path[path.length - 1].day}), one dot per day it changed.`)
+      : null,
     legend);
 }
 
@@ -146,6 +189,9 @@ export async function renderTaste(view, params, { navigate }) {
       .map((p) => ({ movieId: p.movieId, title: p.label, year: p.year }));
     const nearby = points.filter((p) => p.kind === "nearby").map((p) => ({ movieId: p.movieId, title: p.label, year: p.year }));
     const summary = summaryText(taste);
+    const drift = driftSection(taste.tasteRadar, taste.tasteRadarUnavailableReason);
+    const mapExtras = { path: (taste.map && taste.map.path) || [], axisNames: (taste.map && taste.map.axisNames) || null,
+      onAnchor: (p) => drift.setOverlay(ANCHOR_SERIES[p.kind] || null) };
     fill(body,
       summary ? h("p", { class: "wrapped-summary", "data-testid": "taste-summary" }, summary) : null,
       themesSection(taste.topThemes || []),
@@ -155,7 +201,8 @@ export async function renderTaste(view, params, { navigate }) {
         stat("Top genre", affinities[0] ? affinities[0].genre : "–")),
       h("div", { class: "taste-grid" },
         radarSection(affinities, taste.radarSource),
-        mapSection(points, navigate, taste.mapUnavailableReason),
+        mapSection(points, navigate, taste.mapUnavailableReason, mapExtras),
+        drift.panel,
         listSection("Your top movies", top, navigate, "top-movies"),
         listSection("Near your taste", nearby.slice(0, 10), navigate, "nearby-movies")));
   }
