@@ -16,6 +16,9 @@ from .paths import default_catalog_dir
 from .schema import ESTIMATE_COLUMNS, LIST_COLUMNS, MOVIE_COLUMNS, MOVIES_SCHEMA
 from .text import fold, peel_trailing_group
 
+# MovieLens "genres" that say nothing about the content (a format, a missing value): never a theme term,
+# a radar axis or a genre affinity.
+NON_CONTENT_GENRES = frozenset({"IMAX", "(no genres listed)"})
 _LEADING_ARTICLES = ("the ", "a ", "an ", "le ", "la ", "les ", "l ", "el ", "il ", "der ", "die ", "das ")
 _YEAR_RE = re.compile(r"^(?P<rest>.+?)\s+\(?(?P<year>(18|19|20)\d{2})\)?$")
 

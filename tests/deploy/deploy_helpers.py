@@ -52,7 +52,9 @@ UNSET_ON_PURPOSE = {
                # the ConfigMap would silently override the next selection
                "RANKER_POPULARITY_PRIOR": "served_defaults.json (select_popularity)",
                "RANKER_QUALITY_PRIOR": "served_defaults.json (select_served)"},
-    "gateway": {"MOVIEREC_PORT_FILE": PORT_FILE_REASON},
+    "gateway": {"MOVIEREC_PORT_FILE": PORT_FILE_REASON,
+                # the measured search choice (search_served.json) ships in the image; set only to try another
+                "GATEWAY_SEARCH_SERVED_FILE": "an operator override of the measured choice"},
     "worker": {},
 }
 

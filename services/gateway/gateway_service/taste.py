@@ -33,8 +33,8 @@ from gateway_service.schemas import (
 )
 from gateway_service.taste_map import TasteMap
 from gateway_service.themes import ThemeIndex, user_themes
-from gateway_service.themes_build import NON_CONTENT_GENRES
 from movierec.profile.v1 import profile_pb2
+from movierec_catalog import NON_CONTENT_GENRES
 from movierec_catalog.filter import Filter
 
 log = logging.getLogger("movierec.gateway.taste")
@@ -145,6 +145,28 @@ def vector_radar(taste_map: TasteMap, now: np.ndarray,
                           then_is_now=then_is_now), None
 
 
+DRIFT_MIN = 0.02  # a change of lean smaller than this is not called a move
+
+
+def drift_sentence(view: GenreRadarView | None) -> str | None:
+    """"Since <day> your taste has moved toward <g+> and away from <g−>." from the radar then vs now (the
+    axes whose lean grew and shrank most), or None when there is no earlier day or nothing moved."""
+    if view is None or view.then_is_now:
+        return None
+    series = {s.kind: s for s in view.series}
+    then, now = series["then"], series["now"]
+    deltas = [(n - t, axis) for axis, t, n in zip(view.axes, then.values, now.values, strict=True)]
+    up, down = max(deltas), min(deltas)
+    parts = []
+    if up[0] >= DRIFT_MIN:
+        parts.append(f"toward {up[1]}")
+    if down[0] <= -DRIFT_MIN:
+        parts.append(f"away from {down[1]}")
+    if not parts:
+        return None
+    return f"Since {then.day.isoformat()} your taste has moved {' and '.join(parts)}."
+
+
 def _rounded(values: list[float]) -> list[float]:
     return [round(v, 4) for v in values]
 
@@ -218,7 +240,8 @@ async def taste(services: Services, user_id: str) -> TasteResponse:
         user_id=user_id, ratings_count=len(user.ratings), radar=points, radar_source=source, top_movies=tops,
         map=map_view(taste_map, user, tops, nearby, history, themes) if taste_map else None,
         map_unavailable_reason=reason,
-        summary=summary(services, user, points, source, tops, nearby, taste_map),
+        summary=" ".join(filter(None, [summary(services, user, points, source, tops, nearby, taste_map),
+                                       drift_sentence(radar_view)])),
         top_themes=top_themes(services, tops), taste_radar=radar_view, taste_radar_unavailable_reason=radar_reason,
         history_days=len(history))
 

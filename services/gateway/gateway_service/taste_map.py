@@ -34,8 +34,7 @@ from pathlib import Path
 
 import numpy as np
 
-from gateway_service.themes_build import NON_CONTENT_GENRES
-from movierec_catalog import Catalog, load_catalog
+from movierec_catalog import NON_CONTENT_GENRES, Catalog, load_catalog
 from movierec_core.index_artifact import current_index_dir, load_index_artifact
 from movierec_core.paths import artifacts_dir
 

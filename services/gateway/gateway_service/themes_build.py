@@ -55,7 +55,7 @@ from pathlib import Path
 
 import numpy as np
 
-from movierec_catalog import Catalog, Movie, load_catalog
+from movierec_catalog import NON_CONTENT_GENRES, Catalog, Movie, load_catalog
 from movierec_core.index_artifact import current_index_dir, load_index_artifact
 from movierec_core.paths import artifacts_dir, cache_dir
 
@@ -70,7 +70,6 @@ DISTINCTIVE_SHOWN = 8
 NON_CONTENT = frozenset({"duringcreditsstinger", "aftercreditsstinger", "3d", "imax", "in netflix queue",
                          "bd-r", "dvd", "netflix", "seen more than once", "clv", "owned", "watched",
                          "to see", "library vhs", "woman director", "independent film"})
-NON_CONTENT_GENRES = frozenset({"IMAX", "(no genres listed)"})
 # How a genre reads at the end of a name ("… Thrillers").
 GENRE_NOUNS = {"Drama": "Dramas", "Comedy": "Comedies", "Thriller": "Thrillers", "Action": "Action",
                "Romance": "Romances", "Adventure": "Adventures", "Crime": "Crime", "Sci-Fi": "Sci-Fi",

@@ -88,7 +88,7 @@ app_commands="-@all +@connection +@read +@write +@transaction +time +eval +evals
 # The profile tier's key families (libs/movierec_profile_contract ProfileKeys), each also covering
 # its sub-keys (deadletter:ids, pending:due, ...). replay: is profile_service.replay's default target.
 profile_keys=""
-for family in profile applied ratings steps watchlist watched batch-block interactions turns deadletter stats pending replay:; do
+for family in profile applied ratings steps watchlist watched taste-history batch-block interactions turns deadletter stats pending replay:; do
   profile_keys="${profile_keys} ~${prefix}${family}*"
 done
 
