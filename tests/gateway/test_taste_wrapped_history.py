@@ -96,6 +96,9 @@ def test_taste_wrapped_draws_the_path_through_time_and_the_radar_then_vs_now(cli
     if "Crime" in then:  # from gangster picks to loved cartoons
         assert now["Crime"] < then["Crime"]
     assert series["average_viewer"]["values"] != series["critic_consensus"]["values"]
+    moves = {axis: now[axis] - then[axis] for axis in radar["axes"]}
+    toward, away = max(moves, key=moves.get), min(moves, key=moves.get)
+    assert f"Since {today.isoformat()} your taste has moved toward {toward} and away from {away}." in body["summary"]
 
     # The ratings radar (Affinity formula) shows content genres only.
     assert body["radar"] and all(p["genre"] != "IMAX" for p in body["radar"])
