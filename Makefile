@@ -108,7 +108,7 @@ report-themes: index train ## The themes' k, silhouette curve and names with evi
 	$(PY) -m gateway_service.themes_build --report reports/themes.md --compare-collab 1.0
 
 .PHONY: artifacts
-artifacts: catalog index train taste-map franchises themes ## Build every artifact that is missing (cached by content hash)
+artifacts: catalog index train taste-map franchises themes keyphrases ## Build every artifact that is missing (cached by content hash)
 
 # ---- run ------------------------------------------------------------------------------------
 .PHONY: llm-model
