@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 
+import pytest
 from gateway_helpers import catalog
 
 from gateway_service.dialogue import followup
@@ -115,6 +116,22 @@ def test_streaming_stops_at_the_first_unverified_name_or_a_failure():
     assert pieces == ["Heat is a Crime story."] and "Ronin" in out.fallback
     pieces, out = _run(_Client(_Stream(["Heat is"], ok=False, error="timeout")), checker)
     assert pieces == [] and out.fallback.startswith("llm timeout")
+
+
+@pytest.mark.parametrize("refusal", ["Hello! I'm sorry, but I can't assist with that request.",  # the real 0.5B
+                                     "I cannot help with that.", "As an AI, I don't watch movies."])
+def test_a_refusal_is_no_reply(refusal):
+    checker, _ = _heat_checker()
+    pieces, out = _run(_Client(_Stream([refusal])), checker)
+    assert out.fallback and not any("sorry" in p.lower() or "help" in p or "AI" in p for p in pieces)
+    if "sorry" in refusal or "help" in refusal:
+        assert out.fallback.startswith("the LLM refused")
+
+
+def test_an_apology_inside_a_real_answer_is_fine():
+    checker, _ = _heat_checker()
+    pieces, out = _run(_Client(_Stream(["Heat is a Crime story; sorry it runs long."])), checker)
+    assert out.fallback is None and pieces
 
 
 def test_a_follow_up_answer_uses_the_stored_factors_and_catalog_facts():

@@ -146,6 +146,22 @@ class LlmReply:
     fallback: str | None = None
 
 
+# A small model sometimes answers a harmless request with a canned refusal ("I'm sorry, but I can't
+# assist with that request."): no names to check, but not a reply a person should get instead of the picks.
+_REFUSAL = re.compile(r"\b(?:i'?m sorry,? but|i\s+(?:can(?:no|')?t|cannot|am\s+unable\s+to)\s+(?:assist|help|provide|"
+                      r"comply|fulfil)|i'?m\s+(?:not\s+able|unable)\s+to\s+(?:assist|help)|as\s+an\s+ai\b)",
+                      re.IGNORECASE)
+
+
+def _rejected(sentence: str, checker: MentionChecker) -> str | None:
+    """Why ``sentence`` may not be shown (an unverified name, a refusal), else None."""
+    if bad := checker.unverified(sentence):
+        return f"unverified name in the LLM reply: {bad[0]!r}"
+    if _REFUSAL.search(sentence):
+        return f"the LLM refused instead of answering: {sentence.strip()[:80]!r}"
+    return None
+
+
 async def stream_checked(client, messages: list[dict], checker: MentionChecker, out: LlmReply,
                          timeout_s: float | None = None) -> AsyncIterator[str]:
     """The model's reply, one checked sentence at a time; stops at the first unverified name or failure
@@ -156,8 +172,8 @@ async def stream_checked(client, messages: list[dict], checker: MentionChecker, 
         buffer += chunk
         *done, buffer = _SENTENCE_END.split(buffer) if _SENTENCE_END.search(buffer) else [buffer]
         for sentence in (s for s in done if s.strip()):
-            if bad := checker.unverified(sentence):
-                out.fallback = f"unverified name in the LLM reply: {bad[0]!r}"
+            if reason := _rejected(sentence, checker):
+                out.fallback = reason
                 return
             piece = (" " if out.text else "") + sentence.strip()
             out.text += piece
@@ -167,8 +183,8 @@ async def stream_checked(client, messages: list[dict], checker: MentionChecker, 
         out.fallback = f"llm {result.error}: {result.detail}"
         return
     if buffer.strip():
-        if bad := checker.unverified(buffer):
-            out.fallback = f"unverified name in the LLM reply: {bad[0]!r}"
+        if reason := _rejected(buffer, checker):
+            out.fallback = reason
             return
         piece = (" " if out.text else "") + buffer.strip()
         out.text += piece
