@@ -54,6 +54,13 @@ def test_refusing_a_name_that_is_a_family_refuses_the_family(read, resources, me
     assert u.seeds.titles == []
 
 
+@pytest.mark.parametrize("message, title", [("not American History X", "American History X"),
+                                            ("not Toy Story 3", "Toy Story 3")])
+def test_refusing_one_movie_whose_title_starts_like_a_family_refuses_that_movie(read, message, title):
+    c = read(message).constraints
+    assert titles(c.exclude_titles) == [title] and c.exclude_franchises == []
+
+
 @pytest.mark.parametrize("message, title", [("I've seen Heat, nothing like Jaws", "Jaws"),
                                             ("something not like Titanic", "Titanic")])
 def test_nothing_like_a_title_is_never_a_seed(read, message, title):

@@ -505,6 +505,12 @@ _FRANCHISE_AFTER = {"films", "movies", "franchise", "series", "saga", "sequels",
 _FRANCHISE_REFUSALS = frozenset({"no", "not", "nor", "except", "without", "skip"})
 
 
+def _longer_title_at(tokens: list[Token], i: int, n: int, linker: TitleLinker | None, most: int = 8) -> bool:
+    """Does a catalog title longer than ``n`` words start at token i ("American History X" over "American")?"""
+    words = [t.key for t in tokens[i:i + most] if t.is_word]
+    return linker is not None and any(linker.movies_for_key(" ".join(words[:k])) for k in range(n + 1, len(words) + 1))
+
+
 def _read_franchises(r: _Reading, index: FranchiseIndex, linker: TitleLinker | None) -> None:
     tokens, i = r.tokens, 0
     while i < len(tokens):
@@ -526,8 +532,10 @@ def _read_franchises(r: _Reading, index: FranchiseIndex, linker: TitleLinker | N
             before = tokens[i - 1].low if i else ""
             after = tokens[i + n].low if i + n < len(tokens) else ""
             is_title = linker is not None and bool(linker.movies_for_key(key))
-            # "no Toy Story", "not Twilight": refusing a name that is a whole family refuses the family
-            refused = before in _FRANCHISE_REFUSALS or (before == "the" and i > 1 and tokens[i - 2].low in {"no", "not"})
+            # "no Toy Story", "not Twilight": refusing a name that is a movie's and its family's refuses the
+            # family — but "not American History X" refuses that movie, not a family named "American"
+            refused = (before in _FRANCHISE_REFUSALS or (before == "the" and i > 1 and tokens[i - 2].low in {"no", "not"})) \
+                and is_title and not _longer_title_at(tokens, i, n, linker)
             cued = before in {"another", "more"} or refused or after in _FRANCHISE_AFTER or _after_franchise(r, i)
             if (index.is_brand(franchise) and (not is_title or cued) and (
                     any(t.capitalized for t in span) or cued or len(key) > 3)) or cued:
