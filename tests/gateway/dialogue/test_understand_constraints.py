@@ -180,10 +180,12 @@ def test_a_language_word_inside_a_title_or_about_food_is_no_language(read, messa
     assert read(message).constraints.language is None
 
 
-@pytest.mark.parametrize("message", ["new sci-fi", "a new animated movie", "I would like to see something new"])
-def test_new_as_in_recently_released_is_a_year_floor(read, resources, message):
+@pytest.mark.parametrize("message, genres", [("new sci-fi", ["Sci-Fi"]), ("a new animated movie", ["Animation"]),
+                                            ("I would like to see something new", [])])
+def test_new_as_in_recently_released_is_a_year_floor(read, resources, message, genres):
     c = read(message).constraints
     assert c.min_year is not None and c.min_year >= 2010
+    assert c.include_genres == genres  # the kind of film after "new" is still read
 
 
 def test_new_inside_a_title_is_not_a_year_floor(read):

@@ -452,8 +452,10 @@ def _read_years(r: _Reading, latest_year: int | None) -> None:
                   rf"{_FILM_KINDS})|(?:something|anything)\s+new|latest|brand[- ]new|last\s+few\s+years|"
                   rf"past\s+few\s+years|modern)\b(?!\s+than)")
         for m in _finditer(recent, r):
-            r.block_chars(*m.span())
-            r.mask(*m.span())
+            # "new sci-fi": only "new" is taken; the kind of film is left for the genre pass
+            end = m.start() + 3 if m.group(0).lower().startswith("new ") else m.end()
+            r.block_chars(m.start(), end)
+            r.mask(m.start(), end)
             c.min_year = latest_year - lx.RECENT_SPAN_YEARS
 
 
