@@ -138,10 +138,9 @@ def test_the_browser_shows_the_llm_written_reply(llm_stack):
                 page.click("[data-testid=chat-send]")
                 page.wait_for_function(f"() => document.querySelectorAll('[data-testid=msg-bot]').length > {before}",
                                        timeout=TIMEOUT_MS)
-                bot = answers.last
-                bot.locator("[data-testid=reply-source]").wait_for(timeout=TIMEOUT_MS)
                 page.wait_for_function("() => !document.querySelector('[data-testid=typing], .msg-bot.streaming')",
                                        timeout=TIMEOUT_MS)
+                bot = answers.last  # finished: its data-reply-source says who wrote it
                 sources.append(bot.get_attribute("data-reply-source"))
                 if sources[-1] == "llm":
                     break
