@@ -37,7 +37,8 @@ from gateway_service.schemas import ChatRequest, ChatResponse, ChatSessionView, 
 router = APIRouter(prefix="/api/chat", tags=["chat"])
 
 SessionIdPath = Annotated[str, Path(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_\-]+$")]
-_ERRORS = {code: {"model": ErrorBody} for code in (400, 401, 403, 404, 422, 503, 504)}
+# 409: an Idempotency-Key reused for a different turn, or while the first is still running; 429: the write budget
+_ERRORS = {code: {"model": ErrorBody} for code in (400, 401, 403, 404, 409, 422, 429, 503, 504)}
 DIAGNOSTICS_HEADER = "x-movierec-diagnostics"
 
 CHAT_IDEMPOTENCY_KEY = "movierec:gw:idem:chat:{user_id}:{key}"

@@ -55,7 +55,10 @@ async def list_themes(services: ServicesDep) -> ThemesResponse:
                           themes=[ThemeSummary(**_summary(services, t)) for t in index.themes])
 
 
-@router.get("/{themeId}", response_model=ThemeDetail, responses=_ERRORS)
+# The token is optional (it only ranks the members for that person): say so in the OpenAPI document,
+# where a bare dependency on the bearer would read as required.
+@router.get("/{themeId}", response_model=ThemeDetail, responses=_ERRORS,
+            openapi_extra={"security": [{}, {"HTTPBearer": []}]})
 async def theme_detail(themeId: Annotated[int, Path(ge=0)], services: ServicesDep,
                        user: Annotated[AuthUser | None, Depends(optional_user)],
                        offset: Annotated[int, Query(ge=0)] = 0,
