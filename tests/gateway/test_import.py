@@ -100,3 +100,6 @@ def test_a_file_with_nothing_known_is_422_with_the_reasons(client):
                         422, "NOTHING_MATCHED")
     assert "line 2: not in the catalog" in body["fields"][0]["message"]
     assert_error(client.post("/api/import", headers=headers, content=b"\xff\xfe\x00"), 400)
+    # UTF-8 but not CSV (a carriage return inside an unquoted field; found by the fuzz test as a 500)
+    problem = assert_error(client.post("/api/import", headers=headers, content="Ï\x15Þ\rØ\\ØL9".encode()), 400)
+    assert "CSV" in problem["message"] or "export" in problem["message"]

@@ -101,6 +101,11 @@ def test_served_vector_still_shows_matches_and_bad_bodies_are_rejected(stack, st
     assert_error(post(gateway.url, {"query": "x", "limit": 0}), 422, "VALIDATION_ERROR")
     assert_error(post(gateway.url, {"query": "x", "filter": {"maxCertification": "PG-14"}}), 422, "VALIDATION_ERROR")
     assert_error(post(gateway.url, {"query": "x", "unknown": 1}), 422, "VALIDATION_ERROR")
+    # JSON can carry what no gRPC string can (found by the fuzz test as a 503 from retrieval)
+    with httpx.Client(base_url=gateway.url, timeout=30.0) as http:
+        for raw in (rb'{"query": "x", "filter": {"excludeGenres": ["Dra\ud9b8ma"]}}', rb'{"query": "cozy\u0000"}'):
+            sent = http.post("/api/search", content=raw, headers={"Content-Type": "application/json"})
+            assert_error(sent, 422, "VALIDATION_ERROR")
 
 
 def test_without_a_keyphrase_artifact_search_says_so(stack, start_tier, start_gateway, index_dir, catalog_dir,

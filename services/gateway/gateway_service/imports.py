@@ -52,8 +52,18 @@ class Unmatched:
 
 
 def parse_export(text: str) -> tuple[str, list[Row]]:
-    """(source "letterboxd" | "imdb", rows) of an export file; ImportFormatError when it is neither."""
-    reader = csv.DictReader(io.StringIO(text.lstrip("\ufeff")))
+    """(source "letterboxd" | "imdb", rows) of an export file; ImportFormatError when it is neither, or
+    when it is not CSV at all (a stray carriage return in a field, say)."""
+    try:
+        return _parse_export(text)
+    except csv.Error as error:
+        raise ImportFormatError(f"the file is not a readable CSV ({error}); upload the CSV the site exported") \
+            from None
+
+
+def _parse_export(text: str) -> tuple[str, list[Row]]:
+    # newline="" as the csv module asks: a quoted field may hold line breaks
+    reader = csv.DictReader(io.StringIO(text.lstrip("\ufeff"), newline=""))
     columns = {c.strip() for c in reader.fieldnames or ()}
     if {"Name", "Year", "Rating"} <= columns:
         source, read = "letterboxd", _letterboxd_row

@@ -121,18 +121,29 @@ async def watched_ids(services: Services, user_id: str) -> set[int]:
     return set(response.profile.watched_movie_ids) | set(response.profile.watchlist_movie_ids)
 
 
+WATCH_ATTEMPTS = 2
+WATCH_RETRY_S = 0.2
+
+
 async def record_watched(services: Services, user_id: str, movie_id: int) -> None:
     """A watch: one RecordInteraction, which the profile tier applies and marks watched in one atomic step
     (the watched route and the chat's "I've seen those"); an unknown movie is refused with nothing written."""
     request = profile_pb2.RecordInteractionRequest(user_id=user_id, movie_id=movie_id,
                                                    kind=events_pb2.INTERACTION_KIND_WATCH, event_id=uuid.uuid4().hex)
-    try:
-        await call("profile", services.profile.RecordInteraction, request)
-    except ApiError as error:
-        # No profile yet (a chat-first user saying "I've seen those"): there is no taste to nudge, and
-        # the profile tier has marked the movie watched anyway, so it stays out of later picks.
-        if error.status != 404:
-            raise
+    for attempt in range(WATCH_ATTEMPTS):
+        try:
+            await call("profile", services.profile.RecordInteraction, request)
+            return
+        except ApiError as error:
+            # No profile yet (a chat-first user saying "I've seen those"): there is no taste to nudge, and
+            # the profile tier has marked the movie watched anyway, so it stays out of later picks.
+            if error.status == 404:
+                return
+            # A transient UNAVAILABLE (a busy store right after onboarding): the same event id again is
+            # safe, since the profile tier applies an event id once.
+            if error.status != 503 or attempt == WATCH_ATTEMPTS - 1:
+                raise
+            await asyncio.sleep(WATCH_RETRY_S)
 
 
 def normalize(vector: np.ndarray) -> np.ndarray:

@@ -21,7 +21,20 @@ from movierec_catalog.filter import Filter
 router = APIRouter(prefix="/api", tags=["search"])
 
 Certification = Literal["G", "PG", "PG-13", "R", "NC-17"]
-Genre = Annotated[str, StringConstraints(min_length=1, max_length=40)]
+def _encodable(value: str) -> str:
+    """JSON may carry lone surrogates and NULs that no gRPC string can: refuse them here (422), not as a
+    503 from a tier that could never have read them."""
+    if "\x00" in value:
+        raise ValueError("must not contain NUL characters")
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        raise ValueError("must be valid Unicode text (no lone surrogates)") from None
+    return value
+
+
+Genre = Annotated[str, StringConstraints(min_length=1, max_length=40), AfterValidator(_encodable)]
+Language = Annotated[str, StringConstraints(min_length=2, max_length=3), AfterValidator(_encodable)]
 
 
 def _not_blank(value: str) -> str:
@@ -43,7 +56,7 @@ class SearchFilter(RequestModel):
     min_certification: Certification | None = None
     max_certification: Certification | None = None
     use_certification_estimates: bool = False
-    original_language: Annotated[str, StringConstraints(min_length=2, max_length=3)] | None = None
+    original_language: Language | None = None
     exclude_movies: Annotated[list[MovieId], Field(default_factory=list, max_length=500)]
 
     def to_filter(self) -> Filter:
@@ -56,7 +69,8 @@ class SearchFilter(RequestModel):
 
 
 class SearchBody(RequestModel):
-    query: Annotated[str, StringConstraints(min_length=1, max_length=500), AfterValidator(_not_blank)]
+    query: Annotated[str, StringConstraints(min_length=1, max_length=500), AfterValidator(_not_blank),
+                     AfterValidator(_encodable)]
     filter: SearchFilter | None = None
     limit: Annotated[int, Field(ge=1, le=50)] = 10
 
