@@ -14,6 +14,7 @@ from fastapi import APIRouter, Path
 from gateway_service.deps import CurrentUser, ServicesDep, call, ensure_owner
 from gateway_service.errors import not_found
 from gateway_service.movies import summary
+from gateway_service.routes_movies import MovieIdPath  # bounded like every movie id (an int64 beyond it is a 500)
 from gateway_service.schemas import ErrorBody, WatchlistItem, WatchlistRequest, WatchlistResponse
 from movierec.profile.v1 import profile_pb2
 
@@ -54,7 +55,7 @@ async def add_to_watchlist(userId: UserIdPath, body: WatchlistRequest, user: Cur
 
 
 @router.delete("/{userId}/watchlist/{movieId}", response_model=WatchlistResponse, responses=_ERRORS)
-async def remove_from_watchlist(userId: UserIdPath, movieId: Annotated[int, Path(gt=0)], user: CurrentUser,
+async def remove_from_watchlist(userId: UserIdPath, movieId: MovieIdPath, user: CurrentUser,
                                 services: ServicesDep) -> WatchlistResponse:
     """Remove a movie (idempotent: ``changed`` is false when it was not on the list)."""
     ensure_owner(user, userId)
