@@ -15,24 +15,19 @@ artifact is refused with a clear message instead of being served.
 
 from __future__ import annotations
 
-import json
 import os
-import shutil
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from movierec_core.hashing import sha256_file
+from movierec_core.artifact_dir import ArtifactError, read_manifest, verify_files, write_version_dir
 from movierec_core.paths import artifacts_dir
 
-MANIFEST = "manifest.json"
 DATA_FILES = ("movie_ids.npy", "vectors.npy", "index.faiss")
 
-
-class ArtifactError(Exception):
-    """An index artifact is missing, corrupted or inconsistent."""
+__all__ = ["ArtifactError", "IndexArtifact", "current_index_dir", "index_root", "load_index_artifact",
+           "point_current", "write_index_artifact"]
 
 
 @dataclass(frozen=True)
@@ -62,26 +57,12 @@ def current_index_dir() -> Path:
     return Path(os.environ.get("MOVIEREC_INDEX_DIR", index_root() / "current"))
 
 
-
-
 def load_index_artifact(path: Path | None = None, *, verify_checksums: bool = True,
                         expected_dim: int | None = None) -> IndexArtifact:
     """Load and validate an index artifact directory (default: ``current``)."""
     path = Path(path or current_index_dir()).resolve()
-    manifest_path = path / MANIFEST
-    if not manifest_path.exists():
-        raise ArtifactError(f"no index artifact at {path} (missing {MANIFEST}); run `make index`")
-    try:
-        manifest = json.loads(manifest_path.read_text())
-    except json.JSONDecodeError as error:
-        raise ArtifactError(f"{manifest_path} is not valid JSON: {error}") from None
-    for name in DATA_FILES:
-        file = path / name
-        if not file.exists():
-            raise ArtifactError(f"index artifact {path} is missing {name}")
-        expected = manifest.get("files", {}).get(name)
-        if verify_checksums and expected and sha256_file(file) != expected:
-            raise ArtifactError(f"index artifact {path}: {name} does not match its manifest checksum")
+    manifest = read_manifest(path, "index", "make index")
+    verify_files(path, manifest, DATA_FILES, "index", verify_checksums=verify_checksums)
     movie_ids = np.load(path / "movie_ids.npy", allow_pickle=False)
     vectors = np.load(path / "vectors.npy", allow_pickle=False)
     _check_shapes(path, manifest, movie_ids, vectors, expected_dim)
@@ -109,23 +90,13 @@ def write_index_artifact(root: Path, version: str, manifest: dict, movie_ids: np
 
     ``write_index(path)`` writes ``index.faiss``. The manifest gets version, count, dim and checksums.
     """
-    root.mkdir(parents=True, exist_ok=True)
-    final = root / version
-    tmp = Path(tempfile.mkdtemp(prefix=f".{version}-", dir=root))
-    try:
+    def write_files(tmp: Path) -> dict:
         np.save(tmp / "movie_ids.npy", np.asarray(movie_ids, dtype=np.int64))
         np.save(tmp / "vectors.npy", np.ascontiguousarray(vectors, dtype=np.float32))
         write_index(tmp / "index.faiss")
-        full = {**manifest, "version": version, "count": len(movie_ids), "dim": int(vectors.shape[1]),
-                "files": {name: sha256_file(tmp / name) for name in DATA_FILES}}
-        (tmp / MANIFEST).write_text(json.dumps(full, indent=2, sort_keys=True) + "\n")
-        if final.exists():
-            shutil.rmtree(final)
-        tmp.rename(final)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
-    return final
+        return {**manifest, "version": version, "count": len(movie_ids), "dim": int(vectors.shape[1])}
+
+    return write_version_dir(root, version, DATA_FILES, write_files)
 
 
 def point_current(root: Path, version: str) -> None:

@@ -20,18 +20,14 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from movierec_core.hashing import sha256_file
-from movierec_core.index_artifact import ArtifactError
+from movierec_core.artifact_dir import ArtifactError, read_manifest, verify_files, write_version_dir
 from movierec_core.paths import artifacts_dir
 
-MANIFEST = "manifest.json"
 DATA_FILES = ("phrases.json", "phrase_vectors.npy", "movie_ids.npy", "offsets.npy", "entry_phrase.npy",
               "entry_source.npy", "index.faiss")
 
@@ -73,20 +69,8 @@ class KeyphraseArtifact:
 def load_keyphrase_artifact(path: Path | None = None, *, verify_checksums: bool = True) -> KeyphraseArtifact:
     """Load and validate a keyphrase artifact directory (default: ``current``)."""
     path = Path(path or current_keyphrase_dir()).resolve()
-    manifest_path = path / MANIFEST
-    if not manifest_path.exists():
-        raise ArtifactError(f"no keyphrase artifact at {path} (missing {MANIFEST}); run `make keyphrases`")
-    try:
-        manifest = json.loads(manifest_path.read_text())
-    except json.JSONDecodeError as error:
-        raise ArtifactError(f"{manifest_path} is not valid JSON: {error}") from None
-    for name in DATA_FILES:
-        file = path / name
-        if not file.exists():
-            raise ArtifactError(f"keyphrase artifact {path} is missing {name}")
-        expected = manifest.get("files", {}).get(name)
-        if verify_checksums and expected and sha256_file(file) != expected:
-            raise ArtifactError(f"keyphrase artifact {path}: {name} does not match its manifest checksum")
+    manifest = read_manifest(path, "keyphrase", "make keyphrases")
+    verify_files(path, manifest, DATA_FILES, "keyphrase", verify_checksums=verify_checksums)
     phrases = json.loads((path / "phrases.json").read_text())
     arrays = {name: np.load(path / f"{name}.npy", allow_pickle=False)
               for name in ("phrase_vectors", "movie_ids", "offsets", "entry_phrase", "entry_source")}
@@ -120,11 +104,7 @@ def write_keyphrase_artifact(root: Path, version: str, manifest: dict, phrases: 
     """Write a version directory atomically (temp dir + rename), with the FAISS flat index, and return it."""
     import faiss
 
-    root.mkdir(parents=True, exist_ok=True)
-    final = root / version
-    tmp = Path(tempfile.mkdtemp(prefix=f".{version}-", dir=root))
-    tmp.chmod(0o755)  # mkdtemp is private; an artifact is read by other users' processes too
-    try:
+    def write_files(tmp: Path) -> dict:
         vectors = np.ascontiguousarray(phrase_vectors, dtype=np.float32)
         (tmp / "phrases.json").write_text(json.dumps(phrases, ensure_ascii=False) + "\n")
         np.save(tmp / "phrase_vectors.npy", vectors)
@@ -135,14 +115,7 @@ def write_keyphrase_artifact(root: Path, version: str, manifest: dict, phrases: 
         index = faiss.IndexFlatIP(vectors.shape[1])
         index.add(vectors)
         faiss.write_index(index, str(tmp / "index.faiss"))
-        full = {**manifest, "version": version, "dim": int(vectors.shape[1]), "phrases": len(phrases),
-                "movies": len(movie_ids), "entries": len(entry_phrase),
-                "files": {name: sha256_file(tmp / name) for name in DATA_FILES}}
-        (tmp / MANIFEST).write_text(json.dumps(full, indent=2, sort_keys=True) + "\n")
-        if final.exists():
-            shutil.rmtree(final)
-        tmp.rename(final)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
-    return final
+        return {**manifest, "version": version, "dim": int(vectors.shape[1]), "phrases": len(phrases),
+                "movies": len(movie_ids), "entries": len(entry_phrase)}
+
+    return write_version_dir(root, version, DATA_FILES, write_files)
