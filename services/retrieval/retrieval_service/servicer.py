@@ -14,6 +14,7 @@ import numpy as np
 from google.protobuf import timestamp_pb2
 
 from movierec.retrieval.v1 import retrieval_pb2, retrieval_pb2_grpc
+from movierec_catalog.filter import Filter
 from movierec_core.errors import ServiceError, failed_precondition, invalid_argument, not_found, unavailable
 from retrieval_service.filters import EMPTY, parse_filter
 from retrieval_service.holder import IndexHolder
@@ -153,28 +154,15 @@ class RetrievalServicer(retrieval_pb2_grpc.RetrievalServiceServicer):
         problems.raise_if_any()
         queries = np.empty((count, loaded.dim), dtype=np.float32)
         for i, phrase in enumerate(request.phrases):
-            field = f"phrases[{i}]"
             if not phrase.text.strip():
-                problems.add(f"{field}.text", "must not be blank")
-            vector = np.asarray(phrase.vector, dtype=np.float32)
-            if vector.shape != (loaded.dim,):
-                problems.add(f"{field}.vector", f"vector has {vector.size} dimensions, keyphrase artifact "
-                                                f"{loaded.version} has {loaded.dim}")
-                continue
-            norm = float(np.linalg.norm(vector)) if np.isfinite(vector).all() else float("nan")
-            if not np.isfinite(norm):
-                problems.add(f"{field}.vector", "vector contains NaN or infinite values")
-            elif norm == 0:
-                problems.add(f"{field}.vector", "vector is all zeros")
-            else:
-                queries[i] = vector / norm
-        mask, lenient = None, False
-        if request.HasField("filter") and request.filter.ByteSize():
-            try:
-                mask, lenient = loaded.allowed(parse_filter(request.filter, loaded.attributes, "filter"))
-            except ServiceError as error:
-                problems.merge(error)
+                problems.add(f"phrases[{i}].text", "must not be blank")
+            vector = _checked_vector(phrase.vector, loaded.dim, f"keyphrase artifact {loaded.version}",
+                                     f"phrases[{i}].vector", problems)
+            if vector is not None:
+                queries[i] = vector / np.linalg.norm(vector)
+        spec = _filter_spec(request, loaded.attributes, "filter", problems)
         problems.raise_if_any()
+        mask, lenient = loaded.allowed(spec) if spec is not None else (None, False)
         hits = loaded.search(queries, request.k, mask, self.settings.keyphrase_candidates)
         response = retrieval_pb2.SearchKeyphrasesResponse(keyphrase_version=loaded.version,
                                                           phrase_count=loaded.phrase_count, movie_count=loaded.count)
@@ -204,15 +192,8 @@ class RetrievalServicer(retrieval_pb2_grpc.RetrievalServiceServicer):
         return index
 
     def _query(self, values, index: LoadedIndex, field: str, problems: Problems) -> np.ndarray:
-        query = np.asarray(values, dtype=np.float32)
-        if query.shape != (index.dim,):
-            problems.add(field, f"vector has {query.size} dimensions, index {index.version} has {index.dim}")
-            return np.zeros(index.dim, dtype=np.float32)
-        if not np.isfinite(query).all():
-            problems.add(field, "vector contains NaN or infinite values")
-        elif not query.any():
-            problems.add(field, "vector is all zeros")
-        return query
+        query = _checked_vector(values, index.dim, f"index {index.version}", field, problems)
+        return np.zeros(index.dim, dtype=np.float32) if query is None else query
 
     def _check_k(self, k: int, field: str, problems: Problems) -> None:
         if k <= 0:
@@ -222,16 +203,38 @@ class RetrievalServicer(retrieval_pb2_grpc.RetrievalServiceServicer):
 
     def _allowed(self, request, index: LoadedIndex, field: str, problems: Problems,
                  also_exclude: int | None = None) -> Allowed | None:
-        if not request.HasField("filter") or request.filter.ByteSize() == 0:
-            return None if also_exclude is None else index.allowed(EMPTY.excluding([also_exclude]))
-        try:
-            spec = parse_filter(request.filter, index.attributes, field)
-        except ServiceError as error:
-            problems.merge(error)
-            return None
+        spec = _filter_spec(request, index.attributes, field, problems)
         if also_exclude is not None:
-            spec = spec.excluding([also_exclude])
-        return index.allowed(spec)
+            spec = (spec or EMPTY).excluding([also_exclude])
+        return None if spec is None else index.allowed(spec)
+
+
+def _checked_vector(values, dim: int, served: str, field: str, problems: Problems) -> np.ndarray | None:
+    """The query vector, or None with the violation recorded: wrong dimension, NaN/inf, all zeros."""
+    vector = np.asarray(values, dtype=np.float32)
+    if vector.shape != (dim,):
+        problems.add(field, f"vector has {vector.size} dimensions, {served} has {dim}")
+        return None
+    # A finite vector whose norm overflows float32 is as unusable as an infinite one.
+    if not np.isfinite(vector).all() or not np.isfinite(np.linalg.norm(vector)):
+        problems.add(field, "vector contains NaN or infinite values")
+        return None
+    if not vector.any():
+        problems.add(field, "vector is all zeros")
+        return None
+    return vector
+
+
+def _filter_spec(request, attributes, field: str, problems: Problems) -> Filter | None:
+    """The request's filter, parsed against the served columns; None when it has none (or it is invalid,
+    with the violations recorded)."""
+    if not request.HasField("filter") or request.filter.ByteSize() == 0:
+        return None
+    try:
+        return parse_filter(request.filter, attributes, field)
+    except ServiceError as error:
+        problems.merge(error)
+        return None
 
 
 def _fill_hits(target, index: LoadedIndex, hits: Hits, allowed: Allowed | None) -> None:
