@@ -27,7 +27,7 @@ import pytest
 from movierec_core.devstack import Stack
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "ui"))
-from ui_helpers import CHROMIUM, CHROMIUM_ARGS, open_page, screenshot
+from ui_helpers import CHROMIUM, CHROMIUM_ARGS, open_page, screenshot, submit_credentials
 
 TOY_STORY = 1
 MESSAGE = "Hi! I'm after something like Toy Story for a family night, nothing scary"
@@ -120,37 +120,36 @@ def test_the_browser_shows_the_llm_written_reply(llm_stack):
 
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        context, page, watch = open_page(browser, llm_stack)
         try:
-            page.goto("/")
-            page.wait_for_selector("[data-testid=signup-form]")
-            page.fill("[data-testid=username]", f"ui_llm_{secrets.token_hex(4)}")
-            page.fill("[data-testid=password]", secrets.token_urlsafe(12))
-            page.click("[data-testid=auth-submit]")
-            page.wait_for_url(re.compile(r"#/onboarding$"), timeout=60_000)
-            page.click("[data-testid=chat-first]")
-            page.wait_for_url(re.compile(r"#/chat$"), timeout=60_000)
-            sources = []
-            answers = page.locator("[data-testid=msg-bot]")
-            for message in MESSAGES:  # as in the API test: until one LLM reply passes its check
-                before = answers.count()
-                page.fill("[data-testid=chat-input]", message)
-                page.click("[data-testid=chat-send]")
-                page.wait_for_function(f"() => document.querySelectorAll('[data-testid=msg-bot]').length > {before}",
-                                       timeout=TIMEOUT_MS)
-                page.wait_for_function("() => !document.querySelector('[data-testid=typing], .msg-bot.streaming')",
-                                       timeout=TIMEOUT_MS)
-                bot = answers.last  # finished: its data-reply-source says who wrote it
-                sources.append(bot.get_attribute("data-reply-source"))
-                if sources[-1] == "llm":
-                    break
-            assert sources[-1] == "llm", f"no LLM-written reply shown: {sources}"
-            assert "LLM" in bot.locator("[data-testid=reply-source]").inner_text()
-            assert bot.locator("[data-testid=chat-rec]").count() >= 1
-            bot.locator("[data-testid=reply]").scroll_into_view_if_needed()
-            bot.evaluate("element => element.scrollIntoView({block: 'start'})")
-            screenshot(page, "14-chat-llm")
-            assert not watch.page_errors, watch.page_errors
+            _llm_reply_in_the_browser(browser, llm_stack)
         finally:
-            context.close()
             browser.close()
+
+
+def _llm_reply_in_the_browser(browser, llm_stack: str) -> None:
+    with open_page(browser, llm_stack, "/", ready="signup-form") as (page, watch):
+        submit_credentials(page, f"ui_llm_{secrets.token_hex(4)}", secrets.token_urlsafe(12))
+        page.wait_for_url(re.compile(r"#/onboarding$"), timeout=60_000)
+        page.click("[data-testid=chat-first]")
+        page.wait_for_url(re.compile(r"#/chat$"), timeout=60_000)
+        sources = []
+        answers = page.locator("[data-testid=msg-bot]")
+        for message in MESSAGES:  # as in the API test: until one LLM reply passes its check
+            before = answers.count()
+            page.fill("[data-testid=chat-input]", message)
+            page.click("[data-testid=chat-send]")
+            page.wait_for_function(f"() => document.querySelectorAll('[data-testid=msg-bot]').length > {before}",
+                                   timeout=TIMEOUT_MS)
+            page.wait_for_function("() => !document.querySelector('[data-testid=typing], .msg-bot.streaming')",
+                                   timeout=TIMEOUT_MS)
+            bot = answers.last  # finished: its data-reply-source says who wrote it
+            sources.append(bot.get_attribute("data-reply-source"))
+            if sources[-1] == "llm":
+                break
+        assert sources[-1] == "llm", f"no LLM-written reply shown: {sources}"
+        assert "LLM" in bot.locator("[data-testid=reply-source]").inner_text()
+        assert bot.locator("[data-testid=chat-rec]").count() >= 1
+        bot.locator("[data-testid=reply]").scroll_into_view_if_needed()
+        bot.evaluate("element => element.scrollIntoView({block: 'start'})")
+        screenshot(page, "14-chat-llm")
+        assert not watch.page_errors, watch.page_errors

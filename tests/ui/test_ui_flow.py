@@ -19,7 +19,7 @@ import re
 import secrets
 
 import pytest
-from ui_helpers import ONBOARDING_PICKS, open_page, screenshot
+from ui_helpers import ONBOARDING_PICKS, open_page, screenshot, submit_credentials
 
 pytestmark = pytest.mark.slow
 
@@ -104,9 +104,7 @@ def sign_up(page, username: str, password: str) -> None:
     page.goto("/")
     page.wait_for_selector("[data-testid=signup-form]")
     screenshot(page, "01-signup")
-    page.fill("[data-testid=username]", username)
-    page.fill("[data-testid=password]", password)
-    page.click("[data-testid=auth-submit]")
+    submit_credentials(page, username, password)
     page.wait_for_url(re.compile(r"#/onboarding$"), timeout=TIMEOUT_MS)
 
 
@@ -305,13 +303,8 @@ def removing_a_chip_reruns_without_it(page, catalog) -> None:
 
 def chat_first(browser, base_url: str, catalog) -> None:
     """A brand-new user skips onboarding and chats: the conversation starts their taste profile."""
-    context, page, watch = open_page(browser, base_url)
-    try:
-        page.goto("/")
-        page.wait_for_selector("[data-testid=signup-form]")
-        page.fill("[data-testid=username]", f"ui_first_{secrets.token_hex(4)}")
-        page.fill("[data-testid=password]", secrets.token_urlsafe(12))
-        page.click("[data-testid=auth-submit]")
+    with open_page(browser, base_url, "/", ready="signup-form") as (page, watch):
+        submit_credentials(page, f"ui_first_{secrets.token_hex(4)}", secrets.token_urlsafe(12))
         page.wait_for_url(re.compile(r"#/onboarding$"), timeout=TIMEOUT_MS)
         status, _ = api(page, "GET", f"/api/users/{signed_in_user_id(page)}/profile")
         assert status == 404, "not onboarded yet"
@@ -332,8 +325,6 @@ def chat_first(browser, base_url: str, catalog) -> None:
         assert second.title in page.locator("[data-testid=msg-bot]:last-of-type .reply").inner_text()
         screenshot(page, "13-chat-first")
         assert not watch.page_errors, watch.page_errors
-    finally:
-        context.close()
 
 
 def taste_wrapped(page) -> None:
@@ -376,9 +367,7 @@ def small_screen(page) -> None:
 def wrong_password_is_explained(page, username: str, password: str) -> None:
     page.click("#logout")
     page.wait_for_selector("[data-testid=login-form]")
-    page.fill("[data-testid=username]", username)
-    page.fill("[data-testid=password]", password + "x")
-    page.click("[data-testid=auth-submit]")
+    submit_credentials(page, username, password + "x")
     error = page.locator("[data-testid=error-box]")
     error.wait_for(timeout=TIMEOUT_MS)
     assert error.inner_text().strip()
@@ -413,8 +402,7 @@ def test_a_new_user_can_chat_first(browser, system, ui_artifacts):
 
 def test_the_whole_journey(browser, system, ui_artifacts):
     catalog = ui_artifacts.catalog
-    context, page, watch = open_page(browser, system.url)
-    try:
+    with open_page(browser, system.url) as (page, watch):
         username = f"ui_{secrets.token_hex(4)}"
         password = secrets.token_urlsafe(12)
         sign_up(page, username, password)
@@ -452,5 +440,3 @@ def test_the_whole_journey(browser, system, ui_artifacts):
         host = system.url.split("//")[1]
         foreign = [u for u, kind in watch.requests if kind in {"script", "stylesheet", "font"} and host not in u]
         assert not foreign, foreign
-    finally:
-        context.close()

@@ -11,7 +11,7 @@ import re
 from urllib.parse import urlparse
 
 import pytest
-from ui_helpers import STATIC_DIR, open_page
+from ui_helpers import STATIC_DIR, evaluate_module, open_page, submit_credentials
 
 pytestmark = pytest.mark.usefixtures("browser")
 
@@ -31,10 +31,7 @@ def test_every_asset_is_local():
 
 
 def test_boots_to_sign_up_with_no_errors_and_only_same_origin_requests(browser, static_server):
-    context, page, watch = open_page(browser, static_server)
-    try:
-        page.goto("/")
-        page.wait_for_selector("[data-testid=signup-form]")
+    with open_page(browser, static_server, "/", ready="signup-form") as (page, watch):
         page.wait_for_load_state("networkidle")
         assert page.url.endswith("#/signup")
         assert page.locator("#topbar").is_hidden()  # no navigation before signing in
@@ -44,77 +41,48 @@ def test_boots_to_sign_up_with_no_errors_and_only_same_origin_requests(browser, 
         assert not foreign, foreign
         loaded = {urlparse(url).path for url, _ in watch.requests}
         assert {"/app.js", "/styles.css", "/js/api.js", "/js/views/home.js"} <= loaded
-    finally:
-        context.close()
 
 
 def test_signed_out_visitor_is_sent_to_login(browser, static_server):
-    context, page, _ = open_page(browser, static_server)
-    try:
+    with open_page(browser, static_server) as (page, _):
         for route in ("home", "chat", "taste", "onboarding", "personalizing"):
             page.goto(f"/#/{route}")
             page.wait_for_selector("[data-testid=login-form]")
             assert page.url.endswith("#/login"), route
-    finally:
-        context.close()
 
 
 def test_invalid_input_is_explained_before_anything_is_sent(browser, static_server):
-    context, page, watch = open_page(browser, static_server)
-    try:
-        page.goto("/#/signup")
-        page.fill("[data-testid=username]", "a b")
-        page.fill("[data-testid=password]", "short")
-        page.click("[data-testid=auth-submit]")
+    with open_page(browser, static_server, "/#/signup") as (page, watch):
+        submit_credentials(page, "a b", "short")
         box = page.locator("[data-testid=error-box]")
         box.wait_for()
         text = box.inner_text()
         assert "username: 3–32 characters" in text
         assert "password: 8–128 characters" in text
         assert not [url for url, _ in watch.requests if "/api/" in url]
-    finally:
-        context.close()
 
 
 def test_a_failing_server_answer_is_shown_in_words(browser, static_server):
     """http.server refuses POST with 501: the UI must say so, not hang or fail silently."""
-    context, page, _ = open_page(browser, static_server)
-    try:
-        page.goto("/#/signup")
-        page.fill("[data-testid=username]", "static_user")
-        page.fill("[data-testid=password]", "long enough password")
-        page.click("[data-testid=auth-submit]")
+    with open_page(browser, static_server, "/#/signup") as (page, _):
+        submit_credentials(page, "static_user", "long enough password")
         box = page.locator("[data-testid=error-box]")
         box.wait_for()
         assert "Server error" in box.inner_text()
         assert "try again" in box.inner_text().lower()
         assert page.locator("[data-testid=auth-submit]").is_enabled()  # the person can retry
-    finally:
-        context.close()
 
 
 def test_small_screens_do_not_scroll_sideways(browser, static_server):
-    context, page, _ = open_page(browser, static_server, viewport=(390, 844))
-    try:
-        page.goto("/#/login")
-        page.wait_for_selector("[data-testid=login-form]")
+    with open_page(browser, static_server, "/#/login", ready="login-form", viewport=(390, 844)) as (page, _):
         overflow = page.evaluate("document.scrollingElement.scrollWidth - window.innerWidth")
         assert overflow <= 0
-    finally:
-        context.close()
 
-
-def _evaluate_module(page, module: str, body: str):
-    """Run ``body`` (an async function body) with the UI module ``module`` imported as ``m``."""
-    return page.evaluate(f"async () => {{ const m = await import('{module}'); {body} }}")
 
 
 def test_genre_radar_draws_one_vertex_per_genre(browser, static_server):
-    context, page, _ = open_page(browser, static_server)
-    try:
-        page.goto("/#/login")
-        page.wait_for_selector("[data-testid=login-form]")
-        result = _evaluate_module(page, "/js/charts.js", """
+    with open_page(browser, static_server, "/#/login", ready="login-form") as (page, _):
+        result = evaluate_module(page, "/js/charts.js", """
             const axes = [["Crime", 1], ["Drama", .8], ["Comedy", .2], ["Sci-Fi", .5], ["War", .05]]
               .map(([label, value]) => ({label, value, display: value.toFixed(1)}));
             const svg = m.radarChart(axes);
@@ -130,16 +98,11 @@ def test_genre_radar_draws_one_vertex_per_genre(browser, static_server):
         assert result["labels"][0].startswith("Crime") and result["labels"][4].startswith("War")
         assert result["inside"]
         assert result["rings"] == 4
-    finally:
-        context.close()
 
 
 def test_taste_map_places_every_point_inside_the_chart(browser, static_server):
-    context, page, _ = open_page(browser, static_server)
-    try:
-        page.goto("/#/login")
-        page.wait_for_selector("[data-testid=login-form]")
-        result = _evaluate_module(page, "/js/charts.js", """
+    with open_page(browser, static_server, "/#/login", ready="login-form") as (page, _):
+        result = evaluate_module(page, "/js/charts.js", """
             const points = [
               {kind: "you", label: "You", x: 0.1, y: -0.4},
               {kind: "average", label: "Average viewer", x: -0.9, y: 0.3},
@@ -161,16 +124,11 @@ def test_taste_map_places_every_point_inside_the_chart(browser, static_server):
         assert all(0 < c["x"] < 600 and 0 < c["y"] < 400 for c in result["circles"])
         assert {"You", "Average viewer", "Critic consensus", "The Godfather"} <= set(result["labels"])
         assert "Heat" not in result["labels"]  # nearby titles are labelled on hover only
-    finally:
-        context.close()
 
 
 def test_factors_are_worded_for_people(browser, static_server):
-    context, page, _ = open_page(browser, static_server)
-    try:
-        page.goto("/#/login")
-        page.wait_for_selector("[data-testid=login-form]")
-        result = _evaluate_module(page, "/js/format.js", """
+    with open_page(browser, static_server, "/#/login", ready="login-form") as (page, _):
+        result = evaluate_module(page, "/js/format.js", """
             const factors = [{kind: "genre", value: "Crime"}, {kind: "director", value: "Martin Scorsese"},
               {kind: "decade", value: 1990}, {kind: "similar_to_liked", value: null, sourceTitle: "Heat"},
               "plain words"].map(m.factorLabel);
@@ -178,18 +136,15 @@ def test_factors_are_worded_for_people(browser, static_server):
         """)
         assert result["factors"] == ["Crime", "Dir. Martin Scorsese", "1990s", "Like Heat", "plain words"]
         assert result["pct"] == [87, None]
-    finally:
-        context.close()
 
 
 def test_a_poster_that_fails_or_hangs_falls_back_to_a_placeholder(browser, static_server):
     """A broken poster URL steps down the chain at once; one that never answers, after the watchdog."""
-    context, page, _ = open_page(browser, static_server)
-    try:
+    with open_page(browser, static_server) as (page, _):
         page.route("**/hangs.jpg", lambda route: None)  # never fulfilled: the remote host that never answers
         page.goto("/#/login")
         page.wait_for_selector("[data-testid=login-form]")
-        result = _evaluate_module(page, "/js/components.js", """
+        result = evaluate_module(page, "/js/components.js", """
             const settle = (img) => new Promise((done) => {
               const check = () => (img.complete && img.naturalWidth > 0 && img.src.endsWith(".svg")
                 ? done({src: img.src, width: img.naturalWidth, step: +img.dataset.posterStep})
@@ -208,5 +163,3 @@ def test_a_poster_that_fails_or_hangs_falls_back_to_a_placeholder(browser, stati
         for settled in (result["a"], result["b"]):
             assert settled["src"].endswith("/img/poster-placeholder.svg") and settled["width"] > 0
         assert 3500 <= result["waited"] < 15000, "the hung poster is replaced after the watchdog, not never"
-    finally:
-        context.close()

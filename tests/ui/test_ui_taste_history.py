@@ -3,20 +3,12 @@ path through time on the map and the radar then vs now with a reference point's 
 
 from __future__ import annotations
 
-from ui_helpers import open_page
-
-
-def _evaluate_module(page, module: str, body: str):
-    """Run ``body`` (an async function body) with the UI module ``module`` imported as ``m``."""
-    return page.evaluate(f"async () => {{ const m = await import('{module}'); {body} }}")
+from ui_helpers import evaluate_module, open_page
 
 
 def test_the_map_draws_the_path_through_time_inside_the_chart_with_named_axes(browser, static_server):
-    context, page, _ = open_page(browser, static_server)
-    try:
-        page.goto("/#/login")
-        page.wait_for_selector("[data-testid=login-form]")
-        result = _evaluate_module(page, "/js/charts.js", """
+    with open_page(browser, static_server, "/#/login", ready="login-form") as (page, _):
+        result = evaluate_module(page, "/js/charts.js", """
             const points = [
               {kind: "you", label: "You", x: 0.4, y: 0.1},
               {kind: "average", label: "Average viewer", x: -0.2, y: 0.3},
@@ -43,16 +35,11 @@ def test_the_map_draws_the_path_through_time_inside_the_chart_with_named_axes(br
         assert result["line"] == 3 and result["now"] and result["then"] == "then · 2026-12-01"
         assert result["picked"] == ["critic"]
         assert result["axes"] == ["← Gritty Crime", "Family Animation →", "← Quiet Dramas", "Space Adventures →"]
-    finally:
-        context.close()
 
 
 def test_the_radar_overlays_then_now_and_a_reference_point_on_one_scale(browser, static_server):
-    context, page, _ = open_page(browser, static_server)
-    try:
-        page.goto("/#/login")
-        page.wait_for_selector("[data-testid=login-form]")
-        result = _evaluate_module(page, "/js/charts.js", """
+    with open_page(browser, static_server, "/#/login", ready="login-form") as (page, _):
+        result = evaluate_module(page, "/js/charts.js", """
             const axes = ["Drama", "Comedy", "Thriller", "Action", "Crime"];
             const series = [
               {key: "then", label: "You on 2026-12-01", cls: "series-then", values: [0.1, -0.2, 0.4, 0.2, 0.5]},
@@ -78,5 +65,3 @@ def test_the_radar_overlays_then_now_and_a_reference_point_on_one_scale(browser,
         assert result["labels"] == ["Drama", "Comedy", "Thriller", "Action", "Crime"]
         assert abs(result["average"] - 0.5) < 1e-6  # no lean = the middle ring
         assert result["crimeThen"] > 0.5 > result["crimeNow"]  # leaned toward Crime then, away now
-    finally:
-        context.close()

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -30,14 +32,37 @@ class PageWatch:
     requests: list[tuple[str, str]]
 
 
-def open_page(browser, base_url: str, *, viewport=(1366, 900)) -> tuple:
+@contextmanager
+def open_page(browser, base_url: str, route: str | None = None, *, ready: str | None = None,
+              viewport=(1366, 900)) -> Iterator[tuple]:
+    """(page, watch) in a fresh browser context, closed afterwards; ``route`` is opened first and, with
+    ``ready``, the element ``[data-testid=<ready>]`` awaited."""
     context = browser.new_context(base_url=base_url, viewport={"width": viewport[0], "height": viewport[1]})
-    page = context.new_page()
-    watch = PageWatch([], [], [])
-    page.on("pageerror", lambda error: watch.page_errors.append(str(error)))
-    page.on("console", lambda msg: watch.console_errors.append(msg.text) if msg.type == "error" else None)
-    page.on("request", lambda request: watch.requests.append((request.url, request.resource_type)))
-    return context, page, watch
+    try:
+        page = context.new_page()
+        watch = PageWatch([], [], [])
+        page.on("pageerror", lambda error: watch.page_errors.append(str(error)))
+        page.on("console", lambda msg: watch.console_errors.append(msg.text) if msg.type == "error" else None)
+        page.on("request", lambda request: watch.requests.append((request.url, request.resource_type)))
+        if route is not None:
+            page.goto(route)
+        if ready is not None:
+            page.wait_for_selector(f"[data-testid={ready}]")
+        yield page, watch
+    finally:
+        context.close()
+
+
+def evaluate_module(page, module: str, body: str):
+    """Run ``body`` (an async function body) with the UI module ``module`` imported as ``m``."""
+    return page.evaluate(f"async () => {{ const m = await import('{module}'); {body} }}")
+
+
+def submit_credentials(page, username: str, password: str) -> None:
+    """Fill the sign-up / login form and submit it."""
+    page.fill("[data-testid=username]", username)
+    page.fill("[data-testid=password]", password)
+    page.click("[data-testid=auth-submit]")
 
 
 def screenshot(page, name: str, *, full_page: bool = False) -> Path:
