@@ -9,19 +9,18 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Annotated, Literal
+
+from pydantic import Field, model_validator
+from pydantic_settings import SettingsConfigDict
 
 from movierec_catalog.paths import default_catalog_dir
-from movierec_core.config import (
-    ConfigError,
-    env_address,
-    env_choice,
-    env_float,
-    env_int,
-    env_optional_str,
-    env_str,
-)
+from movierec_core.config import Address, ConfigError, EnvSettings
 from movierec_core.index_artifact import current_index_dir
 from movierec_profile_contract import DEFAULT_PREFIX, DEFAULT_QUEUE
+
+Unit = Annotated[float, Field(ge=0.0, le=1.0)]
+Rating = Annotated[float, Field(ge=0.5, le=5.0)]
 
 
 @dataclass(frozen=True)
@@ -45,36 +44,57 @@ class TasteConstants:
 
     @classmethod
     def from_env(cls) -> TasteConstants:
-        def unit(name: str, default: float) -> float:
-            return env_float(name, default, minimum=0.0, maximum=1.0)
-
-        constants = cls(
-            onboard_movie_weight=unit("PROFILE_ONBOARD_MOVIE_WEIGHT", cls.onboard_movie_weight),
-            message_alpha=unit("PROFILE_MESSAGE_ALPHA", cls.message_alpha),
-            review_alpha=unit("PROFILE_REVIEW_ALPHA", cls.review_alpha),
-            like_threshold=env_float("PROFILE_LIKE_THRESHOLD", cls.like_threshold, minimum=0.5, maximum=5.0),
-            dislike_threshold=env_float("PROFILE_DISLIKE_THRESHOLD", cls.dislike_threshold, minimum=0.5,
-                                        maximum=5.0),
-            dislike_beta=env_float("PROFILE_DISLIKE_BETA", cls.dislike_beta, minimum=0.0, maximum=0.95),
-            review_text_alpha=unit("PROFILE_REVIEW_TEXT_ALPHA", cls.review_text_alpha),
-            review_text_beta=env_float("PROFILE_REVIEW_TEXT_BETA", cls.review_text_beta, minimum=0.0, maximum=0.95),
-            rate_weight=env_float("PROFILE_RECENT_RATE_WEIGHT", cls.rate_weight, minimum=0.0),
-            watch_weight=env_float("PROFILE_RECENT_WATCH_WEIGHT", cls.watch_weight, minimum=0.0),
-            click_weight=env_float("PROFILE_RECENT_CLICK_WEIGHT", cls.click_weight, minimum=0.0),
-            decay_per_day=env_float("PROFILE_RECENT_DECAY_PER_DAY", cls.decay_per_day, minimum=0.01, maximum=1.0),
-            scoring_base_weight=unit("PROFILE_SCORING_BASE_WEIGHT", cls.scoring_base_weight),
-            recent_min_weight=env_float("PROFILE_RECENT_MIN_WEIGHT", cls.recent_min_weight, minimum=0.0),
+        env = TasteEnv.load()
+        return cls(
+            onboard_movie_weight=env.onboard_movie_weight,
+            message_alpha=env.message_alpha,
+            review_alpha=env.review_alpha,
+            like_threshold=env.like_threshold,
+            dislike_threshold=env.dislike_threshold,
+            dislike_beta=env.dislike_beta,
+            review_text_alpha=env.review_text_alpha,
+            review_text_beta=env.review_text_beta,
+            rate_weight=env.recent_rate_weight,
+            watch_weight=env.recent_watch_weight,
+            click_weight=env.recent_click_weight,
+            decay_per_day=env.recent_decay_per_day,
+            scoring_base_weight=env.scoring_base_weight,
+            recent_min_weight=env.recent_min_weight,
         )
-        if constants.dislike_threshold >= constants.like_threshold:
-            raise ConfigError(f"PROFILE_DISLIKE_THRESHOLD={constants.dislike_threshold} must be below "
-                              f"PROFILE_LIKE_THRESHOLD={constants.like_threshold}")
-        if constants.message_alpha == 1.0 or constants.review_alpha == 1.0:
-            # α = 1 would make the EMA ignore every event: almost certainly a typo for 0.1.
-            raise ConfigError("PROFILE_MESSAGE_ALPHA/PROFILE_REVIEW_ALPHA must be below 1.0")
-        return constants
 
     def recent_weight_of(self, kind: str) -> float:
         return {"rate": self.rate_weight, "watch": self.watch_weight, "click": self.click_weight}[kind]
+
+
+class TasteEnv(EnvSettings):
+    """``PROFILE_*`` formula constants (defaults: :class:`TasteConstants`), shared by the service and the worker."""
+
+    model_config = SettingsConfigDict(env_prefix="PROFILE_")
+
+    onboard_movie_weight: Unit = TasteConstants.onboard_movie_weight
+    message_alpha: Unit = TasteConstants.message_alpha
+    review_alpha: Unit = TasteConstants.review_alpha
+    like_threshold: Rating = TasteConstants.like_threshold
+    dislike_threshold: Rating = TasteConstants.dislike_threshold
+    dislike_beta: float = Field(TasteConstants.dislike_beta, ge=0.0, le=0.95)
+    review_text_alpha: Unit = TasteConstants.review_text_alpha
+    review_text_beta: float = Field(TasteConstants.review_text_beta, ge=0.0, le=0.95)
+    recent_rate_weight: float = Field(TasteConstants.rate_weight, ge=0.0)
+    recent_watch_weight: float = Field(TasteConstants.watch_weight, ge=0.0)
+    recent_click_weight: float = Field(TasteConstants.click_weight, ge=0.0)
+    recent_decay_per_day: float = Field(TasteConstants.decay_per_day, ge=0.01, le=1.0)
+    scoring_base_weight: Unit = TasteConstants.scoring_base_weight
+    recent_min_weight: float = Field(TasteConstants.recent_min_weight, ge=0.0)
+
+    @model_validator(mode="after")
+    def _consistent(self) -> TasteEnv:
+        if self.dislike_threshold >= self.like_threshold:
+            raise ValueError(f"PROFILE_DISLIKE_THRESHOLD={self.dislike_threshold} must be below "
+                             f"PROFILE_LIKE_THRESHOLD={self.like_threshold}")
+        if self.message_alpha == 1.0 or self.review_alpha == 1.0:
+            # α = 1 would make the EMA ignore every event: almost certainly a typo for 0.1.
+            raise ValueError("PROFILE_MESSAGE_ALPHA/PROFILE_REVIEW_ALPHA must be below 1.0")
+        return self
 
 
 @dataclass(frozen=True)
@@ -104,15 +124,33 @@ class StoreSettings:
 
     @classmethod
     def from_env(cls) -> StoreSettings:
-        return cls(
-            redis_url=env_str("REDIS_URL"),
-            key_prefix=env_str("PROFILE_KEY_PREFIX", cls.key_prefix),
-            log_maxlen=env_int("PROFILE_LOG_MAXLEN", cls.log_maxlen, minimum=1000),
-            log_max_bytes=env_int("PROFILE_LOG_MAX_BYTES", cls.log_max_bytes, minimum=1_000_000),
-            turns_maxlen=env_int("PROFILE_TURNS_MAXLEN", cls.turns_maxlen, minimum=1000),
-            turns_max_bytes=env_int("PROFILE_TURNS_MAX_BYTES", cls.turns_max_bytes, minimum=1_000_000),
-            deadletter_maxlen=env_int("PROFILE_DEADLETTER_MAXLEN", cls.deadletter_maxlen, minimum=100),
-        )
+        return cls(**StoreEnv.load().model_dump())
+
+
+class StoreEnv(EnvSettings):
+    """``REDIS_URL`` and the ``PROFILE_*`` bounds of the state kept in Redis (defaults: :class:`StoreSettings`)."""
+
+    model_config = SettingsConfigDict(env_prefix="PROFILE_")
+
+    redis_url: str = Field(validation_alias="REDIS_URL")
+    key_prefix: str = StoreSettings.key_prefix
+    log_maxlen: int = Field(StoreSettings.log_maxlen, ge=1000)
+    log_max_bytes: int = Field(StoreSettings.log_max_bytes, ge=1_000_000)
+    turns_maxlen: int = Field(StoreSettings.turns_maxlen, ge=1000)
+    turns_max_bytes: int = Field(StoreSettings.turns_max_bytes, ge=1_000_000)
+    deadletter_maxlen: int = Field(StoreSettings.deadletter_maxlen, ge=100)
+
+
+class ProfileEnv(EnvSettings):
+    """The profile process's own ``PROFILE_*`` variables and the embedding tier's address."""
+
+    model_config = SettingsConfigDict(env_prefix="PROFILE_")
+
+    index_dir: Path | None = None  # unset: artifacts/index/current
+    catalog_dir: Path | None = None  # unset: the default catalog
+    cold_start_top_n: int = Field(200, ge=1)
+    embedding_addr: Address | None = Field(None, validation_alias="EMBEDDING_ADDR")
+    embed_timeout_s: float = Field(2.0, ge=0.01)
 
 
 @dataclass(frozen=True)
@@ -129,17 +167,45 @@ class ProfileSettings:
 
     @classmethod
     def from_env(cls, *, require_embedding: bool) -> ProfileSettings:
-        embedding_addr = (env_address("EMBEDDING_ADDR") if require_embedding
-                          else env_optional_str("EMBEDDING_ADDR"))
+        env = ProfileEnv.load()
+        if require_embedding and env.embedding_addr is None:
+            raise ConfigError("EMBEDDING_ADDR is required but not set")
         return cls(
             store=StoreSettings.from_env(),
             taste=TasteConstants.from_env(),
-            index_dir=Path(env_str("PROFILE_INDEX_DIR", str(current_index_dir()))),
-            catalog_dir=Path(env_str("PROFILE_CATALOG_DIR", str(default_catalog_dir()))),
-            cold_start_top_n=env_int("PROFILE_COLD_START_TOP_N", 200, minimum=1),
-            embedding_addr=embedding_addr,
-            embed_timeout_s=env_float("PROFILE_EMBED_TIMEOUT_S", 2.0, minimum=0.01),
+            index_dir=env.index_dir or current_index_dir(),
+            catalog_dir=env.catalog_dir or default_catalog_dir(),
+            cold_start_top_n=env.cold_start_top_n,
+            embedding_addr=env.embedding_addr,
+            embed_timeout_s=env.embed_timeout_s,
         )
+
+
+class WorkerEnv(EnvSettings):
+    """The Celery worker's broker, pool and retry policy (defaults: the README table)."""
+
+    broker_url: str = Field(validation_alias="REDIS_URL")  # one Redis: the pending ledger sits beside the state
+    queue: str = Field(DEFAULT_QUEUE, validation_alias="PROFILE_EVENTS_QUEUE")
+    concurrency: int = Field(4, ge=1, validation_alias="WORKER_CONCURRENCY")
+    pool: Literal["prefork", "threads", "solo"] = Field("threads", validation_alias="WORKER_POOL")
+    prefetch: int = Field(8, ge=1, validation_alias="CELERY_PREFETCH")
+    visibility_timeout_s: int = Field(60, ge=1, validation_alias="CELERY_VISIBILITY_TIMEOUT_S")
+    restore_interval_s: float = Field(5.0, ge=0.1, validation_alias="CELERY_RESTORE_INTERVAL_S")
+    max_retries: int = Field(8, ge=0, validation_alias="PROFILE_TASK_MAX_RETRIES")
+    retry_backoff_s: float = Field(0.5, ge=0.0, validation_alias="PROFILE_RETRY_BACKOFF_S")
+    retry_backoff_max_s: float = Field(30.0, ge=0.0, validation_alias="PROFILE_RETRY_BACKOFF_MAX_S")
+    pending_sweep_s: float = Field(5.0, ge=0.1, validation_alias="PROFILE_PENDING_SWEEP_S")
+    pending_redeliver_s: float = Field(120.0, ge=1.0, validation_alias="PROFILE_PENDING_REDELIVER_S")
+    pending_max_backlog: int = Field(0, ge=0, validation_alias="PROFILE_PENDING_MAX_BACKLOG")
+
+    @model_validator(mode="after")
+    def _retries_end_before_redelivery(self) -> WorkerEnv:
+        if self.retry_backoff_max_s >= self.visibility_timeout_s:
+            # A retry waiting longer than the visibility timeout is redelivered while it waits:
+            # harmless (events are idempotent) but wasteful, so refuse the combination.
+            raise ValueError(f"PROFILE_RETRY_BACKOFF_MAX_S={self.retry_backoff_max_s} must be below "
+                             f"CELERY_VISIBILITY_TIMEOUT_S={self.visibility_timeout_s}")
+        return self
 
 
 @dataclass(frozen=True)
@@ -162,24 +228,4 @@ class WorkerSettings:
 
     @classmethod
     def from_env(cls) -> WorkerSettings:
-        settings = cls(
-            broker_url=env_str("REDIS_URL"),  # one Redis: the pending ledger must sit beside the state
-            queue=env_str("PROFILE_EVENTS_QUEUE", DEFAULT_QUEUE),
-            concurrency=env_int("WORKER_CONCURRENCY", 4, minimum=1),
-            pool=env_choice("WORKER_POOL", ("prefork", "threads", "solo"), "threads"),
-            prefetch=env_int("CELERY_PREFETCH", 8, minimum=1),
-            visibility_timeout_s=env_int("CELERY_VISIBILITY_TIMEOUT_S", 60, minimum=1),
-            restore_interval_s=env_float("CELERY_RESTORE_INTERVAL_S", 5.0, minimum=0.1),
-            max_retries=env_int("PROFILE_TASK_MAX_RETRIES", 8, minimum=0),
-            retry_backoff_s=env_float("PROFILE_RETRY_BACKOFF_S", 0.5, minimum=0.0),
-            retry_backoff_max_s=env_float("PROFILE_RETRY_BACKOFF_MAX_S", 30.0, minimum=0.0),
-            pending_sweep_s=env_float("PROFILE_PENDING_SWEEP_S", 5.0, minimum=0.1),
-            pending_redeliver_s=env_float("PROFILE_PENDING_REDELIVER_S", 120.0, minimum=1.0),
-            pending_max_backlog=env_int("PROFILE_PENDING_MAX_BACKLOG", 0, minimum=0),
-        )
-        if settings.retry_backoff_max_s >= settings.visibility_timeout_s:
-            # A retry waiting longer than the visibility timeout is redelivered while it waits:
-            # harmless (events are idempotent) but wasteful, so refuse the combination.
-            raise ConfigError(f"PROFILE_RETRY_BACKOFF_MAX_S={settings.retry_backoff_max_s} must be below "
-                              f"CELERY_VISIBILITY_TIMEOUT_S={settings.visibility_timeout_s}")
-        return settings
+        return cls(**WorkerEnv.load().model_dump())

@@ -6,8 +6,11 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
+from pydantic import Field
+from pydantic_settings import SettingsConfigDict
+
 from movierec_catalog.paths import default_catalog_dir
-from movierec_core.config import env_bool, env_float, env_int, env_optional_str, env_str
+from movierec_core.config import EnvSettings
 from movierec_core.index_artifact import current_index_dir
 from movierec_core.paths import artifacts_dir
 from movierec_llm.settings import LlmSettings as SharedLlmSettings
@@ -18,6 +21,34 @@ DEFAULT_TOP_N = 5
 # The served defaults of a, MMR λ and the hybrid candidate count, chosen on validation by
 # `python -m movierec_eval.select_served --write` (eval/README.md); RANKER_* variables override them.
 SERVED_DEFAULTS_FILE = Path(__file__).with_name("served_defaults.json")
+
+
+class RankerEnv(EnvSettings):
+    """The ranker process's ``RANKER_*`` variables (services/ranker/README.md has the table); the shared
+    ``LLM_*`` connection is ``movierec_llm.LlmSettings``. Unset tuning values come from served_defaults.json."""
+
+    model_config = SettingsConfigDict(env_prefix="RANKER_")
+
+    catalog_dir: Path | None = None  # unset: the default catalog
+    index_dir: Path | None = None  # unset: artifacts/index/current
+    collab_dir: Path | None = None  # unset: artifacts/collab/current
+    sequence_dir: Path | None = None  # unset: artifacts/seqease/current
+    require_collab: bool = False
+    alpha: float | None = Field(None, ge=0, le=1)
+    mmr_lambda: float | None = Field(None, ge=0, le=1)
+    max_candidates: int = Field(MAX_CANDIDATES_LIMIT, ge=1, le=MAX_CANDIDATES_LIMIT)
+    hybrid_candidates: bool = True
+    collab_candidates: int | None = Field(None, ge=0, le=MAX_CANDIDATES_LIMIT)
+    popularity_prior: float | None = Field(None, ge=0, le=1)
+    quality_prior: float | None = Field(None, ge=0, le=1)
+    llm_rerank: bool = True
+    llm_explain: bool = False
+    llm_max_candidates: int = Field(20, ge=1, le=100)
+    # The former connection variables, still honoured when LLM_BASE_URL is unset.
+    llm_base_url: str | None = None
+    llm_model: str = "local"
+    llm_api_key: str = Field("unused", repr=False)
+    llm_timeout_s: float = Field(2.0, ge=0.05, le=600)
 
 
 @dataclass(frozen=True)
@@ -54,23 +85,22 @@ class LlmSettings:
         return self.connection is not None and (self.rerank or self.explain)
 
     @classmethod
-    def from_env(cls) -> LlmSettings:
+    def from_env(cls, env: RankerEnv | None = None) -> LlmSettings:
+        env = env or RankerEnv.load()
         return cls(
-            connection=SharedLlmSettings.from_env() or _legacy_connection(),
-            rerank=env_bool("RANKER_LLM_RERANK", True),
-            explain=env_bool("RANKER_LLM_EXPLAIN", False),
-            max_candidates=env_int("RANKER_LLM_MAX_CANDIDATES", 20, minimum=1, maximum=100),
+            connection=SharedLlmSettings.from_env() or _legacy_connection(env),
+            rerank=env.llm_rerank,
+            explain=env.llm_explain,
+            max_candidates=env.llm_max_candidates,
         )
 
 
-def _legacy_connection() -> SharedLlmSettings | None:
+def _legacy_connection(env: RankerEnv) -> SharedLlmSettings | None:
     """The ranker's former ``RANKER_LLM_*`` variables, still honoured when ``LLM_BASE_URL`` is unset."""
-    base_url = env_optional_str("RANKER_LLM_BASE_URL")
-    if base_url is None:
+    if env.llm_base_url is None:
         return None
-    timeout = env_float("RANKER_LLM_TIMEOUT_S", 2.0, minimum=0.05, maximum=600)
-    return SharedLlmSettings(base_url=base_url.rstrip("/"), model=env_str("RANKER_LLM_MODEL", "local"),
-                             api_key=env_str("RANKER_LLM_API_KEY", "unused"),
+    timeout = env.llm_timeout_s
+    return SharedLlmSettings(base_url=env.llm_base_url.rstrip("/"), model=env.llm_model, api_key=env.llm_api_key,
                              timeouts_s={"rerank": timeout, "explain": timeout})
 
 
@@ -97,22 +127,25 @@ class RankerSettings:
 
     @classmethod
     def from_env(cls) -> RankerSettings:
-        alpha = env_optional_str("RANKER_ALPHA")
+        env = RankerEnv.load()
         served = ServedDefaults.load()
         return cls(
-            catalog_dir=Path(env_str("RANKER_CATALOG_DIR", str(default_catalog_dir()))),
-            index_dir=Path(env_str("RANKER_INDEX_DIR", str(current_index_dir()))),
-            collab_dir=Path(env_str("RANKER_COLLAB_DIR", str(artifacts_dir() / "collab" / "current"))),
-            sequence_dir=Path(env_str("RANKER_SEQUENCE_DIR", str(artifacts_dir() / "seqease" / "current"))),
-            require_collab=env_bool("RANKER_REQUIRE_COLLAB", False),
-            alpha=served.alpha if alpha is None else env_float("RANKER_ALPHA", minimum=0, maximum=1),
-            mmr_lambda=env_float("RANKER_MMR_LAMBDA", served.mmr_lambda, minimum=0, maximum=1),
-            max_candidates=env_int("RANKER_MAX_CANDIDATES", MAX_CANDIDATES_LIMIT, minimum=1,
-                                   maximum=MAX_CANDIDATES_LIMIT),
-            llm=LlmSettings.from_env(),
-            hybrid_candidates=env_bool("RANKER_HYBRID_CANDIDATES", True),
-            collab_candidates=env_int("RANKER_COLLAB_CANDIDATES", served.collab_candidates, minimum=0,
-                                      maximum=MAX_CANDIDATES_LIMIT),
-            popularity_prior=env_float("RANKER_POPULARITY_PRIOR", served.popularity_prior, minimum=0, maximum=1),
-            quality_prior=env_float("RANKER_QUALITY_PRIOR", served.quality_prior, minimum=0, maximum=1),
+            catalog_dir=env.catalog_dir or default_catalog_dir(),
+            index_dir=env.index_dir or current_index_dir(),
+            collab_dir=env.collab_dir or artifacts_dir() / "collab" / "current",
+            sequence_dir=env.sequence_dir or artifacts_dir() / "seqease" / "current",
+            require_collab=env.require_collab,
+            alpha=served.alpha if env.alpha is None else env.alpha,
+            mmr_lambda=_or_served(env.mmr_lambda, served.mmr_lambda),
+            max_candidates=env.max_candidates,
+            llm=LlmSettings.from_env(env),
+            hybrid_candidates=env.hybrid_candidates,
+            collab_candidates=_or_served(env.collab_candidates, served.collab_candidates),
+            popularity_prior=_or_served(env.popularity_prior, served.popularity_prior),
+            quality_prior=_or_served(env.quality_prior, served.quality_prior),
         )
+
+
+def _or_served(value: float | None, served: float) -> float:
+    """A RANKER_* override, else the served default."""
+    return served if value is None else value
