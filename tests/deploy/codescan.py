@@ -6,14 +6,15 @@ The import closure starts at a process's entry module (``python -m <module>``) a
 imports inside functions — a lazy import still runs in production. Imports guarded by
 ``except ImportError`` are optional and skipped.
 
-Environment reads are calls to the ``movierec_core.config`` readers (``env_str``, ``env_int``, …) and
-``os.environ.get/setdefault/[...]``/``os.getenv``. The variable name must be resolvable statically:
+The variables of the settings classes (``movierec_core.config.EnvSettings``) are not scanned: the deploy
+checks list their ``model_fields`` (tests/deploy/deploy_helpers.py, ``settings_reads``). What is scanned is
+the rest: calls to the ``movierec_core.config`` readers (``env_str``, ``env_int``, …) and
+``os.environ.get/setdefault/[...]``/``os.getenv`` outside those classes (paths, log level, thread counts,
+the shared LLM connection). The variable name must be resolvable statically:
 
 * a string literal;
-* a parameter of the enclosing function (``def unit(name, …): env_float(name, …)``): the literal
+* a parameter of the enclosing function (``def _optional_timeout(name): env_float(name, …)``): the literal
   arguments of every call to that function in the closure;
-* an f-string over a local ``prefix = <param>.upper()`` (``GrpcServerSettings.from_env("ranker", …)``):
-  the literal arguments of every call in the closure, upper-cased;
 * a ``for`` loop variable over a tuple of literals.
 
 Anything else raises :class:`UnresolvedEnvRead`, so a new dynamic read cannot slip past the
@@ -33,7 +34,7 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
 SOURCE_ROOTS = (REPO / "gen", REPO / "libs", *sorted((REPO / "services").glob("*")))
-ENV_READERS = {"env_str", "env_optional_str", "env_int", "env_float", "env_bool", "env_choice", "env_address"}
+ENV_READERS = {"env_str", "env_optional_str", "env_int", "env_float"}
 ENVIRON_METHODS = {"get", "setdefault", "pop"}
 
 
@@ -241,18 +242,6 @@ def _parameter_values(closure: Closure, module: Module, node: ast.AST, param: st
     return _literal_args(closure, key, params.index(param), param)
 
 
-def _upper_param_alias(module: Module, node: ast.AST, local: str) -> str | None:
-    """``param`` when the enclosing function assigns ``local = param.upper()``."""
-    function = module.enclosing(node, (ast.FunctionDef, ast.AsyncFunctionDef))
-    for stmt in ast.walk(function) if function else ():
-        if (isinstance(stmt, ast.Assign) and len(stmt.targets) == 1 and isinstance(stmt.targets[0], ast.Name)
-                and stmt.targets[0].id == local and isinstance(stmt.value, ast.Call)
-                and isinstance(stmt.value.func, ast.Attribute) and stmt.value.func.attr == "upper"
-                and isinstance(stmt.value.func.value, ast.Name)):
-            return stmt.value.func.value.id
-    return None
-
-
 def _loop_values(module: Module, node: ast.AST, variable: str) -> list[str] | None:
     loop = module.enclosing(node, (ast.For,))
     if (loop is not None and isinstance(loop.target, ast.Name) and loop.target.id == variable
@@ -271,14 +260,6 @@ def _resolve(closure: Closure, module: Module, read: ast.AST, name_node: ast.AST
             values = _parameter_values(closure, module, read, name_node.id)
         if values is not None:
             return values
-    if isinstance(name_node, ast.JoinedStr):
-        parts = name_node.values
-        if (len(parts) == 2 and isinstance(parts[0], ast.FormattedValue) and isinstance(parts[0].value, ast.Name)
-                and isinstance(parts[1], ast.Constant)):
-            param = _upper_param_alias(module, read, parts[0].value.id)
-            values = _parameter_values(closure, module, read, param) if param else None
-            if values is not None:
-                return [f"{value.upper()}{parts[1].value}" for value in values]
     raise UnresolvedEnvRead(f"{module.where(read)}: cannot work out which environment variable is read "
                             f"({ast.unparse(name_node)}); use a literal name or extend tests/deploy/codescan.py")
 
@@ -330,10 +311,11 @@ def _reachable(closure: Closure, module: Module, node: ast.AST) -> bool:
 
 
 def _inside_reader(module: Module, node: ast.AST) -> bool:
-    """Reads inside movierec_core.config's readers are counted where those readers are called."""
+    """Reads inside movierec_core.config's readers are counted where those readers are called (and the
+    settings classes' error message only looks up which of a field's names is set)."""
     function = module.enclosing(node, (ast.FunctionDef,))
     return module.name == "movierec_core.config" and function is not None and (
-        function.name in ENV_READERS or function.name == "_raw")
+        function.name in ENV_READERS or function.name in {"_raw", "_one_line"})
 
 
 @functools.cache

@@ -192,9 +192,52 @@ def closure(process: str) -> Closure:
     return import_closure(entry_module(process), FIRST_PARTY)
 
 
+def settings_classes(process: str) -> list[tuple[type, str | None]]:
+    """The settings classes (movierec_core.config.EnvSettings) a process loads at start-up, with the env
+    prefix each is loaded under (None: the class's own)."""
+    from movierec_core.config import GrpcServerEnv
+
+    grpc = [(GrpcServerEnv, f"{process.upper()}_")] if process in GRPC_TIERS else []
+    if process == "embedding":
+        from embedding_service.settings import EmbeddingEnv, OpenAIEnv
+
+        return [(EmbeddingEnv, None), (OpenAIEnv, None), *grpc]
+    if process == "retrieval":
+        from retrieval_service.settings import RetrievalEnv
+
+        return [(RetrievalEnv, None), *grpc]
+    if process in ("profile", "worker"):
+        from profile_service.settings import ProfileEnv, StoreEnv, TasteEnv, WorkerEnv
+
+        own = [(WorkerEnv, None)] if process == "worker" else grpc
+        return [(ProfileEnv, None), (StoreEnv, None), (TasteEnv, None), *own]
+    if process == "ranker":
+        from ranker_service.settings import RankerEnv
+
+        return [(RankerEnv, None), *grpc]
+    from gateway_service.settings import GatewayEnv
+
+    return [(GatewayEnv, None)]
+
+
+def settings_reads(process: str) -> dict[str, list[EnvRead]]:
+    """Every variable the process's settings classes declare: their fields' env names (model_fields)."""
+    found: dict[str, list[EnvRead]] = {}
+    for model, prefix in settings_classes(process):
+        for field, names in model.env_names(prefix).items():
+            for name in names:
+                found.setdefault(name, []).append(EnvRead(name, f"{model.__module__}.{model.__name__}.{field}"))
+    return found
+
+
 @functools.cache
 def reads(process: str) -> dict[str, list[EnvRead]]:
-    return env_reads(closure(process))
+    """What the process reads: its settings classes' fields, and the few reads elsewhere in the code it runs
+    (paths, log level, thread counts, the shared LLM connection: found by tests/deploy/codescan.py)."""
+    found = settings_reads(process)
+    for name, elsewhere in env_reads(closure(process)).items():
+        found.setdefault(name, []).extend(elsewhere)
+    return found
 
 
 def where(read_list: list[EnvRead]) -> str:

@@ -1,6 +1,8 @@
 """The manifests configure exactly what the code reads, with values the code accepts.
 
-The code side is a static scan (tests/deploy/codescan.py) of every module each process imports; the
+The code side is the fields of each process's settings classes (``model_fields`` of its
+``movierec_core.config.EnvSettings`` subclasses, their env names and aliases) plus the few variables read
+outside them, found by a static scan (tests/deploy/codescan.py) of the modules the process imports; the
 manifest side is the rendered overlay: the container's ConfigMaps plus its env entries.
 """
 
@@ -29,6 +31,7 @@ from deploy_helpers import (
     render,
     resolved_env,
     secret_value,
+    settings_classes,
     where,
 )
 
@@ -38,6 +41,20 @@ def test_the_scan_follows_each_process_into_its_settings():
         package = module.split(".")[0]
         assert f"{package}.settings" in closure(process).modules, f"{process}: the scan missed {package}.settings"
         assert len(reads(process)) >= 10
+
+
+def _subclasses(cls: type) -> set[type]:
+    return {sub for direct in cls.__subclasses__() for sub in {direct, *_subclasses(direct)}}
+
+
+def test_every_settings_class_is_listed_for_the_processes_that_load_it():
+    from movierec_core.config import EnvSettings
+
+    listed = {model for process in PROCESSES for model, _ in settings_classes(process)}
+    defined = {cls for cls in _subclasses(EnvSettings) if cls.__module__.split(".")[0] in
+               {module.split(".")[0] for module in PROCESSES.values()} | {"movierec_core"}}
+    assert defined <= listed, (f"settings classes no process lists in deploy_helpers.settings_classes: "
+                               f"{sorted(c.__name__ for c in defined - listed)}")
 
 
 CASES = [(overlay, process) for overlay in OVERLAYS for process in PROCESSES]
