@@ -10,7 +10,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 SITE_PTH = $(shell $(PY) -c 'import sysconfig; print(sysconfig.get_path("purelib"))')/movierec.pth
 SOURCE_DIRS := gen libs services/embedding services/retrieval services/profile services/ranker services/gateway \
-	eval loadtest
+	jobs eval loadtest
 
 PROTOS := $(shell find protos -name '*.proto')
 PROTO_PY := $(patsubst protos/%.proto,gen/%_pb2.py,$(PROTOS))
@@ -54,7 +54,7 @@ proto: $(PROTO_PY) ## Generate Python code (+ .pyi stubs) from protos/ into gen/
 
 .PHONY: lint
 lint: install ## ruff + buf lint (STANDARD rules) + buf breaking against BUF_AGAINST (default: the previous commit)
-	$(VENV)/bin/ruff check libs services tests bench eval loadtest
+	$(VENV)/bin/ruff check libs services jobs tests bench eval loadtest
 	cd protos && ../$(VENV)/bin/buf lint
 	@# Contracts only grow: a removed or renumbered field breaks the other teams that call us.
 	@if git rev-parse -q --verify "$(BUF_AGAINST)^{commit}" >/dev/null && \
@@ -69,11 +69,11 @@ catalog: install ## Build the normalized movie catalog (artifacts/catalog/curren
 
 .PHONY: index
 index: proto catalog ## Embed the catalog and build the FAISS index (artifacts/index/current)
-	$(PY) -m embedding_service.index_job
+	$(PY) -m movierec_jobs.index
 
 .PHONY: keyphrases
 keyphrases: proto catalog ## Per-movie keyphrases, deduplicated and embedded once (artifacts/keyphrases/current)
-	$(PY) -m embedding_service.keyphrase_job
+	$(PY) -m movierec_jobs.keyphrases
 
 .PHONY: maturity
 maturity: install catalog ## Calibrated maturity classifier: estimates for uncertified movies (artifacts/maturity/current, report beside it)
@@ -85,15 +85,15 @@ report-maturity: install catalog ## The maturity classifier's figures → report
 
 .PHONY: train
 train: install maturity ## Train the rating predictor, SeqEASE and the maturity estimates (artifacts/collab, seqease, maturity)
-	$(PY) -m ranker_service.train
+	$(PY) -m movierec_jobs.train
 
 .PHONY: calibrate-ranker
 calibrate-ranker: index train ## Refit the ranker's match-score calibration (services/ranker/ranker_service/calibration.json)
-	$(PY) -m ranker_service.calibrate --write
+	$(PY) -m movierec_jobs.calibrate --write
 
 .PHONY: taste-map
 taste-map: index ## Fit the 2-D taste-map projection on the movie vectors (artifacts/taste_map/)
-	$(PY) -m gateway_service.taste_map
+	$(PY) -m movierec_jobs.taste_map
 
 .PHONY: franchises
 franchises: catalog ## Build the chat's franchise index from the catalog (artifacts/franchises/franchises.json)
@@ -101,11 +101,11 @@ franchises: catalog ## Build the chat's franchise index from the catalog (artifa
 
 .PHONY: themes
 themes: index train ## K-means themes of the movie vectors, k by silhouette, named from their facts (artifacts/themes/)
-	$(PY) -m gateway_service.themes_build
+	$(PY) -m movierec_jobs.themes
 
 .PHONY: report-themes
 report-themes: index train ## The themes' k, silhouette curve and names with evidence → reports/themes.md (reuses the artifact)
-	$(PY) -m gateway_service.themes_build --report reports/themes.md --compare-collab 1.0
+	$(PY) -m movierec_jobs.themes --report reports/themes.md --compare-collab 1.0
 
 .PHONY: artifacts
 artifacts: catalog index train taste-map franchises themes keyphrases ## Build every artifact that is missing (cached by content hash)
@@ -174,7 +174,7 @@ eval-dialogue: proto artifacts ## The labelled dialogue corpus through the real 
 
 .PHONY: finetune-data
 finetune-data: catalog index ## Fine-tuning JSONL in the serving rerank format (same prompt + schema) → artifacts/finetune/
-	$(PY) -m ranker_service.finetune_data
+	$(PY) -m movierec_jobs.finetune_data
 
 .PHONY: eval-llm
 eval-llm: proto artifacts llm-model ## Every LLM use on the real local model vs the no-LLM path → reports/llm.{json,md}

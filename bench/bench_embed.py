@@ -31,12 +31,12 @@ import grpc
 import numpy as np
 
 from embedding_service.backends import SentenceTransformerBackend
-from embedding_service.index_job import embed_documents
 from embedding_service.settings import EmbeddingSettings
 from movierec.embedding.v1 import embedding_pb2, embedding_pb2_grpc
 from movierec_core.client import check_health
 from movierec_core.devstack import spawn, wait_port_file
 from movierec_core.paths import REPO_ROOT
+from movierec_jobs.index import embed_documents
 
 QUERIES = ("a heist movie with a clever twist", "toys that come to life", "space adventure with great visuals",
            "funny and light, nothing scary", "a tense courtroom drama", "romantic comedy set in paris",

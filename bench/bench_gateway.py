@@ -5,7 +5,7 @@
 Starts every process of movierec (``movierec_core.devstack.Stack``: Redis, embedding, retrieval,
 ranker, profile + its Celery worker, gateway) in a temporary directory over the full catalog
 index (``artifacts/index/current``, catalog ``artifacts/catalog/current``), the taste map built
-for that index by ``python -m gateway_service.taste_map``, and the collaborative model when one
+for that index by ``python -m movierec_jobs.taste_map``, and the collaborative model when one
 exists (``artifacts/collab/current`` unless ``--collab``). No LLM: the ranker runs its numeric
 scorer. A few users sign up, onboard with real picks and rate a few movies (applied by the worker),
 so every carousel is live. After a warm-up, requests are sent one at a time (the latency a single
@@ -126,7 +126,7 @@ class Recorder:
 # ---- the system ---------------------------------------------------------------------------------
 
 def build_taste_map(index_dir: Path, catalog_dir: Path, out: Path) -> None:
-    done = subprocess.run([sys.executable, "-m", "gateway_service.taste_map", "--index", str(index_dir),
+    done = subprocess.run([sys.executable, "-m", "movierec_jobs.taste_map", "--index", str(index_dir),
                            "--catalog", str(catalog_dir), "--out", str(out)], cwd=REPO_ROOT,
                           capture_output=True, text=True, timeout=600)
     if done.returncode != 0:

@@ -147,7 +147,7 @@ def small_index_dir(catalog_dir: Path) -> Path:
     root.mkdir(parents=True, exist_ok=True)
     ids_file = root / "movie_ids.txt"
     ids_file.write_text("\n".join(map(str, ids)) + "\n")
-    run_job(["-m", "embedding_service.index_job", "--movie-ids", f"@{ids_file}", "--out", str(root),
+    run_job(["-m", "movierec_jobs.index", "--movie-ids", f"@{ids_file}", "--out", str(root),
              "--no-progress"], {"OMP_NUM_THREADS": "1", "MOVIEREC_CATALOG_DIR": str(catalog_dir)}, "index job")
     return (root / "current").resolve()
 

@@ -12,22 +12,24 @@ WORKDIR /src
 COPY requirements/images/artifacts.txt requirements/images/
 RUN pip install --no-cache-dir --require-hashes --extra-index-url https://download.pytorch.org/whl/cpu \
       -r requirements/images/artifacts.txt
-# Only what the offline jobs need (never the host's .venv, artifacts/ or .run/).
+# Only what the offline jobs need (never the host's .venv, artifacts/ or .run/): the jobs (jobs/) and the
+# serving code they reuse (artifact formats, the embedding backends, the rating model's fit).
 COPY protos/ protos/
 COPY libs/ libs/
 COPY services/ services/
+COPY jobs/ jobs/
 COPY --from=data / /data
 ENV MOVIEREC_DATA_DIR=/data MOVIEREC_CACHE_DIR=/cache HF_HUB_OFFLINE=1 OMP_NUM_THREADS=2 \
-    PYTHONPATH=/src/gen:/src/libs:/src/services/embedding:/src/services/ranker:/src/services/gateway
+    PYTHONPATH=/src/gen:/src/libs:/src/jobs:/src/services/embedding:/src/services/ranker:/src/services/gateway
 # The cache mount keeps embeddings keyed by content hash between builds: an unchanged catalog and
 # model are not re-embedded (minutes on a few cores).
 RUN --mount=type=cache,target=/cache \
     mkdir gen && python -m grpc_tools.protoc -Iprotos --python_out=gen --grpc_python_out=gen \
       $(find protos -name '*.proto') \
  && python -m movierec_catalog.build \
- && python -m embedding_service.index_job \
- && python -m ranker_service.train \
- && python -m gateway_service.taste_map
+ && python -m movierec_jobs.index \
+ && python -m movierec_jobs.train \
+ && python -m movierec_jobs.taste_map
 
 FROM busybox:1.36.1
 # Owned by the pods' user: the index job writes its version directories with mode 0700.

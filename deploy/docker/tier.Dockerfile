@@ -29,6 +29,8 @@ ARG TIER
 RUN groupadd --gid 10001 movierec && useradd --uid 10001 --gid 10001 --no-create-home movierec
 COPY --from=build /install /usr/local
 COPY --from=build /src/gen /app/gen
+# Serving code only: the libraries and this tier's package, never the offline jobs (jobs/, which the
+# movierec/artifacts image runs; docs/architecture.md "Offline jobs").
 COPY libs/ /app/libs/
 COPY services/${TIER}/ /app/services/${TIER}/
 ENV PYTHONPATH=/app/gen:/app/libs:/app/services/${TIER} \

@@ -1,7 +1,7 @@
 """Section 2: rating prediction RMSE/MAE of the ranker's collaborative predictor ŷ.
 
-The split is the training job's own (one 80/20 split everywhere): ``ranker_service.train.load_ratings``
-(the ratings file in file order) and ``ranker_service.train.random_split`` (the first 20 % of a
+The split is the training job's own (one 80/20 split everywhere): ``movierec_jobs.train.load_ratings``
+(the ratings file in file order) and ``movierec_jobs.train.random_split`` (the first 20 % of a
 ``default_rng(SPLIT_SEED)`` permutation of the rows are the test part). ``ranker_service.collaborative.fit``
 with the training job's default hyper-parameters (``train.Hyperparameters``) on the 80 %; predictions
 for the 20 % (``predict_pairs``, clipped to [0.5, 5]); the plain user + item biases model
@@ -26,7 +26,7 @@ def _errors(predicted: np.ndarray, actual: np.ndarray) -> dict:
 
 def evaluate(train_report: Path | None = None) -> dict:
     try:
-        from ranker_service import train as T
+        from movierec_jobs import train as T
         from ranker_service.collaborative import fit
     except ImportError as error:
         return {"status": f"unavailable: {error}"}

@@ -237,7 +237,7 @@ def _served_detail(variant: str, block: dict) -> list[str]:
 
 
 def _rating(section: dict, plots: list[str]) -> list[str]:
-    from ranker_service.train import ANCHORS, TARGET_RMSE
+    from movierec_jobs.train import ANCHORS, TARGET_RMSE
 
     lines = [f"Protocol: {section['protocol']}", "", "| model | RMSE | MAE | fit s |", "|---|---|---|---|"]
     for name, m in section["models"].items():

@@ -57,11 +57,21 @@ class ServedConfig:
         return replace(self, **changes)
 
 
+def served_parts():
+    """(movie store, match-score calibrations) exactly as the ranker loads them at start-up
+    (``ranker_service.app.load_store`` with ``RankerSettings.from_env``, ``ScoringParams.load``)."""
+    from ranker_service.app import load_store
+    from ranker_service.scoring import ScoringParams
+    from ranker_service.settings import RankerSettings
+
+    return load_store(RankerSettings.from_env()), ScoringParams.load()
+
+
 def live_config() -> ServedConfig:
     """The configuration the running system would use with the current environment and files."""
     from gateway_service.rank_policy import candidates_only_for
-    from ranker_service.calibrate import served_sequence_params
     from ranker_service.scoring import ScoringParams
+    from ranker_service.sequence_model import SeqEaseParams
     from ranker_service.settings import RankerSettings
 
     settings = RankerSettings.from_env()
@@ -70,7 +80,7 @@ def live_config() -> ServedConfig:
                         collab_candidates=settings.added_candidates,
                         retrieval_k=int(os.environ.get("GATEWAY_CANDIDATES", GATEWAY_CANDIDATES_DEFAULT)),
                         candidates_only=candidates_only_for("top_picks", ""),
-                        sequence_params=served_sequence_params(settings.sequence_dir).describe(),
+                        sequence_params=SeqEaseParams.fitted_in(settings.sequence_dir).describe(),
                         popularity_prior=settings.popularity_prior, quality_prior=settings.quality_prior)
 
 

@@ -133,7 +133,7 @@ class ProfileKeys:
             self.stats, self.pending))
 
     def replay(self) -> ProfileKeys:
-        """The default target of ``profile_service.replay``: a sibling prefix that overlaps no live key."""
+        """The default target of ``movierec_jobs.replay``: a sibling prefix that overlaps no live key."""
         return ProfileKeys(f"{self.prefix}replay:")
 
 

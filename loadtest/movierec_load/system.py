@@ -127,7 +127,7 @@ def build_subset_index(catalog_dir: Path, out: Path, size: int, env: dict[str, s
 
     movies = load_catalog(catalog_dir).movies
     ids = movies.sort_values(["ml_rating_count", "movie_id"], ascending=[False, True])["movie_id"].head(size)
-    _run([sys.executable, "-m", "embedding_service.index_job", "--out", str(out), "--catalog", str(catalog_dir),
+    _run([sys.executable, "-m", "movierec_jobs.index", "--out", str(out), "--catalog", str(catalog_dir),
           "--movie-ids", ",".join(str(int(m)) for m in sorted(ids)), "--no-progress"], env, "index job")
     return (out / "current").resolve()
 

@@ -15,11 +15,11 @@ import pytest
 from embedding_helpers import default_settings
 
 from embedding_service.backends import PACKAGED_MODEL_LABEL, EmbedKind, model_identity, resolve_model_path
-from embedding_service.index_job import artifact_version, build_index, index_params
 from embedding_service.settings import PACKAGED_MODEL
 from movierec_catalog.catalog import load_catalog
 from movierec_core.index_artifact import load_index_artifact
 from movierec_core.paths import REPO_ROOT
+from movierec_jobs.index import artifact_version, build_index, index_params
 
 TOY_STORY = 1
 
@@ -112,7 +112,7 @@ def test_a_different_model_gets_a_new_version(tmp_path):
 
 
 def run_job(*args: str, **env: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "embedding_service.index_job", "--no-progress", *args],
+    return subprocess.run([sys.executable, "-m", "movierec_jobs.index", "--no-progress", *args],
                           capture_output=True, text=True, timeout=300, cwd=REPO_ROOT,
                           env={**os.environ, "OMP_NUM_THREADS": "1", **env})
 

@@ -36,7 +36,7 @@ def taste_map_dir(index_dir: Path, catalog_dir: Path, tmp_path_factory) -> Path:
     """The offline taste-map job, run for real on the test index."""
     out = tmp_path_factory.mktemp("taste-map")
     env = {**os.environ, "MOVIEREC_CATALOG_DIR": str(catalog_dir)}
-    done = subprocess.run([sys.executable, "-m", "gateway_service.taste_map", "--index", str(index_dir),
+    done = subprocess.run([sys.executable, "-m", "movierec_jobs.taste_map", "--index", str(index_dir),
                            "--out", str(out)], env=env, cwd=REPO_ROOT, capture_output=True, text=True, timeout=300)
     if done.returncode != 0:
         pytest.fail(f"taste map job failed:\n{done.stderr[-3000:]}")
@@ -48,7 +48,7 @@ def themes_dir(index_dir: Path, catalog_dir: Path, tmp_path_factory) -> Path:
     """The offline themes job (`make themes`), run for real on the test index (k over 4–8: 320 movies)."""
     out = tmp_path_factory.mktemp("themes")
     env = {**os.environ, "MOVIEREC_CATALOG_DIR": str(catalog_dir)}
-    done = subprocess.run([sys.executable, "-m", "gateway_service.themes_build", "--index", str(index_dir),
+    done = subprocess.run([sys.executable, "-m", "movierec_jobs.themes", "--index", str(index_dir),
                            "--k-min", "4", "--k-max", "8", "--k-step", "1", "--out", str(out), "--no-cache"],
                           env=env, cwd=REPO_ROOT, capture_output=True, text=True, timeout=300)
     if done.returncode != 0:

@@ -23,10 +23,10 @@ from gateway_service.settings import (
     jwt_secret_from_env,
     metrics_port_from_env,
 )
-from gateway_service.taste_map import fit_pca
 from gateway_service.titles import TitleSearch
 from movierec_catalog import load_catalog
 from movierec_core.logs import request_id_var
+from movierec_jobs.taste_map import fit_pca
 
 
 @pytest.fixture(scope="module")

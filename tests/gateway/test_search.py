@@ -24,7 +24,7 @@ GODFATHER = 858
 def keyphrase_dir(index_dir: Path, catalog_dir: Path, tmp_path_factory) -> Path:
     ids = np.load(index_dir / "movie_ids.npy").tolist()
     out = tmp_path_factory.mktemp("keyphrases")
-    done = subprocess.run([sys.executable, "-m", "embedding_service.keyphrase_job", "--out", str(out), "--movie-ids",
+    done = subprocess.run([sys.executable, "-m", "movierec_jobs.keyphrases", "--out", str(out), "--movie-ids",
                            ",".join(map(str, ids)), "--catalog", str(catalog_dir), "--no-progress", "--no-cache"],
                           cwd=REPO_ROOT, capture_output=True, text=True, timeout=900,
                           env={**os.environ, "OMP_NUM_THREADS": "1", "HF_HUB_OFFLINE": "1"})

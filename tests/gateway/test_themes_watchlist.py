@@ -13,7 +13,7 @@ import pytest
 import redis
 from gateway_helpers import GODFATHER, GOODFELLAS, PULP_FICTION, assert_error, catalog, onboard, signup
 
-# The documented thresholds (themes_build module docstring, reports/themes.md): restated, not imported.
+# The documented thresholds (movierec_jobs.themes docstring, reports/themes.md): restated, not imported.
 MIN_SHARE = {"genre": 0.4, "decade": 0.4, "descriptor": 0.15}
 MIN_MEMBERS = 10
 # Facts the builder documents as saying nothing about a movie's content.

@@ -32,7 +32,7 @@ def small_index(tmp_path_factory) -> tuple[Path, Path]:
     work = tmp_path_factory.mktemp("load-index")
     env = {**os.environ, "OMP_NUM_THREADS": "1", "HF_HUB_OFFLINE": "1"}
     catalog_dir = ensure_catalog(work, env)
-    subprocess.run([sys.executable, "-m", "embedding_service.index_job", "--out", str(work / "index"), "--catalog",
+    subprocess.run([sys.executable, "-m", "movierec_jobs.index", "--out", str(work / "index"), "--catalog",
                     str(catalog_dir), "--limit", "60", "--no-progress", "--torch-threads", "1"],
                    check=True, cwd=REPO_ROOT, capture_output=True, env=env, timeout=300)
     return catalog_dir, (work / "index" / "current").resolve()

@@ -36,7 +36,7 @@ def index_dir(catalog_dir: Path) -> Path:
     ids_file = root / "movie_ids.txt"
     ids_file.write_text("\n".join(str(int(m)) for m in ids) + "\n")
     env = {**os.environ, "OMP_NUM_THREADS": "1", "HF_HUB_OFFLINE": "1", "MOVIEREC_CATALOG_DIR": str(catalog_dir)}
-    done = subprocess.run([sys.executable, "-m", "embedding_service.index_job", "--movie-ids", f"@{ids_file}",
+    done = subprocess.run([sys.executable, "-m", "movierec_jobs.index", "--movie-ids", f"@{ids_file}",
                            "--out", str(root), "--no-progress"], env=env, cwd=REPO_ROOT, capture_output=True,
                           text=True, timeout=600)
     if done.returncode != 0:

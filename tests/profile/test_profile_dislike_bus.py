@@ -8,8 +8,8 @@ import asyncio
 import numpy as np
 from profile_helpers import DEFAULT_TASTE, log_entries, store_for, wait_until
 
+from movierec_jobs.replay import run as replay
 from profile_service.domain import Profiles
-from profile_service.replay import run as replay
 from profile_service.settings import ProfileSettings
 from retrieval_service.client import RetrievalClient
 

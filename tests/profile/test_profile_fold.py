@@ -14,9 +14,9 @@ import numpy as np
 import pytest
 from profile_helpers import DEFAULT_TASTE, expected_vectors, log_entries, store_for, wait_until
 
+from movierec_jobs.replay import run as replay
 from profile_service.domain import Profiles
 from profile_service.embedder import Embedder, EmbeddingUnavailable
-from profile_service.replay import run as replay
 from profile_service.settings import ProfileSettings
 
 LIKED = [356, 318, 296]

@@ -16,7 +16,7 @@ from movierec.profile.v1 import profile_pb2 as pb
 from movierec.profile.v1 import profile_pb2_grpc
 from movierec_core.client import check_health
 from movierec_core.errors import describe_rpc_error
-from profile_service.export_log import TURNS_SCHEMA, rows_of, write_parquet
+from movierec_jobs.export_log import TURNS_SCHEMA, rows_of, write_parquet
 from profile_service.settings import StoreSettings
 from profile_service.store import ProfileStore
 from profile_service.taste import ema_step, fuse_onboarding

@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 from profile_helpers import DEFAULT_TASTE, expected_vectors, log_entries, store_for
 
+from movierec_jobs.export_log import INTERACTIONS_SCHEMA, rows_of, write_parquet
+from movierec_jobs.replay import overlaps, run
 from profile_service.domain import InvalidEvent, Profiles
-from profile_service.export_log import INTERACTIONS_SCHEMA, rows_of, write_parquet
-from profile_service.replay import overlaps, run
 from profile_service.settings import ProfileSettings
 from profile_service.store import ProfileNotFound
 from profile_service.taste import DAY_MS, ema_step, fuse_onboarding, recent_accumulate

@@ -14,9 +14,9 @@ import numpy as np
 from profile_helpers import DEFAULT_TASTE, store_for
 
 from movierec.profile.v1 import profile_pb2, profile_pb2_grpc
+from movierec_jobs.replay import ReplayReport, compare, live_entries, rebuild
 from movierec_profile_contract import DAY_MS, TASTE_HISTORY_MAX
 from profile_service.domain import Profiles
-from profile_service.replay import ReplayReport, compare, live_entries, rebuild
 from profile_service.settings import StoreSettings
 from profile_service.store import ProfileStore, now_ms
 

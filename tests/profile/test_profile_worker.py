@@ -25,9 +25,9 @@ from profile_helpers import (
 )
 
 from gateway_service.events import PublishError
+from movierec_jobs.replay import run as replay
 from movierec_profile_contract import REVIEW_TASK, encode_review, new_review, record_pending
 from profile_service.domain import Profiles
-from profile_service.replay import run as replay
 from profile_service.settings import ProfileSettings
 from profile_service.taste import ema_step
 

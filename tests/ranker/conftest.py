@@ -44,7 +44,7 @@ def fixture_index_dir(tmp_path_factory) -> Path:
     """The real index job over FIXTURE_MOVIE_IDS (vectors come from its content-hash cache when present)."""
     out = tmp_path_factory.mktemp("ranker-index")
     env = {**os.environ, "OMP_NUM_THREADS": "1", "HF_HUB_OFFLINE": "1"}
-    command = [sys.executable, "-m", "embedding_service.index_job", "--out", str(out), "--no-progress",
+    command = [sys.executable, "-m", "movierec_jobs.index", "--out", str(out), "--no-progress",
                "--movie-ids", ",".join(map(str, FIXTURE_MOVIE_IDS))]
     result = subprocess.run(command, cwd=REPO, env=env, capture_output=True, text=True, timeout=600)
     assert result.returncode == 0, f"index job failed:\n{result.stdout}\n{result.stderr}"

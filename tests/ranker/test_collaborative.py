@@ -225,7 +225,7 @@ def test_fold_in_accepts_edge_ratings(model):
 
 
 def test_train_command_writes_artifact_and_reuses_it(tmp_path, ratings):
-    """`python -m ranker_service.train` on a Parquet subset: report, <out>/<key>/, current, then reuse."""
+    """`python -m movierec_jobs.train` on a Parquet subset: report, <out>/<key>/, current, then reuse."""
     subset = ratings[ratings.user_id <= 150]
     path = tmp_path / "ratings.parquet"
     subset.to_parquet(path)
@@ -233,7 +233,7 @@ def test_train_command_writes_artifact_and_reuses_it(tmp_path, ratings):
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO / "services" / "ranker"),
                                                         os.environ.get("PYTHONPATH", "")]),
            "MOVIEREC_CACHE_DIR": str(tmp_path / "cache")}
-    command = [sys.executable, "-m", "ranker_service.train", "--ratings", str(path), "--out", str(out),
+    command = [sys.executable, "-m", "movierec_jobs.train", "--ratings", str(path), "--out", str(out),
                "--report", str(report), "--set", "factors=4", "--set", "iterations=3"]
     first = subprocess.run(command, env=env, capture_output=True, text=True, timeout=120)
     assert first.returncode == 0, first.stderr

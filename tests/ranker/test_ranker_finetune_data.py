@@ -9,8 +9,8 @@ import sys
 
 import pytest
 
+from movierec_jobs.finetune_data import InvalidExample, build, validate_example
 from movierec_llm.prompts import rerank as rerank_prompt
-from ranker_service.finetune_data import InvalidExample, build, validate_example
 
 
 def test_examples_are_serving_prompts_with_schema_valid_answers(tmp_path, store):
@@ -64,7 +64,7 @@ def test_an_answer_outside_the_schema_is_rejected(tmp_path, store):
 
 def test_submit_without_a_key_fails_clearly(tmp_path):
     env = {k: v for k, v in os.environ.items() if k != "OPENAI_API_KEY"}
-    result = subprocess.run([sys.executable, "-m", "ranker_service.finetune_data", "--out", str(tmp_path),
+    result = subprocess.run([sys.executable, "-m", "movierec_jobs.finetune_data", "--out", str(tmp_path),
                              "--max-examples", "20", "--submit"], capture_output=True, text=True, env=env,
                             timeout=300)
     assert result.returncode == 2
@@ -74,7 +74,7 @@ def test_submit_without_a_key_fails_clearly(tmp_path):
 
 def test_submit_without_network_fails_clearly(tmp_path):
     env = {**os.environ, "OPENAI_API_KEY": "sk-test", "OPENAI_BASE_URL": "http://127.0.0.1:9/v1"}
-    result = subprocess.run([sys.executable, "-m", "ranker_service.finetune_data", "--out", str(tmp_path),
+    result = subprocess.run([sys.executable, "-m", "movierec_jobs.finetune_data", "--out", str(tmp_path),
                              "--max-examples", "20", "--submit"], capture_output=True, text=True, env=env,
                             timeout=300)
     assert result.returncode == 3

@@ -141,7 +141,7 @@ def real_index_dir(catalog, tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("real-index")
     first = catalog.movies.sort_index().index[:300].tolist()
     ids = ",".join(str(m) for m in sorted(set(first) | set(QUALITY_MOVIES)))
-    subprocess.run([sys.executable, "-m", "embedding_service.index_job", "--out", str(out), "--movie-ids", ids,
+    subprocess.run([sys.executable, "-m", "movierec_jobs.index", "--out", str(out), "--movie-ids", ids,
                     "--catalog", str(catalog.path), "--no-progress", "--torch-threads", "1"],
                    check=True, cwd=REPO_ROOT, capture_output=True,
                    env={**os.environ, "OMP_NUM_THREADS": "1", "HF_HUB_OFFLINE": "1"})

@@ -28,7 +28,7 @@ def keyphrase_dir(catalog, tmp_path_factory):
     out = tmp_path_factory.mktemp("keyphrases")
     first = catalog.movies.sort_index().index[:300].tolist()
     ids = ",".join(str(m) for m in sorted(set(first) | set(QUALITY_MOVIES)))
-    done = subprocess.run([sys.executable, "-m", "embedding_service.keyphrase_job", "--out", str(out), "--movie-ids",
+    done = subprocess.run([sys.executable, "-m", "movierec_jobs.keyphrases", "--out", str(out), "--movie-ids",
                            ids, "--catalog", str(catalog.path), "--no-progress", "--no-cache", "--torch-threads", "1"],
                           cwd=REPO_ROOT, capture_output=True, text=True, timeout=900,
                           env={**os.environ, "OMP_NUM_THREADS": "1", "HF_HUB_OFFLINE": "1"})
@@ -76,7 +76,7 @@ def test_job_output_is_deduplicated_and_reused(keyphrase_dir, catalog):
     # Movies with an overview or keywords get at least 8 phrases.
     rich = [i for i, m in enumerate(artifact.movie_ids) if (catalog.get(int(m)).overview or "").count(" ") > 40]
     assert rich and min(per_movie[rich]) >= 8
-    again = subprocess.run([sys.executable, "-m", "embedding_service.keyphrase_job", "--out",
+    again = subprocess.run([sys.executable, "-m", "movierec_jobs.keyphrases", "--out",
                             str(keyphrase_dir.parent), "--movie-ids", ",".join(map(str, artifact.movie_ids.tolist())),
                             "--catalog", str(catalog.path), "--no-progress", "--no-cache"],
                            cwd=REPO_ROOT, capture_output=True, text=True, timeout=300,

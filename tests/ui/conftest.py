@@ -93,12 +93,12 @@ def ui_artifacts(tmp_path_factory) -> UiArtifacts:
     catalog = load_catalog(catalog_dir)
     most_rated = catalog.movies.sort_values(["ml_rating_count", "movie_id"], ascending=[False, True])
     ids = sorted(set(most_rated["movie_id"].head(SUBSET_MOST_RATED).astype(int)) | set(ONBOARDING_PICKS))
-    _run([sys.executable, "-m", "embedding_service.index_job", "--out", str(root / "index"), "--catalog",
+    _run([sys.executable, "-m", "movierec_jobs.index", "--out", str(root / "index"), "--catalog",
           str(catalog_dir), "--movie-ids", ",".join(map(str, ids)), "--no-progress"], env, "index job")
     index_dir = (root / "index" / "current").resolve()
-    _run([sys.executable, "-m", "gateway_service.taste_map", "--index", str(index_dir), "--catalog", str(catalog_dir),
+    _run([sys.executable, "-m", "movierec_jobs.taste_map", "--index", str(index_dir), "--catalog", str(catalog_dir),
           "--out", str(root / "taste_map")], env, "taste map")
-    _run([sys.executable, "-m", "gateway_service.themes_build", "--index", str(index_dir), "--catalog",
+    _run([sys.executable, "-m", "movierec_jobs.themes", "--index", str(index_dir), "--catalog",
           str(catalog_dir), "--k-min", "4", "--k-max", "8", "--k-step", "1", "--no-cache"], env, "themes")
     return UiArtifacts(root, catalog_dir, index_dir, root / "taste_map", catalog)
 

@@ -128,7 +128,7 @@ def vector_radar(taste_map: TasteMap, now: np.ndarray,
     reference points' radars; (None, why) when the map has no axes."""
     if not taste_map.genre_names:
         return None, (f"the taste map of index {taste_map.index_version} has no genre axes (built before they were "
-                      "added): rerun `python -m gateway_service.taste_map`")
+                      "added): rerun `python -m movierec_jobs.taste_map`")
     dim = len(taste_map.mean)
     usable = [s for s in history if len(s.vector) == dim]
     series = []
@@ -227,7 +227,7 @@ async def taste(services: Services, user_id: str) -> TasteResponse:
     radar_view, radar_reason = None, None
     if taste_map is None:
         reason = (f"the taste map for index version {candidates.index_version!r} has not been built: "
-                  "run `python -m gateway_service.taste_map`")
+                  "run `python -m movierec_jobs.taste_map`")
         radar_reason = reason
     else:
         radar_view, radar_reason = vector_radar(taste_map, np.asarray(user.profile.vector, dtype=np.float32), history)

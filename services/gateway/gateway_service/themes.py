@@ -1,4 +1,4 @@
-"""Serving the themes artifact (built offline by :mod:`gateway_service.themes_build`, ``make themes``).
+"""Serving the themes artifact (built offline by :mod:`movierec_jobs.themes`, ``make themes``).
 
 The gateway loads ``artifacts/themes/current/themes.json`` at start (``MOVIEREC_THEMES_DIR`` overrides
 the directory); without it the theme routes answer 503 in words and the home page simply has no theme

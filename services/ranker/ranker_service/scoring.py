@@ -26,7 +26,7 @@
     (``python -m movierec_eval.select_served``).
 * ``match_score = sigmoid(slope·final + intercept)``, one Platt mapping per ranker name, fitted on
   held-out ml-latest-small ratings: it estimates the chance that the person rates the movie 4 stars or
-  more if they watch it. ``python -m ranker_service.calibrate`` chooses ``a`` and fits the mappings
+  more if they watch it. ``python -m movierec_jobs.calibrate`` chooses ``a`` and fits the mappings
   and writes them, with the evidence, to ``calibration.json`` beside this file and to
   ``reports/ranker-alpha.json``.
 """
@@ -148,7 +148,7 @@ class NumericScorer:
         missing = sorted(needed - set(params.calibrations))
         if missing:
             raise ValueError(f"calibration.json has no calibration for {missing}; "
-                             "run `python -m ranker_service.calibrate --write`")
+                             "run `python -m movierec_jobs.calibrate --write`")
         self.calibrations = {name: params.calibrations[name] for name in needed}
 
     @property

@@ -1,6 +1,6 @@
 """SeqEASE: the sequence-aware collaborative signal ŷ_topn the ranker orders by ("what goes next").
 
-**Fit** (offline, ``python -m ranker_service.train``): EASE (Steck 2019) with ridge ``λ`` on *windows*
+**Fit** (offline, ``python -m movierec_jobs.train``): EASE (Steck 2019) with ridge ``λ`` on *windows*
 of ``window`` consecutive ratings of every person, a new window every ``stride`` ratings — so the
 item-item weights encode "rated close together" rather than "rated by the same person, years
 apart". Items rated by fewer than ``min_support`` people carry almost no co-occurrence evidence and
@@ -67,6 +67,12 @@ class SeqEaseParams:
 
     def describe(self) -> dict:
         return asdict(self)
+
+    @classmethod
+    def fitted_in(cls, directory: str | os.PathLike) -> SeqEaseParams:
+        """The parameters the artifact in ``directory`` was fitted with (the defaults when there is none)."""
+        manifest = Path(directory) / MANIFEST_FILE
+        return cls(**json.loads(manifest.read_text())["params"]) if manifest.is_file() else cls()
 
 
 @dataclass(frozen=True)

@@ -86,7 +86,7 @@ monitor_password=$(head -c 48 /dev/urandom | sha256sum | cut -d ' ' -f 1)
 app_commands="-@all +@connection +@read +@write +@transaction +time +eval +evalsha +eval_ro +evalsha_ro +script|load +script|exists -@dangerous -@admin"
 
 # The profile tier's key families (libs/movierec_profile_contract ProfileKeys), each also covering
-# its sub-keys (deadletter:ids, pending:due, ...). replay: is profile_service.replay's default target.
+# its sub-keys (deadletter:ids, pending:due, ...). replay: is movierec_jobs.replay's default target.
 profile_keys=""
 for family in profile applied ratings steps watchlist watched taste-history batch-block interactions turns deadletter stats pending replay:; do
   profile_keys="${profile_keys} ~${prefix}${family}*"

@@ -1,4 +1,4 @@
-"""Catalog embedding job: ``python -m embedding_service.index_job`` (``make index``).
+"""Catalog embedding job: ``python -m movierec_jobs.index`` (``make index``).
 
 Embeds every catalog movie's ``embedding_text`` as a DOCUMENT with the configured backend (the same
 ``EMBEDDING_*`` variables as the service, so queries and documents share one model), L2-normalizes,
@@ -55,7 +55,7 @@ from movierec_core.index_artifact import (
 )
 from movierec_core.paths import cache_dir
 
-log = logging.getLogger("movierec.embedding.index_job")
+log = logging.getLogger("movierec.jobs.index")
 
 # Bump when the way vectors or indexes are produced changes, so old artifacts are not reused.
 JOB_CODE_VERSION = "1"
@@ -302,7 +302,7 @@ def _digest(value: object) -> str:
 # ---- command line ----------------------------------------------------------------------------------
 
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="python -m embedding_service.index_job", description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m movierec_jobs.index", description=__doc__.split("\n")[0])
     parser.add_argument("--index-kind", choices=INDEX_KINDS, default="flat",
                         help="flat = exact IndexFlatIP (default); hnsw = IndexHNSWFlat; ivf = IndexIVFFlat")
     parser.add_argument("--out", type=Path, default=None, help="artifact root (default artifacts/index)")
@@ -354,7 +354,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                             limit=args.limit, params=_params_from_args(args), batch_size=args.batch_size,
                             progress=not args.no_progress)
     except (ConfigError, CatalogNotFoundError, ModelLoadError, ArtifactError, ValueError, OSError) as error:
-        print(f"index_job: {error}", file=sys.stderr)
+        print(f"index: {error}", file=sys.stderr)
         return 2
     if build.reused:
         print(f"reused {build.version}: {build.count} vectors already at {build.path} "

@@ -1,4 +1,4 @@
-"""Keyphrase job: ``python -m embedding_service.keyphrase_job`` (``make keyphrases``).
+"""Keyphrase job: ``python -m movierec_jobs.keyphrases`` (``make keyphrases``).
 
 Extracts 8–15 keyphrases per catalog movie (:mod:`movierec_catalog.keyphrases`: TMDB keywords, MovieLens
 tags, overview chunks, setting, mood, audience), deduplicates them across movies, embeds each unique phrase
@@ -30,15 +30,15 @@ from pathlib import Path
 import numpy as np
 
 from embedding_service.backends import EmbeddingBackend, ModelLoadError, create_backend, model_identity
-from embedding_service.index_job import _digest, _movie_ids_arg, _vectors_for, select_movies
 from embedding_service.settings import EmbeddingSettings
 from movierec_catalog.keyphrases import SOURCE_CODE, SOURCES, PhraseRarity, movie_keyphrases
 from movierec_core.config import ConfigError
 from movierec_core.index_artifact import ArtifactError, point_current
 from movierec_core.keyphrase_artifact import keyphrase_root, load_keyphrase_artifact, write_keyphrase_artifact
 from movierec_core.paths import cache_dir
+from movierec_jobs.index import _digest, _movie_ids_arg, _vectors_for, select_movies
 
-log = logging.getLogger("movierec.embedding.keyphrase_job")
+log = logging.getLogger("movierec.jobs.keyphrases")
 
 # Bump when the extractor (libs/movierec_catalog/keyphrases.py) or the layout changes.
 KEYPHRASE_CODE_VERSION = "2"
@@ -147,12 +147,12 @@ def build_keyphrases(catalog, out_root: Path | None = None, settings: EmbeddingS
         try:
             shutil.copytree(path, cached, dirs_exist_ok=True)
         except OSError as error:
-            print(f"keyphrase_job: could not copy to the cache {cached}: {error}", file=sys.stderr)
+            print(f"keyphrases: could not copy to the cache {cached}: {error}", file=sys.stderr)
     return done("built", path, extract_s, embed_s, embedded)
 
 
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="python -m embedding_service.keyphrase_job",
+    parser = argparse.ArgumentParser(prog="python -m movierec_jobs.keyphrases",
                                      description=__doc__.split("\n")[0])
     parser.add_argument("--out", type=Path, default=None, help="artifact root (default artifacts/keyphrases)")
     parser.add_argument("--catalog", type=Path, default=None,
@@ -181,7 +181,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                                  use_cache=not args.no_cache, batch_size=args.batch_size,
                                  progress=not args.no_progress)
     except (ConfigError, CatalogNotFoundError, ModelLoadError, ArtifactError, ValueError, OSError) as error:
-        print(f"keyphrase_job: {error}", file=sys.stderr)
+        print(f"keyphrases: {error}", file=sys.stderr)
         return 2
     figures = (f"{build.movies} movies, {build.entries} movie–phrase entries, {build.phrases} unique phrases")
     if build.status == "built":

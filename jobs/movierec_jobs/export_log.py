@@ -1,11 +1,11 @@
 """Export the interaction log (or the turn log) from its Redis Stream to Parquet.
 
-    python -m profile_service.export_log --out interactions.parquet
-    python -m profile_service.export_log --stream turns --out turns.parquet
+    python -m movierec_jobs.export_log --out interactions.parquet
+    python -m movierec_jobs.export_log --stream turns --out turns.parquet
 
 Rows keep the stream order (= the order events were applied); ``embedding`` is the float32 text
 embedding that onboarding/message events were applied with, so the file can be replayed
-(``python -m profile_service.replay --from-parquet interactions.parquet``).
+(``python -m movierec_jobs.replay --from-parquet interactions.parquet``).
 """
 
 from __future__ import annotations
@@ -134,7 +134,7 @@ def read_interactions(path: Path) -> Iterator[Interaction]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m profile_service.export_log", description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m movierec_jobs.export_log", description=__doc__.split("\n")[0])
     parser.add_argument("--out", type=Path, required=True, help="Parquet file to write")
     parser.add_argument("--stream", choices=("interactions", "turns"), default="interactions")
     args = parser.parse_args(argv)

@@ -1,8 +1,8 @@
 """Rebuild every profile from the interaction log and compare it with the live profiles.
 
-    python -m profile_service.replay                       # live stream → prefix movierec:replay:
-    python -m profile_service.replay --target-url redis://host:6379/1 --target-prefix movierec:
-    python -m profile_service.replay --from-parquet interactions.parquet
+    python -m movierec_jobs.replay                       # live stream → prefix movierec:replay:
+    python -m movierec_jobs.replay --target-url redis://host:6379/1 --target-prefix movierec:
+    python -m movierec_jobs.replay --from-parquet interactions.parquet
 
 Each log entry is applied, in log order, with the same Lua scripts as the live path (logging
 off), from what the entry carries: movie ids (vectors from the index artifact), rating, the text
@@ -25,8 +25,8 @@ import numpy as np
 
 from movierec_core.config import ConfigError
 from movierec_core.index_artifact import ArtifactError
+from movierec_jobs.export_log import read_interactions
 from movierec_profile_contract import ProfileKeys
-from profile_service.export_log import read_interactions
 from profile_service.interactions import Interaction
 from profile_service.settings import ProfileSettings
 from profile_service.store import ProfileNotFound, ProfileState, ProfileStore, TasteSnapshot
@@ -195,7 +195,7 @@ def run(settings: ProfileSettings, *, target_url: str | None, target_prefix: str
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m profile_service.replay", description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m movierec_jobs.replay", description=__doc__.split("\n")[0])
     parser.add_argument("--target-url", default=None, help="Redis to rebuild into (default: REDIS_URL)")
     parser.add_argument("--target-prefix", default=DEFAULT_TARGET_PREFIX,
                         help=f"key prefix of the rebuilt profiles (default {DEFAULT_TARGET_PREFIX})")

@@ -1,4 +1,4 @@
-"""Fine-tuning data for the ranker's LLM rerank: ``python -m ranker_service.finetune_data [--submit]``.
+"""Fine-tuning data for the ranker's LLM rerank: ``python -m movierec_jobs.finetune_data [--submit]``.
 
 Every example is exactly what the ranker sends and expects at serving time: the messages come from
 the same builder (``ranker_service.llm.rerank_messages`` → ``movierec_llm.prompts.rerank``), and the

@@ -1,6 +1,6 @@
 """Themes: K-means clusters of the catalog's movie vectors, named offline from their distinctive facts.
 
-``python -m gateway_service.themes_build`` (``make themes``) reads the serving index artifact
+``python -m movierec_jobs.themes`` (``make themes``) reads the serving index artifact
 (``artifacts/index/current``), optionally the collaborative item factors (``artifacts/collab/current``,
 ``--collab-weight``) and the catalog, and writes ``artifacts/themes/<key>/`` (``current`` points at it;
 a copy is kept in ``$MOVIEREC_CACHE_DIR/themes``)::
@@ -420,8 +420,8 @@ def render_report(data: dict, catalog: Catalog) -> str:
     p = data["params"]
     lines = [
         "# Themes", "",
-        "Written by `make report-themes` (`python -m gateway_service.themes_build --report reports/themes.md`); "
-        "method in `services/gateway/gateway_service/themes_build.py` and docs/architecture.md §7.", "",
+        "Written by `make report-themes` (`python -m movierec_jobs.themes --report reports/themes.md`); "
+        "method in `jobs/movierec_jobs/themes.py` and docs/architecture.md §7.", "",
         f"Inputs: index `{data['inputs']['index_version']}`, catalog `{data['inputs']['catalog_version']}`, "
         f"collaborative factors: {data['inputs']['collab_version'] or 'not used'} "
         f"(weight {p['collab_weight']}). {data['movies']} movies; build {data['buildSeconds']} s.", "",
@@ -452,7 +452,7 @@ def render_report(data: dict, catalog: Catalog) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m gateway_service.themes_build", description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m movierec_jobs.themes", description=__doc__.split("\n")[0])
     parser.add_argument("--index", type=Path, default=None, help="index artifact dir (default: the current one)")
     parser.add_argument("--catalog", type=Path, default=None, help="catalog dir (default: the current one)")
     parser.add_argument("--collab", type=Path, default=artifacts_dir() / "collab" / "current",

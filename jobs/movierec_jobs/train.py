@@ -1,4 +1,4 @@
-"""Evaluate and train the collaborative rating predictor: ``python -m ranker_service.train`` (``make train``).
+"""Evaluate and train the collaborative rating predictor: ``python -m movierec_jobs.train`` (``make train``).
 
 Steps:
 
@@ -53,7 +53,8 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
 from movierec_core.hashing import sha256_file  # noqa: E402
-from ranker_service import sequence_train  # noqa: E402
+from movierec_core.paths import REPO_ROOT  # noqa: E402
+from movierec_jobs import sequence_train  # noqa: E402
 from ranker_service.collaborative import (  # noqa: E402
     CODE_VERSION,
     CollaborativeModel,
@@ -64,7 +65,6 @@ from ranker_service.collaborative import (  # noqa: E402
 
 log = logging.getLogger("movierec.ranker.train")
 
-REPO_ROOT = Path(__file__).resolve().parents[3]
 # Bump when the evaluation protocol changes (the stored evaluation is part of the artifact).
 EVAL_VERSION = "train-eval-2"
 
@@ -291,7 +291,7 @@ def evaluate(df: pd.DataFrame, hp: Hyperparameters, tune: bool) -> tuple[dict[st
         log.info("validation: chosen hyperparameters")
         chosen_val = validate(hp)
         selection = {"method": "given hyperparameters (collaborative.Hyperparameters defaults unless overridden); "
-                               "the defaults were selected by `python -m ranker_service.train --tune` on this same "
+                               "the defaults were selected by `python -m movierec_jobs.train --tune` on this same "
                                "validation split"}
 
     # -- test --------------------------------------------------------------------------------------

@@ -1,6 +1,6 @@
 """Choose the blend weight ``a`` and fit the match-score calibration on held-out ml-latest-small data.
 
-    python -m ranker_service.calibrate [--write]
+    python -m movierec_jobs.calibrate [--write]
 
 **Alpha (leave-last-out).** Items with at least 5 ratings that have a vector. Each user's ratings
 are ordered by (timestamp, movieId); the last one is the test item (never looked at here), the
@@ -100,12 +100,6 @@ def temporal_split(ratings: pd.DataFrame, held_out: float = 0.2) -> tuple[pd.Dat
 def fold_in_scores(model, history: pd.DataFrame, movie_ids: list[int]) -> np.ndarray:
     state = model.fold_in(dict(zip(history.movie_id.astype(int), history.rating.astype(float), strict=True)))
     return np.asarray(model.predict_scaled(state, movie_ids), dtype=np.float64)
-
-
-def served_sequence_params(directory: Path = SERVED_SEQUENCE) -> SeqEaseParams:
-    """The window/stride/λ/decay the served SeqEASE was fitted with (the defaults when there is none)."""
-    manifest = directory / "manifest.json"
-    return SeqEaseParams(**json.loads(manifest.read_text())["params"]) if manifest.is_file() else SeqEaseParams()
 
 
 def fit_sequence(ratings: pd.DataFrame, params: SeqEaseParams) -> SequenceModel:
@@ -257,7 +251,7 @@ def main(argv: list[str] | None = None) -> int:
     ratings, vectors, index_version = load_inputs(args.index, args.catalog)
     log.info("ratings: %d from %d users on %d items", len(ratings), ratings.user_id.nunique(),
              ratings.movie_id.nunique())
-    params = served_sequence_params()
+    params = SeqEaseParams.fitted_in(SERVED_SEQUENCE)  # the served SeqEASE's window/stride/λ/decay
     alpha = select_alpha(ratings, vectors, params, args.candidates, args.seed)
     log.info("content+SeqEASE alpha grid best: %.2f (NDCG@10 %s)", alpha["alpha"],
              next(g["ndcg@10"] for g in alpha["grid"] if g["alpha"] == alpha["alpha"]))

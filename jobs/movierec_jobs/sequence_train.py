@@ -1,6 +1,6 @@
 """Choose SeqEASE's λ and input decay on validation, then fit the served model on ALL ratings.
 
-Called by ``python -m ranker_service.train`` (``make train``) after the rating predictor; writes
+Called by ``python -m movierec_jobs.train`` (``make train``) after the rating predictor; writes
 ``<artifacts>/seqease/<key>/`` (``seq_ease.npz`` + ``manifest.json`` with the validation grid) and
 points ``<artifacts>/seqease/current`` at it. ``key`` = sha256 of the ratings file bytes + the grid +
 the code version; an existing ``<key>`` (or ``$MOVIEREC_CACHE_DIR/seqease/<key>``) is reused as is.
