@@ -98,16 +98,13 @@ class Resources:
 
 def run_topn(res: Resources, variants: list[str], state: dict) -> dict:
     from movierec_eval import served, topn
-    from ranker_service.app import load_store
-    from ranker_service.scoring import ScoringParams
-    from ranker_service.settings import RankerSettings
 
     try:
         from ranker_service.collaborative import fit as rating_fit
     except ImportError:
         rating_fit = None
     config = served.live_config()
-    served_parts = (load_store(RankerSettings.from_env()), ScoringParams.load(), config)
+    served_parts = (*served.served_parts(), config)
     out = {"served_config": config.describe(), "protocol": {
         "split": "leave-last-out per user; " + "ratings ordered by (timestamp, movieId); last = test, second-last "
                  "= validation, rest = training; every rating is an interaction",
@@ -223,7 +220,7 @@ def run_section(section: str, res: Resources, args: argparse.Namespace, state: d
         return {"models": [embedding_quality.evaluate_model(d, res.catalog, args.seed)
                            for d in (args.index_dir or [None])],
                 "how_to_add_a_model": "build another index artifact with that model, e.g. `EMBEDDING_MODEL=<name "
-                                      "or folder> python -m embedding_service.index_job --out artifacts/index-<name>`, "
+                                      "or folder> python -m movierec_jobs.index --out artifacts/index-<name>`, "
                                       "then `python -m movierec_eval --sections embedding --index-dir "
                                       "artifacts/index/current --index-dir artifacts/index-<name>/current`"}
     if section == "constraints":

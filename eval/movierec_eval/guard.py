@@ -57,13 +57,9 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     from movierec_eval import served
     from movierec_eval.__main__ import Resources
-    from ranker_service.app import load_store
-    from ranker_service.scoring import ScoringParams
-    from ranker_service.settings import RankerSettings
 
     res = Resources(7)
-    result = measure(res.ratings, res.index, res.taste, res.cold_start, load_store(RankerSettings.from_env()),
-                     ScoringParams.load(), served.live_config())
+    result = measure(res.ratings, res.index, res.taste, res.cold_start, *served.served_parts(), served.live_config())
     record = {k: v for k, v in result.items() if not k.startswith("_")}
     record |= {"sample_seed": SAMPLE_SEED, "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
                "command": "PYTHONPATH=eval .venv/bin/python -m movierec_eval.guard --write"}

@@ -75,17 +75,14 @@ def served_setup(seed: int):
     from movierec_eval import served, topn
     from profile_service.settings import TasteConstants
     from profile_service.vectors import MovieVectors, cold_start_vector, popular_movie_ids
-    from ranker_service.app import load_store
-    from ranker_service.scoring import ScoringParams
-    from ranker_service.settings import RankerSettings
 
     catalog, index = load_catalog(), load_index_artifact()
     movies = MovieVectors.from_artifact(index)
     cold_start = cold_start_vector(movies, popular_movie_ids(catalog.path, movies, 200))
     ctx, tastes = topn.variant_context(load_ratings(), "5core", index, TasteConstants.from_env(), cold_start, seed)
     config = served.live_config()
-    store = load_store(RankerSettings.from_env())
-    runner = served.ServedRunner(ctx, store, ScoringParams.load(), served.fit_sequence(ctx.split, config), tastes)
+    store, params = served.served_parts()
+    runner = served.ServedRunner(ctx, store, params, served.fit_sequence(ctx.split, config), tastes)
     return ctx, runner, config, store
 
 

@@ -79,13 +79,11 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s", stream=sys.stderr)
     from movierec_eval import served, topn
     from movierec_eval.__main__ import Resources
-    from ranker_service.app import load_store
-    from ranker_service.scoring import ScoringParams
-    from ranker_service.settings import SERVED_DEFAULTS_FILE, RankerSettings
+    from ranker_service.settings import SERVED_DEFAULTS_FILE
 
     res = Resources(args.seed)
     live = served.live_config()
-    store, params = load_store(RankerSettings.from_env()), ScoringParams.load()
+    store, params = served.served_parts()
     runners = {}
     for variant in args.variants.split(","):
         ctx, tastes = topn.variant_context(res.ratings, variant, res.index, res.taste, res.cold_start, args.seed)
