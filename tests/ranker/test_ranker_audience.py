@@ -148,3 +148,24 @@ async def test_batch_ranks_each_group_as_a_single_call_would(store, scoring_para
     for got, want in zip(batch[:2], singles, strict=True):
         assert [(p.movie_id, p.explanation) for p in got.picks] == [(p.movie_id, p.explanation) for p in want.picks]
     assert getattr(batch[2], "reason", None) == "NO_ELIGIBLE_CANDIDATES"
+
+
+async def test_distinct_batch_never_repicks_and_fills_each_group_from_what_is_left(store, scoring_params):
+    """``distinct``: a later group skips what an earlier one picked and still returns top_n picks, the
+    next best of its own candidates (what a single call excluding those movies would return)."""
+    from dataclasses import replace
+
+    ranker = make_ranker(store, scoring_params, collab=None)
+    ratings = {HEAT: 5.0, 593: 4.5}
+    shared = [3006, 8798, 47044, 4210, 2571, 6365, 6934]
+    first = rank_input(store, shared, ratings=ratings, top_n=3)
+    second = replace(rank_input(store, shared, ratings=ratings, top_n=3), history=first.history)
+    plain = await ranker.rank_batch([first, second])
+    assert [p.movie_id for p in plain[0].picks] == [p.movie_id for p in plain[1].picks]  # the overlap to remove
+    distinct = await ranker.rank_batch([first, second], distinct=True)
+    taken = [p.movie_id for p in distinct[0].picks]
+    assert taken == [p.movie_id for p in plain[0].picks]  # the first group is untouched
+    later = [p.movie_id for p in distinct[1].picks]
+    assert len(later) == 3 and not set(later) & set(taken)
+    alone = await ranker.rank(replace(second, constraints=second.constraints.excluding(taken)))
+    assert later == [p.movie_id for p in alone.picks]

@@ -400,8 +400,8 @@ def plan_carousels(services: Services, user: UserView, hard: Filter, n: int,
                    query_vector: np.ndarray) -> list[CarouselPlan]:
     """Top picks, then (after onboarding) "Because you loved X" and "For fans of G".
 
-    Later carousels ask for more candidates and picks, so that after removing movies shown in an
-    earlier one they still have ``n``.
+    Later carousels ask retrieval for more candidates, so that after the ranker removes the movies an
+    earlier carousel picked (``distinct_picks``) they still have ``n``.
     """
     k = services.settings.candidates
     plans = [CarouselPlan("top-picks", "top_picks",
@@ -413,17 +413,17 @@ def plan_carousels(services: Services, user: UserView, hard: Filter, n: int,
     seed_movie = services.catalog.get(seed) if seed is not None else None
     if seed_movie is not None:
         plans.append(CarouselPlan(f"because-{seed}", "because_you_loved", f"Because you loved {seed_movie.title}",
-                                  k=k + n, top_n=2 * n, hard=hard, seed_movie_id=seed))
+                                  k=k + n, top_n=n, hard=hard, seed_movie_id=seed))
     genre = favourite_genre(services, user)
     if genre:
         plans.append(CarouselPlan(f"fans-of-{genre.lower()}", "fans_of", f"For fans of {genre}",
-                                  k=k + 2 * n, top_n=n * (len(plans) + 1), hard=replace(hard, include_genres=[genre]),
+                                  k=k + 2 * n, top_n=n, hard=replace(hard, include_genres=[genre]),
                                   search_vector=user.taste, genre=genre))
     theme = top_theme(services, user)  # "More <theme>": the theme holding most of the favourites
     unseen = frozenset(theme.movie_ids) - hard.exclude_movie_ids if theme else frozenset()
     if unseen:  # (an empty allow-list would mean "any movie")
         plans.append(CarouselPlan(f"theme-{theme.theme_id}", "theme", f"More {theme.name}", k=k + 2 * n,
-                                  top_n=n * (len(plans) + 1), hard=replace(hard, only_movie_ids=unseen),
+                                  top_n=n, hard=replace(hard, only_movie_ids=unseen),
                                   search_vector=user.taste, theme_id=theme.theme_id))
     return plans
 
@@ -451,14 +451,15 @@ async def retrieve_carousels(services: Services, plans: list[CarouselPlan]) -> l
 
 async def rank_page(services: Services, user: UserView, plans: list[CarouselPlan], found: list[Candidates],
                     hard: Filter, query: str) -> list[Ranked]:
-    """Every carousel ranked in one RankBatch call; when the ranker fails, each carousel degrades to its
-    retrieval order (a group the ranker could not fill, e.g. nothing eligible, comes back empty)."""
+    """Every carousel ranked in one RankBatch call, no movie picked twice (``distinct_picks``); when the
+    ranker fails, each carousel degrades to its retrieval order (a group the ranker could not fill, e.g.
+    nothing eligible, comes back empty)."""
     admitted = [[h for h in candidates.hits if _admitted(services, h.movie_id, hard)] for candidates in found]
     live = [i for i, hits in enumerate(admitted) if hits]
     results = [Ranked([], "none") for _ in plans]
     if not live:
         return results
-    request = ranker_pb2.RankBatchRequest(user=user.context(), query=query, groups=[
+    request = ranker_pb2.RankBatchRequest(user=user.context(), query=query, distinct_picks=True, groups=[
         plans[i].group(admitted[i], min(plans[i].top_n, len(admitted[i])), hard, query) for i in live])
     try:
         response = await services.ranker.RankBatch(request)
@@ -466,7 +467,8 @@ async def rank_page(services: Services, user: UserView, plans: list[CarouselPlan
         code, detail = _failure(error)
         log.warning("ranker failed; serving retrieval order", extra=log_fields(grpc_code=code, detail=detail))
         for i in live:
-            results[i] = degraded(services, user, admitted[i], plans[i].top_n, _degraded_reason(code))
+            # Every admitted hit (cards are built lazily): _assemble skips what an earlier carousel shows.
+            results[i] = degraded(services, user, admitted[i], len(admitted[i]), _degraded_reason(code))
         return results
     for i, result in zip(live, response.results, strict=True):
         if result.error:

@@ -138,20 +138,28 @@ class Ranker:
             raise result
         return result
 
-    async def rank_batch(self, requests: list[RankInput]) -> list[RankOutput | ServiceError]:
-        """Groups of one person (same history): each answer, or the error that group alone ran into."""
-        numeric = await asyncio.to_thread(self._numeric_batch, requests)
+    async def rank_batch(self, requests: list[RankInput], *,
+                         distinct: bool = False) -> list[RankOutput | ServiceError]:
+        """Groups of one person (same history): each answer, or the error that group alone ran into.
+        ``distinct``: a group never picks what an earlier group picked (its constraints exclude those)."""
+        numeric = await asyncio.to_thread(self._numeric_batch, requests, distinct)
         return list(await asyncio.gather(*(self._finish(request, answer)
                                            for request, answer in zip(requests, numeric, strict=True))))
 
-    def _numeric_batch(self, requests: list[RankInput]) -> list[NumericAnswer | ServiceError]:
+    def _numeric_batch(self, requests: list[RankInput], distinct: bool = False) -> list[NumericAnswer | ServiceError]:
         user = self._user_state(requests[0].history)
         answers: list[NumericAnswer | ServiceError] = []
+        picked: set[int] = set()
         for request in requests:
+            if distinct and picked:
+                request = replace(request, constraints=request.constraints.excluding(picked))
             try:
-                answers.append(self._numeric(request, user))
+                answer = self._numeric(request, user)
             except ServiceError as error:
                 answers.append(error)
+                continue
+            answers.append(answer)
+            picked.update(pick.movie_id for pick in answer.picks)
         return answers
 
     def _user_state(self, history: UserHistory) -> UserState:

@@ -45,7 +45,7 @@ class RankerServicer(ranker_pb2_grpc.RankerServiceServicer):
         if self.ranker is None:
             raise unavailable("the ranker is still loading its catalog, vectors and models", retry_after_s=1.0)
         inputs = parse_rank_batch_request(request, self.ranker, self.max_candidates)
-        results = await self.ranker.rank_batch(inputs)
+        results = await self.ranker.rank_batch(inputs, distinct=request.distinct_picks)
         response = ranker_pb2.RankBatchResponse()
         for group, result in zip(request.groups, results, strict=True):
             if isinstance(result, ServiceError):
