@@ -520,3 +520,13 @@ def test_redis_runs_protected_with_the_acl_file_its_init_container_renders(overl
     assert "--user monitor" in probe and "grep -qx PONG" in probe, "NOAUTH would exit 0: the probe must see PONG"
     args = containers["exporter"]["args"]
     assert "--redis.user=monitor" in args and "--redis.password-file=/run/redis-auth/exporter-passwords.json" in args
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+@pytest.mark.parametrize("process", sorted(PROCESSES))
+def test_every_python_process_runs_one_blas_thread(overlay, process):
+    """Scale with replicas, not threads: under a CPU limit, OpenBLAS's default of one thread per node core
+    made the ranker's MMR step ~10x slower (services/ranker/README.md)."""
+    env = container_env(docs_of(overlay), process)
+    for name in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+        assert env.get(name) == "1", f"{overlay}/{process}: {name}={env.get(name)!r}, expected 1"

@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+from movierec_core.threads import one_blas_thread
+
+# ruff: noqa: E402  (the imports below must follow it)
+one_blas_thread()  # before numpy loads its BLAS
+
 import asyncio
 import json
 import logging

@@ -12,6 +12,11 @@ queue unserved. A SIGTERM/SIGINT shutdown exits normally.
 
 from __future__ import annotations
 
+from movierec_core.threads import one_blas_thread
+
+# ruff: noqa: E402  (the imports below must follow it)
+one_blas_thread()  # before numpy loads its BLAS (the prefork children inherit it)
+
 import logging
 import os
 import sys

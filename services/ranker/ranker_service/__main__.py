@@ -1,6 +1,10 @@
 """`python -m ranker_service` starts the ranker tier."""
 
-from movierec_core.server import run_service
-from ranker_service.app import main
+from movierec_core.threads import one_blas_thread
+
+one_blas_thread()  # before numpy loads its BLAS
+
+from movierec_core.server import run_service  # noqa: E402
+from ranker_service.app import main  # noqa: E402
 
 run_service("ranker", main)
