@@ -185,7 +185,9 @@ def _served_headline(section: dict) -> list[str]:
              f"What the product serves for the Top-picks carousel, read from the live configuration (not chosen "
              f"here): a = {config['alpha']}, MMR λ = {config['mmr_lambda']}, {config['retrieval_k']} retrieval "
              f"candidates (`GATEWAY_CANDIDATES`) + up to {config['collab_candidates']} SeqEASE candidates, "
-             f"`candidates_only = {str(config['candidates_only']).lower()}`, SeqEASE {config['sequence_params']}; "
+             f"`candidates_only = {str(config['candidates_only']).lower()}`, SeqEASE {config['sequence_params']}, "
+             f"popularity prior β = {config.get('popularity_prior', 0.0)} (β/(1 + the person's known movies): "
+             f"it fades as they rate), quality prior γ = {config.get('quality_prior', 0.0)}; "
              "ranked through the ranker's request path (`movierec_eval/served.py`).", "",
              "| split | HR@10 test [95% CI] | NDCG@10 test [95% CI] | target | met | vs best baseline: ΔHR@10 "
              "[95% CI] | ΔNDCG@10 [95% CI] | diversity@10 | cos. alignment@5 |",
