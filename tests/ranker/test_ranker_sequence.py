@@ -154,3 +154,25 @@ def test_servicer_orders_ratings_by_rated_at(store, neutral_params, sequence_mod
     ordered = list(parse_rank_request(request(True), ranker, 500).history.ratings)
     assert ordered == [STAR_WARS[0], *sorted([STAR_WARS[1], HARRY_POTTER[0]]), STAR_WARS[2]]  # ties by movie id
     assert list(parse_rank_request(request(False), ranker, 500).history.ratings) == list(stamps)
+
+
+async def test_more_like_a_seed_asks_seqease_about_the_seed_not_the_history(store, neutral_params, sequence_model,
+                                                                            real_history):
+    """"More like X" (because_movie_id = X): SeqEASE's ŷ and its added candidates come from X alone (what people
+    who liked X went on to like), not from a history that has nothing to do with the request."""
+    from dataclasses import replace
+
+    seed = next(m for m in STAR_WARS if m not in real_history and m in sequence_model)
+    unrated = [m for m in store.movie_ids.tolist() if m not in real_history and m != seed][:40]
+    ranker = seq_ranker(store, neutral_params, sequence_model, collab_candidates=20, alpha=0.0)
+    plain = rank_input(store, unrated, ratings=real_history, top_n=8)
+    seeded = await ranker.rank(replace(plain, because_movie_id=seed))
+    state = sequence_model.fold_in([seed])
+    pool = sorted({p.movie_id for p in seeded.picks} | set(unrated))
+    yhat = dict(zip(pool, sequence_model.predict_scaled(state, pool), strict=True))
+    picks = [p.movie_id for p in seeded.picks]
+    assert picks == sorted(picks, key=lambda m: -yhat[m]), "ordered by the seed's SeqEASE scores"
+    added = set(picks) - set(unrated)
+    assert added and added <= set(sequence_model.ranked_unseen(state, 10 * 20)), "added from the seed's neighbours"
+    history_order = [p.movie_id for p in (await ranker.rank(plain)).picks]
+    assert picks != history_order, "the seed, not the history, decides"

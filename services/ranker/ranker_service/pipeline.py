@@ -169,11 +169,12 @@ class Ranker:
 
     def _numeric(self, request: RankInput, user: UserState) -> NumericAnswer:
         taste = self.scorer.taste_vector(request.vector, request.history.liked_ids())
-        eligible = self._eligible(request) + self._collab_candidates(request, user.sequence, taste)
+        sequence = self._sequence_for(request, user)
+        eligible = self._eligible(request) + self._collab_candidates(request, sequence, taste)
         if not eligible:
             raise self._nothing_eligible(request)
         scores = self.scorer.score([m for m, _ in eligible], taste, user.fold_in,
-                                   np.array([s for _, s in eligible], dtype=np.float64), user.sequence)
+                                   np.array([s for _, s in eligible], dtype=np.float64), sequence)
         # A title the request asks for more of counts as evidence too: "more like Toy Story" from a
         # crime fan is a family request, and the band must not hide what was asked for.
         seed = self.store.get(request.because_movie_id) if request.because_movie_id else None
@@ -186,6 +187,16 @@ class Ranker:
         note = audience if self._prior_changed(scores, relevance, request.top_n) else None
         picks = self._explain(request, user, scores, order, {}, note)
         return NumericAnswer(eligible, scores, relevance, order, picks, user, note)
+
+    def _sequence_for(self, request: RankInput, user: UserState) -> SequenceState | None:
+        """SeqEASE's state for this group. "More like X" (``because_movie_id``) asks what people who liked X
+        went on to like: the state is folded in from X alone, so a crime fan's history does not turn
+        "more like Toy Story" into the crime films their history predicts (in the fold-in an onboarding
+        pick counts as the oldest interaction, the least weighted). Without SeqEASE evidence for X, the
+        person's own state."""
+        if not request.because_movie_id:
+            return user.sequence
+        return self.scorer.sequence_state([request.because_movie_id]) or user.sequence
 
     @staticmethod
     def _prior_changed(scores: Scores, relevance: np.ndarray, top_n: int) -> bool:
