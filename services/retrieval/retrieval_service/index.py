@@ -233,13 +233,8 @@ class LoadedIndex:
         """Several searches; the unfiltered ones share one matrix product (exact) or FAISS call."""
         results: list[Hits | None] = [None] * len(ks)
         plain = [i for i, allowed in enumerate(alloweds) if allowed is None]
-        if len(plain) > 1 and self.exact:
-            scores = queries[plain] @ self.vectors.T
-            for position, i in enumerate(plain):
-                row_scores = scores[position]
-                top = top_k(row_scores, min(ks[i], self.count))
-                results[i] = Hits(top.astype(np.int64), row_scores[top])
-            _PATH["exact_all"].inc(len(plain))
+        if self.exact:
+            self._exact_full_scans(queries, ks, alloweds, results)
         elif len(plain) > 1:
             fetch = min(max(ks[i] for i in plain) * self._refine, self.count)
             _, ids = self.index.search(queries[plain], fetch, params=self._params(fetch, 1, None))
@@ -255,6 +250,28 @@ class LoadedIndex:
             if hits is None:
                 results[i] = self.search(queries[i], ks[i], alloweds[i])
         return results  # type: ignore[return-value]
+
+    def _exact_full_scans(self, queries: np.ndarray, ks: list[int], alloweds: list[Allowed | None],
+                          results: list[Hits | None]) -> None:
+        """The exact searches that score every row (unfiltered, or a mask too wide to gather) share one
+        matrix product: the vectors are read from memory once for the batch, not once per query (the
+        home page's searches all carry the person's seen movies as a filter)."""
+        full = [i for i, allowed in enumerate(alloweds)
+                if allowed is None or allowed.count > GATHER_FRACTION * self.count]
+        if len(full) < 2:
+            return
+        scores = queries[full] @ self.vectors.T
+        for position, i in enumerate(full):
+            row_scores, allowed = scores[position], alloweds[i]
+            if allowed is None:
+                _PATH["exact_all"].inc()
+                k = min(ks[i], self.count)
+            else:
+                _PATH["exact_masked"].inc()
+                np.copyto(row_scores, np.float32(-np.inf), where=~allowed.mask)
+                k = min(ks[i], allowed.count)
+            top = top_k(row_scores, k)
+            results[i] = Hits(top.astype(np.int64), row_scores[top])
 
     def _exact_all(self, query: np.ndarray, k: int) -> Hits:
         _PATH["exact_all"].inc()
