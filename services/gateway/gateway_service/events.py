@@ -9,7 +9,8 @@ A publish is two writes: first the event goes into the *pending ledger* (the con
 ``record_pending``: hash + due zset in one MULTI), then the Celery message is pushed. The profile
 worker's scripts settle the ledger entry atomically with applying (or parking) the event, and its
 sweeper re-publishes entries left pending too long. So an acknowledged event (202: both writes done;
-with AOF ``appendfsync always`` they are on disk) survives even the windows in which the Redis
+on disk with AOF ``appendfsync always``, the dev default; within ~1 s with the prod overlay's
+``everysec``: services/gateway/README.md, "What a 202 promises") survives even the windows in which the Redis
 transport itself can drop a message (a consumer losing Redis between popping a message and recording
 it as unacknowledged).
 

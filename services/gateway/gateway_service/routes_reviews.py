@@ -66,7 +66,8 @@ class ReviewAccepted(BaseModel):
 async def post_review(review: ReviewIn, user: CurrentUser, services: ServicesDep,
                       idempotency_key: IdempotencyKey = None) -> ReviewAccepted:
     """Queue a review; the profile worker stores it and moves the taste vector (≥ 4.0 toward the
-    movie, ≤ 2.5 away from it)."""
+    movie, ≤ 2.5 away from it). 202: the event is in Redis and will be applied exactly once; it is on
+    disk under `appendfsync always` (dev), within ~1 s under `everysec` (prod; gateway README)."""
     if review.user_id is not None:
         ensure_owner(user, review.user_id)
     if review.movie_id not in services.catalog:
