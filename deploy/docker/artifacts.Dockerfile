@@ -1,10 +1,11 @@
 # syntax=docker/dockerfile:1.7
-# Versioned artifacts (catalog Parquet, index vectors + FAISS, collaborative model, taste map) as an
+# Versioned artifacts (everything `make artifacts` builds: catalog Parquet, index vectors + FAISS, maturity
+# estimates, collaborative models, taste map, franchises, themes, keyphrases) as an
 # image, copied by each tier's init container into an emptyDir. Build from the repository root with
 # the raw data (../shared/data here; the publishers' files elsewhere) as a named build context:
 #   docker build -f deploy/docker/artifacts.Dockerfile --build-context data=../shared/data \
 #     -t movierec/artifacts:TAG .
-# The offline steps are the Make targets' commands (catalog, index, train) plus the taste map.
+# The offline steps are the commands of `make artifacts`' targets, in dependency order.
 
 FROM python:3.11.10-slim-bookworm AS build
 WORKDIR /src
@@ -28,8 +29,12 @@ RUN --mount=type=cache,target=/cache \
       $(find protos -name '*.proto') \
  && python -m movierec_catalog.build \
  && python -m movierec_jobs.index \
+ && python -m movierec_catalog.maturity \
  && python -m movierec_jobs.train \
- && python -m movierec_jobs.taste_map
+ && python -m movierec_jobs.taste_map \
+ && python -m gateway_service.dialogue.franchises \
+ && python -m movierec_jobs.themes \
+ && python -m movierec_jobs.keyphrases
 
 FROM busybox:1.36.1
 # Owned by the pods' user: the index job writes its version directories with mode 0700.
