@@ -75,6 +75,7 @@ class UiArtifacts:
     index_dir: Path  # an index artifact directory
     taste_map_dir: Path
     catalog: object  # movierec_catalog.Catalog: the facts to check what the UI shows against
+    keyphrase_dir: Path  # a keyphrase artifact over the same subset (the mood search's matches)
 
 
 @pytest.fixture(scope="module")
@@ -100,7 +101,10 @@ def ui_artifacts(tmp_path_factory) -> UiArtifacts:
           "--out", str(root / "taste_map")], env, "taste map")
     _run([sys.executable, "-m", "movierec_jobs.themes", "--index", str(index_dir), "--catalog",
           str(catalog_dir), "--k-min", "4", "--k-max", "8", "--k-step", "1", "--no-cache"], env, "themes")
-    return UiArtifacts(root, catalog_dir, index_dir, root / "taste_map", catalog)
+    _run([sys.executable, "-m", "movierec_jobs.keyphrases", "--out", str(root / "keyphrases"), "--catalog",
+          str(catalog_dir), "--movie-ids", ",".join(map(str, ids)), "--no-progress"], env, "keyphrases")
+    return UiArtifacts(root, catalog_dir, index_dir, root / "taste_map", catalog,
+                       (root / "keyphrases" / "current").resolve())
 
 
 @dataclass
@@ -133,6 +137,7 @@ def system(ui_artifacts, tmp_path_factory) -> Iterator[RunningSystem]:
         "RANKER_INDEX_DIR": str(a.index_dir),
         "RANKER_CATALOG_DIR": str(a.catalog_dir),
         "GATEWAY_TASTE_MAP_DIR": str(a.taste_map_dir),
+        "RETRIEVAL_KEYPHRASE_DIR": str(a.keyphrase_dir),
         "GATEWAY_JWT_SECRET": secrets.token_hex(32),
         "GATEWAY_AUTH_IP_RATE_LIMIT": "100000",  # the browser journeys sign up many users from 127.0.0.1
         # Two shared cores and other test runs: generous deadlines keep the real ranker in the loop.

@@ -17,7 +17,9 @@ import json
 import math
 import re
 import secrets
+from pathlib import Path
 
+import numpy as np
 import pytest
 from ui_helpers import ONBOARDING_PICKS, open_page, screenshot, submit_credentials
 
@@ -225,6 +227,42 @@ def theme_carousel_and_watchlist(page) -> None:
                            timeout=TIMEOUT_MS)
 
 
+MOOD_QUERY = "a funny animated adventure about friendship"
+
+
+def own_keyphrases(keyphrase_dir: Path) -> dict[int, set[str]]:
+    """Each movie's keyphrases, read straight from the artifact's files (its documented layout)."""
+    phrases = json.loads((keyphrase_dir / "phrases.json").read_text())
+    movie_ids = np.load(keyphrase_dir / "movie_ids.npy")
+    offsets = np.load(keyphrase_dir / "offsets.npy")
+    entry_phrase = np.load(keyphrase_dir / "entry_phrase.npy")
+    return {int(movie_id): {phrases[p] for p in entry_phrase[offsets[i]:offsets[i + 1]]}
+            for i, movie_id in enumerate(movie_ids)}
+
+
+def mood_search_shows_matched_keyphrases(page, keyphrase_dir: Path) -> None:
+    """Search by mood on the home page: result cards say which of the movie's own keyphrases matched."""
+    page.fill("[data-testid=mood-search-input]", MOOD_QUERY)
+    page.click("[data-testid=mood-search] button[type=submit]")
+    cards = page.locator("[data-testid=mood-search-results] [data-testid=movie-card]")
+    cards.first.wait_for(timeout=TIMEOUT_MS)
+    own = own_keyphrases(keyphrase_dir)
+    with_matches = 0
+    for i in range(cards.count()):
+        line = cards.nth(i).locator("[data-testid=matched-keyphrases]")
+        if not line.count():
+            continue
+        movie_id = int(cards.nth(i).get_attribute("data-movie-id"))
+        text = line.inner_text()
+        assert text.startswith("matched: "), text
+        shown = text.removeprefix("matched: ").split(", ")
+        assert shown and set(shown) <= own[movie_id], (movie_id, shown, sorted(own[movie_id]))
+        with_matches += 1
+    assert with_matches >= 1, "no result card shows its matched keyphrases"
+    cards.first.scroll_into_view_if_needed()
+    screenshot(page, "06c-mood-search")
+
+
 def chat_about(page, catalog, movie_id: int) -> None:
     """The modal's "Chat about this" opens the chat with the question prefilled."""
     page.click(f"[data-testid=movie-card][data-movie-id='{movie_id}']")
@@ -428,6 +466,7 @@ def test_the_whole_journey(browser, system, ui_artifacts):
         watched_id = picks_after[0]
         mark_watched(page, watched_id)
         theme_carousel_and_watchlist(page)
+        mood_search_shows_matched_keyphrases(page, ui_artifacts.keyphrase_dir)
         chat_about(page, catalog, card_ids(page)[0])
         chat_respects_constraints(page, catalog, never={rated_id, watched_id, *ONBOARDING_PICKS})
         removing_a_chip_reruns_without_it(page, catalog)
