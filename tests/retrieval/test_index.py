@@ -84,18 +84,18 @@ def test_selective_filter_through_hnsw_widens_or_falls_back(make_random_index, s
 
 
 def test_flat_batch_of_mixed_filters_equals_single_searches(make_random_index, settings):
-    """Unfiltered, wide-masked (scored in one shared matrix product) and gathered queries mixed in one
-    batch: each answers exactly as its single search would, and is counted under its path."""
+    """Unfiltered, wide-masked (enough of them to be scored in one shared matrix product) and gathered
+    queries mixed in one batch: each answers exactly as its single search would, counted under its path."""
     index = make_random_index("flat", seed=7)
     loaded = load_index(index.root / "current", settings)
-    queries = unit_vectors(6, seed=5)
+    queries = unit_vectors(24, seed=5)
     seen = loaded.allowed(parse_filter(common_pb2.Filter(exclude_movie_ids=loaded.movie_ids[:25].tolist()),
                                        loaded.attributes))
     comedy = loaded.allowed(parse_filter(common_pb2.Filter(include_genres=["Comedy"]), loaded.attributes))
     few = loaded.allowed(parse_filter(common_pb2.Filter(only_movie_ids=loaded.movie_ids[::40].tolist()),
                                       loaded.attributes))
     assert seen.count > loaded.count / 8 and few.count <= loaded.count / 8
-    alloweds, ks = [None, seen, comedy, few, seen, None], [10, 20, 15, 5, 30, 7]
+    alloweds, ks = [None, seen, comedy, few, seen, None] * 4, [10, 20, 15, 5, 30, 7] * 4  # ≥ GEMM_MIN_QUERIES wide
     before = REGISTRY.get_sample_value("movierec_retrieval_search_path_total", {"path": "exact_masked"}) or 0
     batch = loaded.search_many(queries, ks, alloweds)
     after = REGISTRY.get_sample_value("movierec_retrieval_search_path_total", {"path": "exact_masked"}) or 0
