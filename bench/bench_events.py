@@ -1,9 +1,10 @@
 """Review events: sustained events/s and review → taste-vector-updated latency, end to end.
 
-    python bench/bench_events.py [--rate 300] [--seconds 20] [--concurrency 2] [--pool prefork]
+    python bench/bench_events.py [--rate 500] [--seconds 20] [--runs 3] [--concurrency 2] [--pool prefork]
 
-What runs: a fresh redis-server (AOF with the ``appendfsync`` the product ships — ``make up``'s
-default, ``always`` — unless ``--appendfsync everysec`` is given), one real Celery worker process (``python -m
+What runs, ``--runs`` times (the report keeps every run and their median with min/max): a fresh
+redis-server (AOF with the ``appendfsync`` production ships, read from the prod overlay's redis.conf —
+``everysec`` — unless ``--appendfsync always`` is given), one real Celery worker process (``python -m
 profile_service.worker``) with the full movie index, and in this process the gateway's own publish
 path (``gateway_service.events.ReviewPublisher.publish_review``, called from an asyncio loop as the REST route does).
 
@@ -25,7 +26,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import inspect
 import json
 import os
 import signal
@@ -256,23 +256,75 @@ def atomic_update_benchmark(url: str, movies: MovieVectors, updates_per_thread: 
     return results
 
 
+TARGET_EVENTS_PER_S = 500  # docs/architecture.md, "Numbers": at the shipped durability
+TARGET_P95_MS = 250
+PROD_REDIS_CONF = REPO_ROOT / "deploy" / "k8s" / "overlays" / "prod" / "redis.conf"
+
+
+def shipped_appendfsync() -> str:
+    """The durability production runs: the prod overlay's ``appendfsync`` line."""
+    for line in PROD_REDIS_CONF.read_text().splitlines():
+        parts = line.split()
+        if len(parts) == 2 and parts[0] == "appendfsync":
+            return parts[1]
+    raise SystemExit(f"{PROD_REDIS_CONF} sets no appendfsync")
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--rate", type=float, default=300.0, help="offered events/s in the paced run")
+    parser.add_argument("--rate", type=float, default=float(TARGET_EVENTS_PER_S), help="offered events/s (paced run)")
     parser.add_argument("--seconds", type=float, default=20.0, help="length of the paced run")
     parser.add_argument("--backlog", type=int, default=5000, help="events queued for the capacity run")
     parser.add_argument("--users", type=int, default=200)
     parser.add_argument("--concurrency", type=int, default=int(os.environ.get("WORKER_CONCURRENCY", "4")))
     parser.add_argument("--pool", choices=("prefork", "threads", "solo"),
                         default=os.environ.get("WORKER_POOL", "threads"))
-    # The durability the product ships: what `make up` starts Redis with (devstack.start_redis's default).
-    shipped = inspect.signature(start_redis).parameters["appendfsync"].default
-    parser.add_argument("--appendfsync", choices=("everysec", "always"), default=shipped)
+    parser.add_argument("--appendfsync", choices=("everysec", "always"), default=shipped_appendfsync(),
+                        help="Redis AOF fsync policy (default: the prod overlay's)")
+    parser.add_argument("--runs", type=int, default=3, help="independent runs; the report keeps each and the median")
     parser.add_argument("--index-dir", type=Path, default=current_index_dir())
     parser.add_argument("--out", type=Path, default=REPORT)
     args = parser.parse_args()
-
     movies = MovieVectors.load(args.index_dir)
+    runs = []
+    for number in range(1, args.runs + 1):
+        runs.append(one_run(args, movies))
+        paced = runs[-1]["paced"]
+        print(f"run {number}/{args.runs}: {paced['applied_rate_per_s']}/s applied, "
+              f"p95 {paced['latency_ms']['p95']} ms, drain {runs[-1]['capacity']['drain_rate_per_s']}/s", flush=True)
+    report = {
+        "benchmark": "review events: publish → worker → Lua update → visible in the log",
+        "command": "python bench/bench_events.py " + " ".join(sys.argv[1:]),
+        "worker": {"pool": args.pool, "concurrency": args.concurrency}, "redis_appendfsync": args.appendfsync,
+        "index_version": movies.version, "users": args.users, "cpu_count": os.cpu_count(),
+        "offered_rate_per_s": args.rate, "targets": {"events_per_s": TARGET_EVENTS_PER_S, "p95_ms": TARGET_P95_MS},
+        "summary": summary_of(runs), "runs": runs,
+    }
+    report["meets_targets"] = bool(report["summary"]["paced_applied_rate_per_s"]["median"] >= 0.95 * TARGET_EVENTS_PER_S
+                                   and report["summary"]["paced_p95_ms"]["median"] <= TARGET_P95_MS)
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(report, indent=2) + "\n")
+    print(json.dumps(report["summary"], indent=2), f"meets targets: {report['meets_targets']}", sep="\n")
+    return 0
+
+
+def summary_of(runs: list[dict]) -> dict:
+    """Median with min/max over the runs of the figures the targets are about."""
+    figures = {
+        "paced_applied_rate_per_s": [r["paced"]["applied_rate_per_s"] for r in runs],
+        "paced_p50_ms": [r["paced"]["latency_ms"]["p50"] for r in runs],
+        "paced_p95_ms": [r["paced"]["latency_ms"]["p95"] for r in runs],
+        "capacity_drain_rate_per_s": [r["capacity"]["drain_rate_per_s"] for r in runs],
+        "cpu_ms_per_event_worker": [r["paced"]["cpu_ms_per_event"]["worker"] for r in runs],
+        "cpu_ms_per_event_publisher_and_observer": [r["paced"]["cpu_ms_per_event"]["publisher_and_observer"]
+                                                    for r in runs],
+    }
+    return {name: {"median": round(float(np.median(values)), 2), "min": min(values), "max": max(values)}
+            for name, values in figures.items()}
+
+
+def one_run(args: argparse.Namespace, movies: MovieVectors) -> dict:
+    """One fresh Redis and worker: paced run, backlog drain, atomic-update micro-benchmark."""
     root = Path(tempfile.mkdtemp(prefix="bench-events-"))
     redis_proc, port = start_redis(root / "redis", root / "logs", appendfsync=args.appendfsync, name="bench-redis")
     url = f"redis://127.0.0.1:{port}/0"
@@ -315,21 +367,8 @@ def main() -> int:
         if worker is not None:
             worker.stop()
         redis_proc.stop()
-
-    report = {
-        "benchmark": "review events: publish → worker → Lua update → visible in the log",
-        "worker": {"pool": args.pool, "concurrency": args.concurrency}, "redis_appendfsync": args.appendfsync,
-        "index_version": movies.version, "users": args.users, "cpu_count": os.cpu_count(),
-        "loadavg_1m": {"before": round(load_before[0], 2), "after": round(load_after[0], 2)},
-        "paced": paced, "capacity": capacity, "atomic_update": atomic,
-        "targets": {"events_per_s": 300, "p95_ms": 250},
-        "meets_targets": bool(paced["complete"] and paced["applied_rate_per_s"] >= 0.95 * 300
-                              and paced["latency_ms"]["p95"] <= 250),
-    }
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(report, indent=2) + "\n")
-    print(json.dumps(report, indent=2))
-    return 0
+    return {"loadavg_1m": {"before": round(load_before[0], 2), "after": round(load_after[0], 2)},
+            "paced": paced, "capacity": capacity, "atomic_update": atomic}
 
 
 if __name__ == "__main__":
