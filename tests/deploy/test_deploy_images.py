@@ -289,7 +289,7 @@ def test_the_artifacts_image_runs_the_offline_make_targets_and_belongs_to_the_po
     build_steps = " ".join(stages[0].all("RUN"))
     makefile = (REPO / "Makefile").read_text()
     # Every target `make artifacts` depends on (and train's maturity step): what the pods read.
-    targets = re.search(r"^artifacts:([^#\n]*)", makefile, re.MULTILINE)[1].split() + ["maturity"]
+    targets = [*re.search(r"^artifacts:([^#\n]*)", makefile, re.MULTILINE)[1].split(), "maturity"]
     assert {"catalog", "index", "train", "taste-map", "franchises", "themes", "keyphrases"} <= set(targets)
     for target in targets:
         recipe = re.search(rf"^{target}:.*\n\t\$\(PY\) -m (\S+)", makefile, re.MULTILINE)
