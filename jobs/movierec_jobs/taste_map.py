@@ -2,15 +2,8 @@
 
 ``python -m movierec_jobs.taste_map`` (``make taste-map``) reads the serving index artifact (``artifacts/index/current``
 unless ``--index`` says otherwise) and the catalog, and writes ``artifacts/taste_map/<index_version>/``
-(format and loader: services/gateway/gateway_service/taste_map.py, which the gateway serves):
-
-    manifest.json   method, index_version, catalog_version, count, explained_variance, scale,
-                    anchor rules and sizes, created_at
-    projection.npz  mean (dim,), components (2, dim), movie_ids (N,), coords (N, 2),
-                    anchor_vectors (2, dim) = [average viewer, critic consensus] (L2-normalized)
-    genre_names (G,), genre_directions (G, dim): the fixed axes of the genre radar "then vs now" — the
-                    G most frequent content genres of the indexed movies (never IMAX or "(no genres
-                    listed)"), each as the unit direction from the mean movie to the genre's centroid
+(its format — manifest.json and projection.npz with the projection, the anchors and the genre radar's
+axes — and its loader are services/gateway/gateway_service/taste_map.py, which the gateway serves).
 
 PCA (numpy SVD) rather than UMAP: it is deterministic, fits 9.7k × 384 in well under a second,
 and — being linear — projects a user's taste vector with the very same transform as the movies,
