@@ -1,4 +1,4 @@
-"""The keyphrase artifact: written by ``make keyphrases`` (embedding_service.keyphrase_job), read by retrieval.
+"""The keyphrase artifact: written by ``make keyphrases`` (movierec_jobs.keyphrases), read by retrieval.
 
 Layout of ``artifacts/keyphrases/<version>/``::
 
