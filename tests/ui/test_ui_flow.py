@@ -17,6 +17,7 @@ import json
 import math
 import re
 import secrets
+import time
 from pathlib import Path
 
 import numpy as np
@@ -431,6 +432,58 @@ def tier_faults_are_shown(page, stack) -> None:
     assert "unavailable" in error.inner_text().lower() or "took too long" in error.inner_text().lower()
     assert error.locator("button", has_text="Try again").count() == 1
     screenshot(page, "12-home-error")
+
+
+def letterboxd_export(catalog, movie_ids: list[int], missing: list[tuple[str, int]]) -> str:
+    """A Letterboxd ratings.csv as its export writes it: the given catalog movies at 4.5 stars, plus rows
+    for films the catalog does not have."""
+    lines = ["Date,Name,Year,Letterboxd URI,Rating"]
+    for movie_id in movie_ids:
+        movie = catalog.get(movie_id)
+        name = movie.title.replace('"', '""')
+        lines.append(f'2024-03-0{len(lines)},"{name}",{movie.year},https://boxd.it/x{movie_id},4.5')
+    lines += [f'2024-04-01,"{title}",{year},https://boxd.it/none{i},3' for i, (title, year) in enumerate(missing)]
+    return "\n".join(lines) + "\n"
+
+
+def import_on_onboarding(browser, base_url: str, catalog) -> None:
+    """A new user uploads their Letterboxd ratings on the onboarding page: the summary says what matched and
+    what did not, and their home page is personalised from the import (no picking)."""
+    ids = sorted(ONBOARDING_PICKS)
+    missing = [("A Film Nobody Made", 2031), ("Another Imaginary Picture", 1901)]
+    with open_page(browser, base_url, "/", ready="signup-form") as (page, watch):
+        submit_credentials(page, f"ui_import_{secrets.token_hex(4)}", secrets.token_urlsafe(12))
+        page.wait_for_url(re.compile(r"#/onboarding$"), timeout=TIMEOUT_MS)
+        page.click(".import-box summary")
+        page.set_input_files("[data-testid=import-file]", files=[{
+            "name": "ratings.csv", "mimeType": "text/csv",
+            "buffer": letterboxd_export(catalog, ids, missing).encode()}])
+        summary = page.locator("[data-testid=import-summary]")
+        summary.wait_for(timeout=TIMEOUT_MS)
+        assert summary.inner_text().startswith(f"{len(ids)} matched, {len(missing)} not matched"), summary.inner_text()
+        assert "A Film Nobody Made (2031)" in page.locator("[data-testid=import-status]").inner_text()
+        screenshot(page, "02b-import")
+        page.click("[data-testid=import-done]")
+        page.wait_for_url(re.compile(r"#/home$"), timeout=TIMEOUT_MS)
+        page.wait_for_selector("[data-testid=movie-card]", timeout=TIMEOUT_MS)
+        rated = wait_for_ratings(page, len(ids))
+        assert rated == set(ids), "every matched row reached the profile through the review events"
+        assert not set(card_ids(page)) & set(ids), "imported ratings are not recommended back"
+        assert not watch.page_errors, watch.page_errors
+
+
+def wait_for_ratings(page, count: int) -> set[int]:
+    """The profile's rated movies once ``count`` of them are applied (the worker applies them asynchronously)."""
+    deadline = time.monotonic() + TIMEOUT_MS / 1000
+    while True:
+        rated = {r["movieId"] for r in profile(page).get("ratings", [])}
+        if len(rated) >= count or time.monotonic() > deadline:
+            return rated
+        time.sleep(0.3)
+
+
+def test_a_new_user_can_import_their_letterboxd_ratings(browser, system, ui_artifacts):
+    import_on_onboarding(browser, system.url, ui_artifacts.catalog)
 
 
 def test_a_new_user_can_chat_first(browser, system, ui_artifacts):
