@@ -12,7 +12,7 @@ from pathlib import Path
 import httpx
 import numpy as np
 import pytest
-from gateway_helpers import assert_error, catalog
+from gateway_helpers import assert_error, catalog, onboard, signup
 
 from movierec_core.keyphrase_artifact import load_keyphrase_artifact
 from movierec_core.paths import REPO_ROOT
@@ -120,3 +120,34 @@ def test_without_a_keyphrase_artifact_search_says_so(stack, start_tier, start_ga
     assert body["method"] == "vector" and body["movies"]
     assert "make keyphrases" in body["keyphrasesUnavailable"]
     assert all(m["matchedKeyphrases"] == [] for m in body["movies"])
+
+
+def _own_keyphrases(keyphrase_dir: Path) -> dict[int, set[str]]:
+    """Each movie's keyphrases, read straight from the artifact's files (its documented layout)."""
+    phrases = json.loads((keyphrase_dir / "phrases.json").read_text())
+    offsets, entries = np.load(keyphrase_dir / "offsets.npy"), np.load(keyphrase_dir / "entry_phrase.npy")
+    return {int(m): {phrases[p] for p in entries[offsets[i]:offsets[i + 1]]}
+            for i, m in enumerate(np.load(keyphrase_dir / "movie_ids.npy"))}
+
+
+def test_a_mood_chat_turn_shows_each_picks_matched_keyphrases(stack, start_tier, start_gateway, index_dir,
+                                                             catalog_dir, keyphrase_dir):
+    """The chat uses keyphrase matching for mood requests: its picks carry their matched keyphrases (the
+    movie's own), and a request without a mood word carries none."""
+    gateway = start_gateway(RETRIEVAL_ADDR=_retrieval(start_tier, index_dir, catalog_dir, str(keyphrase_dir)))
+    own = _own_keyphrases(keyphrase_dir)
+    with httpx.Client(base_url=gateway.url, timeout=60.0) as client:
+        user = signup(client, "moodchat")
+        onboard(client, user)
+        mood = client.post("/api/chat", headers=user.headers,
+                           json={"userId": user.user_id, "message": "something dark and gritty about the mafia"})
+        assert mood.status_code == 200, mood.text
+        picks = mood.json()["recommendations"]
+        assert picks and any(p["matchedKeyphrases"] for p in picks), picks
+        for pick in picks:
+            assert set(pick["matchedKeyphrases"]) <= own[pick["movieId"]], pick
+        plain = client.post("/api/chat", headers=user.headers,
+                            json={"userId": user.user_id, "message": "ok, now from the 1970s"})
+        assert plain.status_code == 200, plain.text
+        assert all(p["matchedKeyphrases"] == [] for p in plain.json()["recommendations"])
+

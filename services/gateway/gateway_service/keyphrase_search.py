@@ -33,6 +33,7 @@ from movierec.embedding.v1 import embedding_pb2
 from movierec.retrieval.v1 import retrieval_pb2
 from movierec_catalog.filter import Filter
 from movierec_catalog.keyphrases import is_mood_request, query_keyphrases
+from movierec_core.logs import log_fields
 
 log = logging.getLogger("movierec.gateway.keyphrase_search")
 
@@ -171,3 +172,24 @@ async def _attach_matches(services: Services, found: list[Found], phrases: list[
     by_id = {h.movie_id: h.matches for h in hits}
     for f in missing:
         f.matches = by_id.get(f.movie_id, [])
+
+
+async def chat_matches(services: Services, text: str, movie_ids: list[int]) -> dict[int, list[str]]:
+    """The chat's picks for a mood request ("something cozy set in a small town"): each movie's keyphrases
+    that match the request's own ({movie id: phrases}). Empty for a request without a mood word or
+    keyphrases, and when keyphrase search or the embedding tier is unavailable: the cards are shown
+    without matches rather than the turn failing."""
+    phrases = query_keyphrases(text) if movie_ids and is_mood_request(text) else []
+    if not phrases:
+        return {}
+    try:
+        embedded = await call("embedding", services.embedding.Embed,
+                              embedding_pb2.EmbedRequest(texts=phrases, kind=embedding_pb2.EMBED_KIND_QUERY))
+        found = [Found(movie_id, 0.0) for movie_id in movie_ids]
+        vectors = [np.asarray(v.values, dtype=np.float32) for v in embedded.vectors]
+        await _attach_matches(services, found, phrases, vectors, SearchResult(text, "mood", "vector", phrases, found))
+    except ApiError as error:
+        log.info("chat picks shown without keyphrase matches", extra=log_fields(detail=error.message))
+        return {}
+    return {f.movie_id: f.matched_keyphrases for f in found if f.matched_keyphrases}
+

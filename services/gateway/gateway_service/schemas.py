@@ -182,6 +182,8 @@ class Card(ApiModel):
     runtime_min: int | None = None
     certification: str | None = None
     certification_estimate: str | None = None  # "est. PG": the maturity model's guess, never official
+    # The movie's keyphrases that matched a mood request's own (chat): "matched: cozy small town".
+    matched_keyphrases: list[str] = []
 
 
 class Carousel(ApiModel):

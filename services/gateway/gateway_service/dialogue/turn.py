@@ -54,6 +54,7 @@ from gateway_service.dialogue.state import (
 from gateway_service.dialogue.understand import DialogueContext, UnderstandingResources, understand
 from gateway_service.dialogue.understanding import Act, Removal, Understanding
 from gateway_service.errors import ApiError, forbidden, not_found
+from gateway_service.keyphrase_search import chat_matches
 from gateway_service.recommend import UserView, record_watched, watched_ids
 from gateway_service.schemas import (
     Card,
@@ -433,7 +434,7 @@ async def _recommend(services: Services, body: ChatRequest, u: Understanding, re
     outcome = await retrieve_and_rank(services, user, hard, query, words, _recent_turns(state),
                                       seed_id=state.seeds[0].movie_id if state.seeds else 0,
                                       likes=likes_of(state, people_index(services)))
-    result.cards = outcome.ranked.cards()
+    result.cards = await _with_keyphrase_matches(services, body.message or state.query_text, outcome.ranked.cards())
     result.filled = outcome.filled
     result.degraded, result.degraded_reason = outcome.ranked.degraded, outcome.ranked.degraded_reason
     result.hits, result.logged = outcome.hits, True
@@ -445,6 +446,13 @@ async def _recommend(services: Services, body: ChatRequest, u: Understanding, re
     state.last_picks = [_shown(card) for card in result.cards]
     return reply.template_reply(result.cards, state, filled=result.filled, unresolved=u.unresolved_titles,
                                 notes=result.notes)
+
+
+async def _with_keyphrase_matches(services: Services, text: str, cards: list[Card]) -> list[Card]:
+    """A mood request's picks say which of their keyphrases matched it (keyphrase_search.chat_matches)."""
+    matches = await chat_matches(services, text, [card.movie_id for card in cards])
+    return [card.model_copy(update={"matched_keyphrases": matches[card.movie_id]}) if card.movie_id in matches
+            else card for card in cards]
 
 
 def _shown(card: Card) -> ShownPick:

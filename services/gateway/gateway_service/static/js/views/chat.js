@@ -4,7 +4,7 @@
 // A new user can start here without onboarding: the conversation seeds their taste.
 
 import { deleteChat, streamChat } from "../api.js";
-import { chip, degradedNote, factorChips, matchBadge, posterImage, removableChip } from "../components.js";
+import { chip, degradedNote, factorChips, matchBadge, matchedKeyphrases, posterImage, removableChip } from "../components.js";
 import { errorBox, h } from "../dom.js";
 import { normaliseMovie } from "../format.js";
 import { getSession } from "../session.js";
@@ -37,6 +37,7 @@ function recommendationRow(raw, navigate) {
   h("div", { class: "chat-rec-body" },
     h("h4", {}, movie.title, movie.year ? h("span", { class: "year" }, ` ${movie.year}`) : null, " ", matchBadge(movie.matchScore)),
     movie.explanation ? h("p", { class: "card-why" }, movie.explanation) : null,
+    matchedKeyphrases(movie.matchedKeyphrases),
     factorChips(movie.factors, 4)));
   const open = () => openMovieModal(movie, { navigate });
   row.addEventListener("click", open);
