@@ -39,6 +39,7 @@ the check stops with the theme and term.
 from __future__ import annotations
 
 import argparse
+import asyncio
 import functools
 import hashlib
 import json
@@ -58,6 +59,8 @@ import numpy as np
 from movierec_catalog import NON_CONTENT_GENRES, Catalog, Movie, load_catalog
 from movierec_core.index_artifact import current_index_dir, load_index_artifact
 from movierec_core.paths import artifacts_dir, cache_dir
+from movierec_llm.client import LlmClient
+from movierec_llm.prompts import theme as theme_prompt
 
 FORMAT_VERSION = 1
 NAME_MIN_SHARE = {"genre": 0.4, "decade": 0.4, "descriptor": 0.15}
@@ -294,6 +297,46 @@ def name_all(labels: np.ndarray, movie_ids: np.ndarray, x: np.ndarray, catalog: 
     return themes
 
 
+# ---- names from the LLM (when one is configured) -------------------------------------------------
+
+LLM_FACTS = 12  # the theme's best passing terms the model is shown
+LLM_TITLES = 8  # and its most central members
+
+
+def name_with_llm(themes: list[dict], catalog: Catalog, client: LlmClient) -> None:
+    """Ask the LLM to name every theme from its passing terms; a name replaces the offline one only when
+    every content word of it is one of those terms (``movierec_llm.prompts.theme.name_of``) and no other
+    theme has it. Each theme records ``offlineName``, ``nameSource`` ("llm" | "facts") and, when the
+    model's name was refused, ``llmRefused`` with the reason."""
+    async def name_all_themes() -> None:
+        taken = {theme["name"] for theme in themes}
+        for theme in themes:
+            await _llm_name(theme, catalog, client, taken)
+
+    asyncio.run(name_all_themes())
+
+
+async def _llm_name(theme: dict, catalog: Catalog, client: LlmClient, taken: set[str]) -> None:
+    names = {e["term"] for e in theme["nameTerms"]}
+    terms = [*theme["nameTerms"], *(e for e in theme["distinctiveTerms"] if e["term"] not in names)][:LLM_FACTS]
+    facts = [f"{e['label']} ({e['share']:.0%} of the movies)" for e in terms]
+    titles = [m.title for mid in theme["movieIds"][:LLM_TITLES] if (m := catalog.get(mid))]
+    theme["offlineName"], theme["nameSource"] = theme["name"], "facts"
+    result = await client.complete_json("theme", theme_prompt.build_messages(facts, titles), theme_prompt.SCHEMA)
+    if not result.ok:
+        theme["llmRefused"] = {"name": None, "why": result.failure}
+        return
+    name, why = theme_prompt.name_of(result.data, [e["label"] for e in terms] + [e["term"] for e in terms])
+    if name is not None and name in taken - {theme["name"]}:
+        name, why = None, "another theme has this name"
+    if name is None:
+        theme["llmRefused"] = {"name": result.data["name"], "why": why}
+        return
+    taken.discard(theme["name"])
+    taken.add(name)
+    theme["name"], theme["nameSource"] = name, "llm"
+
+
 # ---- the artifact -------------------------------------------------------------------------------
 
 def themes_root(override: str | Path | None = None) -> Path:
@@ -317,7 +360,8 @@ def _load_collab(path: Path) -> tuple[tuple[np.ndarray, np.ndarray], str]:
     return model, str(path.resolve().name) + ":" + version[:12]
 
 
-def build(index_dir: Path, catalog: Catalog, collab_dir: Path | None, params: dict) -> dict:
+def build(index_dir: Path, catalog: Catalog, collab_dir: Path | None, params: dict,
+          llm: LlmClient | None = None) -> dict:
     artifact = load_index_artifact(index_dir)
     collab, collab_version = (None, None)
     if collab_dir is not None and params["collab_weight"] > 0:
@@ -329,6 +373,8 @@ def build(index_dir: Path, catalog: Catalog, collab_dir: Path | None, params: di
     curve, labels = silhouette_curve(x, ks)
     best = max(curve, key=lambda row: (row["silhouette"], -row["k"]))
     themes = name_all(labels[best["k"]], artifact.movie_ids, x, catalog)
+    if llm is not None:
+        name_with_llm(themes, catalog, llm)
     return {"format": FORMAT_VERSION, "k": best["k"], "silhouette": best["silhouette"], "curve": curve,
             "inputs": {"index_version": artifact.version, "catalog_version": catalog.version,
                        "collab_version": collab_version},
@@ -362,7 +408,7 @@ def _valid(directory: Path) -> bool:
 
 
 def run(index_dir: Path, catalog: Catalog, collab_dir: Path | None, root: Path, cache: Path | None,
-        params: dict, *, serve: bool = True) -> tuple[str, Path]:
+        params: dict, *, serve: bool = True, llm: LlmClient | None = None) -> tuple[str, Path]:
     """Reuse, copy from the cache, or build the artifact for these inputs; ``current`` points at it
     (unless ``serve=False``: a variant built only to be compared)."""
     index_version = json.loads((index_dir / "manifest.json").read_text())["version"]
@@ -376,7 +422,7 @@ def run(index_dir: Path, catalog: Catalog, collab_dir: Path | None, root: Path, 
             shutil.copytree(cache / key, root / key, dirs_exist_ok=True)
             status = "cached"
         else:
-            data = build(index_dir, catalog, collab_dir, params)
+            data = build(index_dir, catalog, collab_dir, params, llm)
             data["key"] = key
             _write_dir(root / key, data, catalog)
             status = "built"
@@ -440,14 +486,24 @@ def render_report(data: dict, catalog: Catalog) -> str:
               f"or {data['nameMinShare']['descriptor']:.0%} of the members with any TMDB keyword or MovieLens "
               f"tag (keywords/tags), and of at least {data['nameMinMembers']} members. Share = that share; "
               "score = c-TF-IDF.", "",
-              "| id | name | size | name terms (share, members) | other distinctive terms | most central members |",
-              "|---|---|---|---|---|---|"]
+              f"Names by the LLM: {p.get('llm') or 'none configured (offline names)'}; an LLM name is kept only "
+              "when every content word of it is one of the theme's passing terms (the offline name otherwise; "
+              "refusals below the table).", "",
+              "| id | name | named by | size | name terms (share, members) | other distinctive terms | "
+              "most central members |",
+              "|---|---|---|---|---|---|---|"]
     for t in data["themes"]:
         terms = "; ".join(f"{e['term']} ({e['share']:.0%}, {e['members']})" for e in t["nameTerms"])
         names = {e["term"] for e in t["nameTerms"]}
         other = ", ".join(f"{e['term']} ({e['share']:.0%})" for e in t["distinctiveTerms"] if e["term"] not in names)
         central = "; ".join(m.title for mid in t["movieIds"][:3] if (m := catalog.get(mid)))
-        lines.append(f"| {t['id']} | {t['name']} | {t['size']} | {terms} | {other or '—'} | {central} |")
+        by = "LLM" if t.get("nameSource") == "llm" else "facts"
+        lines.append(f"| {t['id']} | {t['name']} | {by} | {t['size']} | {terms} | {other or '—'} | {central} |")
+    refused = [t for t in data["themes"] if t.get("llmRefused")]
+    if refused:
+        lines += ["", "LLM names refused (the offline name is served):", ""]
+        lines += [f"* {t['id']} {t['offlineName']}: {t['llmRefused']['name']!r} — {t['llmRefused']['why']}"
+                  for t in refused]
     return "\n".join(lines) + "\n"
 
 
@@ -464,17 +520,22 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--k-step", type=int, default=2)
     parser.add_argument("--out", type=Path, default=None, help="artifact root (default: artifacts/themes)")
     parser.add_argument("--no-cache", action="store_true", help="neither read nor write $MOVIEREC_CACHE_DIR/themes")
+    parser.add_argument("--no-llm", action="store_true",
+                        help="offline names only, even when LLM_BASE_URL configures a model")
     parser.add_argument("--report", type=Path, default=None, help="also write the report here (reports/themes.md)")
     parser.add_argument("--compare-collab", type=float, default=0.0,
                         help="with --report: also build the variant with this collab weight and compare their names")
     args = parser.parse_args(argv)
     if not 2 <= args.k_min <= args.k_max or args.k_step < 1:
         parser.error("need 2 <= --k-min <= --k-max and --k-step >= 1")
-    params = {"k_min": args.k_min, "k_max": args.k_max, "k_step": args.k_step, "collab_weight": args.collab_weight}
+    llm = None if args.no_llm else LlmClient.from_env()
+    params = {"k_min": args.k_min, "k_max": args.k_max, "k_step": args.k_step, "collab_weight": args.collab_weight,
+              # LLM names are part of what the artifact is: another model (or none) is another artifact.
+              "llm": f"{llm.model} ({theme_prompt.VERSION})" if llm is not None else None}
     catalog = load_catalog(args.catalog)
     index_dir = Path(args.index or current_index_dir())
     status, path = run(index_dir, catalog, args.collab, themes_root(args.out),
-                       None if args.no_cache else cache_dir() / "themes", params)
+                       None if args.no_cache else cache_dir() / "themes", params, llm=llm)
     data = json.loads((path / "themes.json").read_text())
     if args.report is not None:
         report = (path / "themes.md").read_text()

@@ -23,6 +23,7 @@ class Script:
     planted_factor: dict | None = None
     taste: str = "slow-burn crime thrillers from the 1990s with heists"
     explanation: str = "A tense pick you will enjoy."
+    theme_names: list[str] = field(default_factory=list)  # answered in order to "theme" requests
     requests: list[dict] = field(default_factory=list)
 
 
@@ -36,6 +37,8 @@ def _reply_content(script: Script, body: dict) -> str:
     name = body["response_format"]["json_schema"]["name"]
     if name == "taste":
         return json.dumps({"taste": script.taste})
+    if name == "theme":
+        return json.dumps({"name": script.theme_names.pop(0)})
     if name == "explain":
         ids = _schema(body)["properties"]["explanations"]["items"]["properties"]["movie_id"]["enum"]
         return json.dumps({"explanations": [{"movie_id": i, "text": script.explanation} for i in ids]})
