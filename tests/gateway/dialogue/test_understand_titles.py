@@ -253,3 +253,25 @@ def test_titles_written_as_people_type_them(read, message, seed):
 @pytest.mark.parametrize("message", ["last night was great", "I LOVE IT"])
 def test_ordinary_sentences_with_a_cue_after_are_no_titles(read, message):
     assert read(message).seeds.titles == []
+
+
+@pytest.mark.parametrize("message, expected", [
+    ("my favourites: Goodfellas, Casino, Heat", ["Goodfellas", "Casino", "Heat"]),
+    ("Heat or Big, either is fine", ["Heat", "Big"]),
+    ("loved Jaws & Up", ["Jaws", "Up"]),
+])
+def test_common_word_titles_in_a_list_of_titles_are_titles(read, message, expected):
+    """A capitalized common word between list separators next to a linked title is a list member."""
+    assert titles(read(message).seeds.titles) == expected
+
+
+@pytest.mark.parametrize("message, word", [("I liked Jaws, Casino heists are fun too", "Casino"),
+                                           ("loved Heat and Big Little Lies", "Big")])
+def test_a_capitalized_word_that_does_not_end_a_list_member_is_not_a_title(read, message, word):
+    assert word not in titles(read(message).seeds.titles)
+
+
+@pytest.mark.parametrize("message, year", [("I adored Oldboy (2003)", 2003), ("something like Old Boy 2013", 2013)])
+def test_titles_spelled_with_other_spacing_find_the_year_asked_for(read, message, year):
+    seeds = read(message).seeds.titles
+    assert len(seeds) == 1 and seeds[0].year == year and seeds[0].title.replace(" ", "").lower() == "oldboy"

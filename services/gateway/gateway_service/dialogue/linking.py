@@ -24,6 +24,11 @@ Matching (``link``):
       popular (≥ ``COMMON_LOWERCASE_MIN_RATINGS`` MovieLens ratings).
   So "I'd love something up-beat" links nothing, "something like Up" links Up (2009), "seen it"
   links nothing.
+* Lists. A capitalized title next to a linked one across a list separator ("," "and" "or" "&" "/"), that
+  ends the list or is followed by its next separator, is linked too: the list is its cue ("I loved Heat,
+  Casino and Goodfellas", "Heat or Big, either is fine"); members are found outward from each linked one.
+* Spacing. Keys that differ only in spacing name the same movies ("Oldboy" / "Old Boy"), so a year after
+  either spelling finds its film.
 * Spans already taken by a constraint phrase ("under 2 hours", "from the 90s") are never titles.
 """
 
@@ -50,6 +55,7 @@ _ARTICLES = ("the ", "a ", "an ")
 # Foreign leading articles are optional only in non-English titles ("Die Hard" is not "Hard").
 _FOREIGN_ARTICLES = ("le ", "la ", "les ", "l ", "el ", "il ", "der ", "die ", "das ")
 # Words that name something else far more often than the film of that name ("an Oscar nominee").
+LIST_SEPARATORS = frozenset({",", "and", "or", "&", "/", "nor", ";"})
 NOT_A_TITLE_ALONE = frozenset({"oscar", "oscars", "netflix", "hulu", "amazon", "hbo", "imdb", "youtube", "disney",
                                "god", "christmas", "cinema", "hollywood", "bollywood"})
 # Pronouns that open a sentence as its subject far more often than they name a film ("It", "This").
@@ -104,12 +110,27 @@ class Mention:
     text: str = ""
 
 
+def _merge_spacing_variants(by_key: dict[str, list[Movie]]) -> None:
+    """Keys that differ only in spacing ("oldboy" / "old boy") name the same movies: the catalog spells a
+    title one way (Old Boy, 2003), people and other releases the other (Oldboy, 2013), so "Oldboy (2003)"
+    must find the 2003 film and a bare "Oldboy" the most-rated of both."""
+    variants: dict[str, list[str]] = defaultdict(list)
+    for key in by_key:
+        variants[key.replace(" ", "")].append(key)
+    for keys in variants.values():
+        if len(keys) > 1:
+            union = list({m.movie_id: m for key in keys for m in by_key[key]}.values())
+            for key in keys:
+                by_key[key] = list(union)
+
+
 class TitleLinker:
     def __init__(self, movies: Iterable[Movie], common_words: set[str], people: dict[str, str]):
         by_key: dict[str, list[Movie]] = defaultdict(list)
         for movie in movies:
             for key in title_keys(movie.title, english=movie.original_language in (None, "en")):
                 by_key[key].append(movie)
+        _merge_spacing_variants(by_key)
         for group in by_key.values():
             group.sort(key=lambda m: (-(m.ml_rating_count or 0), m.movie_id))
         self._by_key = dict(by_key)
@@ -186,6 +207,7 @@ class TitleLinker:
             else:
                 i += 1
         taken = {j for m in mentions for j in range(m.start, m.end)}
+        mentions.extend(self._list_members(tokens, blocked, taken, mentions, pick_ids))
         unresolved: list[str] = []
         for i, tok in enumerate(tokens):
             similar_to = tok.low == "to" and i > 0 and tokens[i - 1].low == "similar"
@@ -221,7 +243,8 @@ class TitleLinker:
         return out
 
     def _exact_at(self, tokens: Sequence[Token], blocked: Sequence[bool], i: int, pick_ids: frozenset[int],
-                  strict: bool = False) -> Mention | None:
+                  strict: bool = False, listed: bool = False) -> Mention | None:
+        """``listed``: the run is a member of a list of linked titles, which cues it like "like" would."""
         words: list[str] = []
         best = None
         for j in range(i, min(len(tokens), i + MAX_TITLE_TOKENS)):
@@ -248,7 +271,7 @@ class TitleLinker:
             if len(key.split()) < 2 or self.is_common(key) or self._glued(tokens, i, end):
                 return None
         elif movie.movie_id not in pick_ids and not any(m.movie_id in pick_ids for m in candidates):
-            if not self._accept(tokens, i, end, key, movie):
+            if not (self._accept(tokens, i, end, key, movie) or (listed and self._listable(tokens, i, end, key))):
                 return None
         else:
             movie = next((m for m in candidates if m.movie_id in pick_ids), movie)
@@ -300,6 +323,51 @@ class TitleLinker:
         # and a well-known movie
         return (cue_before or (cue_after and len(words) > 1)) and \
             (movie.ml_rating_count or 0) >= COMMON_LOWERCASE_MIN_RATINGS
+
+    def _listable(self, tokens: Sequence[Token], i: int, end: int, key: str) -> bool:
+        """A list member written with a capital ("Casino" in "Heat, Casino and Goodfellas") that ends the list
+        or is followed by its next separator."""
+        words = key.split()
+        if (len(words) == 1 and words[0] in NOT_A_TITLE_ALONE) or self._glued(tokens, i, end):
+            return False
+        if not tokens[i].text[:1].isupper() or (tokens[i].text.isupper() and len(tokens[i].text) > 1):
+            return False
+        return end >= len(tokens) or tokens[end].low in LIST_SEPARATORS or tokens[end].text in {".", "!", "?"}
+
+    def _list_members(self, tokens: Sequence[Token], blocked: Sequence[bool], taken: set[int],
+                      mentions: list[Mention], pick_ids: frozenset[int]) -> list[Mention]:
+        """Titles next to a linked title across a list separator, on either side: the list is their cue
+        ("I loved Heat, Casino and Goodfellas", "Heat or Big, either is fine")."""
+        out: list[Mention] = []
+        queue = [m for m in mentions if m.kind == "title"]
+        while queue:
+            title = queue.pop()
+            for found in (self._member_after(tokens, blocked, taken, title.end, pick_ids),
+                          self._member_before(tokens, blocked, taken, title.start, pick_ids)):
+                if found is not None:
+                    out.append(found)
+                    taken.update(range(found.start, found.end))
+                    queue.append(found)
+        return out
+
+    def _member_after(self, tokens, blocked, taken, end: int, pick_ids) -> Mention | None:
+        if end + 1 >= len(tokens) or tokens[end].low not in LIST_SEPARATORS or (end + 1) in taken:
+            return None
+        free = [blocked[k] or k in taken for k in range(len(tokens))]
+        return self._exact_at(tokens, free, end + 1, pick_ids, listed=True) if tokens[end + 1].is_word else None
+
+    def _member_before(self, tokens, blocked, taken, start: int, pick_ids) -> Mention | None:
+        separator = start - 1
+        if separator < 1 or tokens[separator].low not in LIST_SEPARATORS:
+            return None
+        free = [blocked[k] or k in taken for k in range(len(tokens))]
+        for i in range(max(0, separator - MAX_TITLE_TOKENS), separator):
+            if free[i] or not tokens[i].is_word:
+                continue
+            found = self._exact_at(tokens, free, i, pick_ids, listed=True)
+            if found is not None and found.end == separator:
+                return found
+        return None
 
     @staticmethod
     def _cues(tokens: Sequence[Token], i: int, end: int) -> tuple[bool, bool]:
