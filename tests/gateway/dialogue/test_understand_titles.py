@@ -275,3 +275,11 @@ def test_a_capitalized_word_that_does_not_end_a_list_member_is_not_a_title(read,
 def test_titles_spelled_with_other_spacing_find_the_year_asked_for(read, message, year):
     seeds = read(message).seeds.titles
     assert len(seeds) == 1 and seeds[0].year == year and seeds[0].title.replace(" ", "").lower() == "oldboy"
+
+
+@pytest.mark.parametrize("message, title", [
+    ("we quoted Anchorman all week, more like that", "Anchorman: The Legend of Ron Burgundy"),
+    ("I loved Borat", "Borat: Cultural Learnings of America for Make Benefit Glorious Nation of Kazakhstan"),
+])
+def test_a_main_title_before_its_subtitle_names_the_movie(read, message, title):
+    assert titles(read(message).seeds.titles) == [title]

@@ -27,6 +27,8 @@ Matching (``link``):
 * Lists. A capitalized title next to a linked one across a list separator ("," "and" "or" "&" "/"), that
   ends the list or is followed by its next separator, is linked too: the list is its cue ("I loved Heat,
   Casino and Goodfellas", "Heat or Big, either is fine"); members are found outward from each linked one.
+* Main titles. The part before a subtitle ("Anchorman" of "Anchorman: The Legend of Ron Burgundy") is a key
+  when no other movie has that title or main title (so "Star Wars" stays a family).
 * Spacing. Keys that differ only in spacing name the same movies ("Oldboy" / "Old Boy"), so a year after
   either spelling finds its film.
 * Spans already taken by a constraint phrase ("under 2 hours", "from the 90s") are never titles.
@@ -110,6 +112,21 @@ class Mention:
     text: str = ""
 
 
+def _add_unique_main_titles(by_key: dict[str, list[Movie]], movies: Iterable[Movie]) -> None:
+    """"Anchorman: The Legend of Ron Burgundy" is "Anchorman" to people: the main title before a subtitle
+    is a key of its own when no other movie has that title or main title ("Star Wars", "Alien" stay what
+    they were: a family, and the 1979 film)."""
+    mains: dict[str, list[Movie]] = defaultdict(list)
+    for movie in movies:
+        if ": " in movie.title:
+            main = _normalize_key(fold(movie.title.split(": ", 1)[0]))
+            if main:
+                mains[main].append(movie)
+    for key, owners in mains.items():
+        if len(owners) == 1 and key not in by_key:
+            by_key[key] = list(owners)
+
+
 def _merge_spacing_variants(by_key: dict[str, list[Movie]]) -> None:
     """Keys that differ only in spacing ("oldboy" / "old boy") name the same movies: the catalog spells a
     title one way (Old Boy, 2003), people and other releases the other (Oldboy, 2013), so "Oldboy (2003)"
@@ -126,10 +143,12 @@ def _merge_spacing_variants(by_key: dict[str, list[Movie]]) -> None:
 
 class TitleLinker:
     def __init__(self, movies: Iterable[Movie], common_words: set[str], people: dict[str, str]):
+        movies = list(movies)
         by_key: dict[str, list[Movie]] = defaultdict(list)
         for movie in movies:
             for key in title_keys(movie.title, english=movie.original_language in (None, "en")):
                 by_key[key].append(movie)
+        _add_unique_main_titles(by_key, movies)
         _merge_spacing_variants(by_key)
         for group in by_key.values():
             group.sort(key=lambda m: (-(m.ml_rating_count or 0), m.movie_id))
