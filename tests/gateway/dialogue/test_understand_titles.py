@@ -283,3 +283,14 @@ def test_titles_spelled_with_other_spacing_find_the_year_asked_for(read, message
 ])
 def test_a_main_title_before_its_subtitle_names_the_movie(read, message, title):
     assert titles(read(message).seeds.titles) == [title]
+
+
+@pytest.mark.parametrize("message, kind, title", [
+    ("got anything shorter than Titanic?", "shorter", "Titanic"),
+    ("I want one longer than Toy Story", "longer", "Toy Story"),
+    ("something less long than Heat please", "shorter", "Heat"),
+])
+def test_shorter_or_longer_than_a_title_is_relative_to_it_not_a_seed(read, message, kind, title):
+    u = read(message)
+    assert [(r.kind, r.reference.title) for r in u.relative] == [(kind, title)]
+    assert u.seeds.titles == []

@@ -823,8 +823,7 @@ def _map_items(r: _Reading) -> None:
             if item.negated or seen or _UNLIKE_BEFORE.search(prefix):  # "nothing like Jaws": not a seed
                 if all(t.movie_id != ref.movie_id for t in c.exclude_titles):
                     c.exclude_titles.append(ref)
-            elif _NOT_SEEN_BEFORE.search(prefix) or re.search(r"\b(?:older|newer|more\s+recent|earlier|later)\s+than\s+$",
-                                                              prefix):
+            elif _NOT_SEEN_BEFORE.search(prefix) or _COMPARED_BEFORE.search(prefix):
                 pass  # "I haven't seen Jaws": neither a seed nor an exclusion; "older than X": relative only
             elif all(t.movie_id != ref.movie_id for t in seeds.titles):
                 seeds.titles.append(ref)
@@ -852,6 +851,13 @@ _RELATIVE_WORDS = (
 )
 
 
+# "older than X", "shorter than X": X is the yardstick of a relative constraint, not a seed.
+_COMPARED_BEFORE = re.compile(r"\b(?:older|newer|more\s+recent|earlier|later|shorter|longer|less\s+long|quicker)"
+                              r"\s+than\s+(?:the\s+)?$")
+_LENGTH_BEFORE = ((re.compile(r"\b(?:shorter|less\s+long|quicker)\s+than\s+(?:the\s+)?$"), "shorter"),
+                  (re.compile(r"\blonger\s+than\s+(?:the\s+)?$"), "longer"))
+
+
 def _read_relative(r: _Reading) -> None:
     titles = [it for it in r.items if it.kind == "title"]
     if not titles:
@@ -865,6 +871,7 @@ def _read_relative(r: _Reading) -> None:
             kinds.append("shorter")
         if re.search(r"^.{0,40}\blonger\b", after):
             kinds.append("longer")
+        kinds += [kind for pattern, kind in _LENGTH_BEFORE if pattern.search(before)]
         for pattern, kind in _RELATIVE_WORDS:
             if re.search(rf"(?:{pattern.pattern})\s+than\s+(?:the\s+)?$", before) or (
                     re.search(r"^\W*(?:but|,|only|just)\b.{0,25}", after) and pattern.search(after[:40])):
