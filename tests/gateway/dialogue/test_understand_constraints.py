@@ -200,3 +200,15 @@ def test_a_baby_in_the_family_still_caps_the_rating(read):
 
 def test_film_noirs_plural_is_the_genre(read):
     assert read("I like old movies, film noirs").constraints.include_genres == ["Film-Noir"]
+
+
+@pytest.mark.parametrize("message, low, high", [
+    ("anything made before the seventies", None, 1969),
+    ("skip stuff from before the 90s", 1990, None),
+    ("only films released after the 2000s", 2010, None),
+    ("I don't want anything after the 80s", None, 1989),
+    ("since the 90s please", 1990, None),
+])
+def test_before_or_after_a_decade_is_a_one_sided_bound(read, message, low, high):
+    c = read(message).constraints
+    assert (c.min_year, c.max_year) == (low, high)

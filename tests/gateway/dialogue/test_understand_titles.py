@@ -294,3 +294,14 @@ def test_shorter_or_longer_than_a_title_is_relative_to_it_not_a_seed(read, messa
     u = read(message)
     assert [(r.kind, r.reference.title) for r in u.relative] == [(kind, title)]
     assert u.seeds.titles == []
+
+
+@pytest.mark.parametrize("message, kind, title", [
+    ("a heist like Heat, only not so long", "shorter", "Heat"),
+    ("similar to Braveheart but not quite as long", "shorter", "Braveheart"),
+    ("something like Jaws but newer", "newer", "Jaws"),
+])
+def test_a_comparison_after_a_title_is_relative_to_that_title(read, message, kind, title):
+    u = read(message)
+    assert [(r.kind, r.reference.title) for r in u.relative] == [(kind, title)]
+    assert u.constraints.max_runtime_min is None and u.constraints.min_year is None  # no generic "short"/"recent"

@@ -80,6 +80,9 @@ class _Reading:
     drop: set[int] = field(default_factory=set)  # tokens that never go into the residual text
     avoid: list[str] = field(default_factory=list)
     relative_kinds: list[str] = field(default_factory=list)
+    # The year floor came from "newer" alone: after a title ("like The Matrix but newer") it means newer
+    # than that title, and the relative constraint replaces the floor.
+    floor_from_newer: bool = False
     removal_cue: bool = False
     # Genres a degree hedge refused ("not too gory" → Horror, Thriller): excluded only when the message
     # does not ask for one of them ("a horror movie that's not too gory" wants horror, just less gore).
@@ -371,7 +374,7 @@ def _read_runtime(r: _Reading) -> None:
         _min_runtime(c, lx.LONG_MIN)
         r.block_chars(*m.span())
         r.mask(*m.span())
-    for m in _finditer(r"\b(?:shorter|less\s+long|not\s+as\s+long|quicker|briefer)\b(?!\s+than\s+[a-z0-9])", r):
+    for m in _finditer(r"\b(?:shorter|less\s+long|not\s+(?:as|so)\s+long|quicker|briefer)\b(?!\s+than\s+[a-z0-9])", r):
         r.relative_kinds.append("shorter")
         r.block_chars(*m.span())
         r.mask(*m.span())
@@ -397,12 +400,37 @@ def _set_years(c: HardConstraints, lo: int | None, hi: int | None) -> None:
         c.max_year = hi
 
 
+_BEFORE_DECADE = r"before|prior\s+to|earlier\s+than|older\s+than"
+_AFTER_DECADE = r"after|later\s+than|newer\s+than|since"
+
+
+def _read_decade_bounds(r: _Reading, decades: str) -> None:
+    """"before the 80s" → up to 1979, "after the 80s" → 1990 on, "since the 80s" → 1980 on; a negation
+    turns the bound around ("nothing from before the 80s" → 1980 on, "nothing after the 90s" → up to 1999).
+    The decade is then taken, so it is not read as "in the 80s" as well."""
+    c = r.u.constraints
+    for m in _finditer(rf"\b(?P<dir>{_BEFORE_DECADE}|{_AFTER_DECADE})\s+(?:{decades})", r):
+        start = lx.DECADE_WORDS[m.group("word")] if m.group("word") else _decade_start(m.group("d"), m.group("century"))
+        direction = m.group("dir").split()[0]
+        negated = _negated_before(r.low, m.start())
+        if direction in ("before", "prior", "earlier", "older"):
+            lo, hi = (start, None) if negated else (None, start - 1)
+        elif direction == "since":
+            lo, hi = (None, start - 1) if negated else (start, None)
+        else:
+            lo, hi = (None, start + 9) if negated else (start + 10, None)
+        _set_years(c, lo, hi)
+        r.block_chars(*m.span())
+        r.mask(*m.span())
+
+
 def _read_years(r: _Reading, latest_year: int | None) -> None:
     c = r.u.constraints
     part = r"(?:(?P<part>early|mid|middle|late)[- ]?)?"
     decades = (rf"(?<!\()\b(?:from\s+|in\s+|during\s+|of\s+)?(?:the\s+)?{part}(?:')?(?P<century>19|20)?(?P<d>\d)0\s?'?s\b"
                rf"|\b(?:from\s+|in\s+|of\s+)?(?:the\s+)?{part.replace('part', 'part2')}(?:nineteen[- ]?)?(?P<word>"
                + "|".join(lx.DECADE_WORDS) + r")\b")
+    _read_decade_bounds(r, decades)
     spans: list[tuple[int, int]] = []
     for m in _finditer(rf"\b(?P<neg>{_NEG_WORDS}\s+(?:\w+\s+)?)?(?:{decades})", r):
         start = lx.DECADE_WORDS[m.group("word")] if m.group("word") else _decade_start(m.group("d"), m.group("century"))
@@ -451,12 +479,14 @@ def _read_years(r: _Reading, latest_year: int | None) -> None:
         recent = (rf"\b(?:recent|recently\s+released|newer|new\s+(?:(?:{_FILM_KINDS})[\s-]+)?(?:{_FILM_NOUNS}|releases?|"
                   rf"{_FILM_KINDS})|(?:something|anything)\s+new|latest|brand[- ]new|last\s+few\s+years|"
                   rf"past\s+few\s+years|modern)\b(?!\s+than)")
-        for m in _finditer(recent, r):
+        found = _finditer(recent, r)
+        for m in found:
             # "new sci-fi": only "new" is taken; the kind of film is left for the genre pass
             end = m.start() + 3 if m.group(0).lower().startswith("new ") else m.end()
             r.block_chars(m.start(), end)
             r.mask(m.start(), end)
             c.min_year = latest_year - lx.RECENT_SPAN_YEARS
+        r.floor_from_newer = bool(found) and all(m.group(0).lower() == "newer" for m in found)
 
 
 _FILM_NOUNS = r"movies?|films?|cinema|ones?|productions?|flicks?|stuff|pictures?|classics?"
@@ -867,7 +897,8 @@ def _read_relative(r: _Reading) -> None:
         after = low[r.tokens[item.end - 1].end:][:80]
         before = low[:r.tokens[item.start].start][-40:]
         kinds: list[str] = []
-        if _DRAGGED.search(after) or re.search(r"^\W*(?:but|,|only|just|though)?.{0,30}\b(?:shorter|less\s+long)\b", after):
+        if _DRAGGED.search(after) or re.search(r"^\W*(?:but|,|only|just|though)?.{0,30}\b(?:shorter|less\s+long|"
+                                               r"not\s+(?:as|so|that|quite\s+as)\s+long)\b", after):
             kinds.append("shorter")
         if re.search(r"^.{0,40}\blonger\b", after):
             kinds.append("longer")
@@ -879,6 +910,8 @@ def _read_relative(r: _Reading) -> None:
         movie = item.value.movie
         ref = TitleRef(movie_id=movie.movie_id, title=movie.title, year=movie.year, mention=item.text,
                        confidence=item.value.confidence)
+        if "newer" in kinds and r.floor_from_newer:
+            r.u.constraints.min_year, r.floor_from_newer = None, False  # newer than the title, not "recent"
         for kind in dict.fromkeys(kinds):
             rel = RelativeConstraint(kind=kind, reference=ref)
             if rel not in r.u.relative:
