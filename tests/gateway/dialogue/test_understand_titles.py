@@ -305,3 +305,14 @@ def test_a_comparison_after_a_title_is_relative_to_that_title(read, message, kin
     u = read(message)
     assert [(r.kind, r.reference.title) for r in u.relative] == [(kind, title)]
     assert u.constraints.max_runtime_min is None and u.constraints.min_year is None  # no generic "short"/"recent"
+
+
+@pytest.mark.parametrize("message, family", [
+    ("please skip Pirates of the Caribbean", "Pirates of the Caribbean"),  # no movie has that name: its family
+    ("anything but stuff from The Hunger Games", "The Hunger Games"),
+    ("not another Harry Potter movie", "Harry Potter"),
+])
+def test_refusing_a_family_by_its_name_excludes_the_family(read, message, family):
+    u = read(message)
+    assert [f.name for f in u.constraints.exclude_franchises] == [family]
+    assert u.constraints.exclude_titles == []

@@ -531,7 +531,7 @@ def _read_language(r: _Reading) -> None:
 
 _FRANCHISE_BEFORE = {"another", "more", "the", "any", "from", "of", "no", "a"}
 _FRANCHISE_AFTER = {"films", "movies", "franchise", "series", "saga", "sequels", "universe", "stuff", "ones", "flicks",
-                    "sequel", "trilogy", "collection", "world"}
+                    "sequel", "trilogy", "collection", "world", "film", "movie", "flick"}
 
 
 _FRANCHISE_REFUSALS = frozenset({"no", "not", "nor", "except", "without", "skip"})
@@ -568,7 +568,12 @@ def _read_franchises(r: _Reading, index: FranchiseIndex, linker: TitleLinker | N
             # family — but "not American History X" refuses that movie, not a family named "American"
             refused = (before in _FRANCHISE_REFUSALS or (before == "the" and i > 1 and tokens[i - 2].low in {"no", "not"})) \
                 and is_title and not _longer_title_at(tokens, i, n, linker)
-            cued = before in {"another", "more"} or refused or after in _FRANCHISE_AFTER or _after_franchise(r, i)
+            # "no Pirates of the Caribbean" (no movie has that name: only its family can be meant) and
+            # "nothing from The Hunger Games" ("from" a name is from its films)
+            refused_family = before in _FRANCHISE_REFUSALS and not is_title and len(key.split()) > 1
+            from_family = before == "from" or (before == "the" and i > 1 and tokens[i - 2].low == "from")
+            cued = (before in {"another", "more"} or refused or refused_family or from_family
+                    or after in _FRANCHISE_AFTER or _after_franchise(r, i))
             if (index.is_brand(franchise) and (not is_title or cued) and (
                     any(t.capitalized for t in span) or cued or len(key) > 3)) or cued:
                 found = (n, franchise, after in _FRANCHISE_AFTER)
