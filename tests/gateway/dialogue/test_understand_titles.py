@@ -316,3 +316,17 @@ def test_refusing_a_family_by_its_name_excludes_the_family(read, message, family
     u = read(message)
     assert [f.name for f in u.constraints.exclude_franchises] == [family]
     assert u.constraints.exclude_titles == []
+
+
+def test_an_all_caps_title_in_a_list_of_titles_is_a_title(read):
+    assert titles(read("Coco, WALL-E and Up are our family's favourites").seeds.titles) == ["Coco", "WALL·E", "Up"]
+
+
+@pytest.mark.parametrize("message, liked", [
+    ("we watched Jaws yesterday and absolutely loved it", True),
+    ("I've seen Heat, which I really enjoyed", True),
+    ("I watched Heat and hated it", False),
+])
+def test_a_seen_title_that_was_liked_is_a_seed(read, message, liked):
+    u = read(message)
+    assert bool(u.seeds.titles) is liked and bool(u.constraints.exclude_titles) is not liked

@@ -349,7 +349,7 @@ class TitleLinker:
         words = key.split()
         if (len(words) == 1 and words[0] in NOT_A_TITLE_ALONE) or self._glued(tokens, i, end):
             return False
-        if not tokens[i].text[:1].isupper() or (tokens[i].text.isupper() and len(tokens[i].text) > 1):
+        if not tokens[i].text[:1].isupper():  # capitalized or all caps ("WALL-E"), never lowercase
             return False
         return end >= len(tokens) or tokens[end].low in LIST_SEPARATORS or tokens[end].text in {".", "!", "?"}
 

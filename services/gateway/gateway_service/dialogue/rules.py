@@ -822,6 +822,8 @@ def _map_items(r: _Reading) -> None:
         seen = item.kind in {"title", "franchise"} and (
             bool(_SEEN_BEFORE.search(prefix)) or _continues_list(r, seen_item, item))
         seen_item = item if seen else None
+        if seen and item.kind == "title" and _liked_after(normalize(r.message[r.tokens[item.end - 1].end:]).lower()):
+            seen = False  # "I just watched The Martian and loved it": a liked title (the seed is never shown back)
         if item.kind in {"genre", "fear", "tone"} and item.start > 0 and r.tokens[item.start - 1].low in {"less", "as"}:
             r.drop.update(range(item.start - 1, item.end))  # "less scary", "not as dark": relative, not a genre
             continue
@@ -884,6 +886,19 @@ _RELATIVE_WORDS = (
     (re.compile(r"\b(?:lighter|less\s+dark|less\s+depressing|less\s+heavy|less\s+sad|happier|more\s+upbeat|"
                 r"not\s+as\s+(?:dark|heavy|sad|depressing))\b"), "lighter"),
 )
+
+
+# "watched X and loved it", "saw X, it was great": a seen title that was liked is a seed.
+_LIKED_AFTER = re.compile(r"\b(?:loved|liked|enjoyed|adored|was\s+(?:great|amazing|awesome|fantastic|brilliant|so\s+good))\b")
+_CLAUSE_END = re.compile(r"[.!?;]|\bbut\b|\bthough\b")
+_NEGATION = re.compile(r"\b(?:not|never|didn't|didnt|don't|wasn't|hardly)\b|n't\b")
+
+
+def _liked_after(text: str) -> bool:
+    """The clause after a title says it was liked ("…and absolutely loved it", "…, which I really enjoyed")."""
+    clause = _CLAUSE_END.split(text[:60], maxsplit=1)[0]
+    found = _LIKED_AFTER.search(clause)
+    return found is not None and not _NEGATION.search(clause[:found.start()])
 
 
 # "older than X", "shorter than X": X is the yardstick of a relative constraint, not a seed.
