@@ -56,8 +56,9 @@ COMMON_LOWERCASE_MIN_RATINGS = 50
 _ARTICLES = ("the ", "a ", "an ")
 # Foreign leading articles are optional only in non-English titles ("Die Hard" is not "Hard").
 _FOREIGN_ARTICLES = ("le ", "la ", "les ", "l ", "el ", "il ", "der ", "die ", "das ")
-# Words that name something else far more often than the film of that name ("an Oscar nominee").
+# What separates the members of a list of titles ("Heat, Casino and Goodfellas").
 LIST_SEPARATORS = frozenset({",", "and", "or", "&", "/", "nor", ";"})
+# Words that name something else far more often than the film of that name ("an Oscar nominee").
 NOT_A_TITLE_ALONE = frozenset({"oscar", "oscars", "netflix", "hulu", "amazon", "hbo", "imdb", "youtube", "disney",
                                "god", "christmas", "cinema", "hollywood", "bollywood"})
 # Pronouns that open a sentence as its subject far more often than they name a film ("It", "This").
