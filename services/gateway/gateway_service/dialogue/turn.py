@@ -434,7 +434,8 @@ async def _recommend(services: Services, body: ChatRequest, u: Understanding, re
     outcome = await retrieve_and_rank(services, user, hard, query, words, _recent_turns(state),
                                       seed_id=state.seeds[0].movie_id if state.seeds else 0,
                                       likes=likes_of(state, people_index(services)))
-    result.cards = await _with_keyphrase_matches(services, body.message or state.query_text, outcome.ranked.cards())
+    # The taste words, as for the ranker: a title the message names ("like Casino") is no keyphrase to match.
+    result.cards = await _with_keyphrase_matches(services, words, outcome.ranked.cards())
     result.filled = outcome.filled
     result.degraded, result.degraded_reason = outcome.ranked.degraded, outcome.ranked.degraded_reason
     result.hits, result.logged = outcome.hits, True
