@@ -43,21 +43,40 @@ deadline_exceeded = _error(grpc.StatusCode.DEADLINE_EXCEEDED, "DEADLINE_EXCEEDED
 resource_exhausted = _error(grpc.StatusCode.RESOURCE_EXHAUSTED, "RESOURCE_EXHAUSTED")
 
 
+# The status travels in trailing metadata, which gRPC caps (8 KiB soft, 16 KiB hard by default): a request with
+# 40 unknown genres made ~22 KB, the caller got RESOURCE_EXHAUSTED ("received metadata size exceeds hard
+# limit") instead of INVALID_ARGUMENT, and the gateway answered 503 (found by the fuzz test).
+MAX_MESSAGE_CHARS = 600
+MAX_VIOLATIONS = 10
+MAX_DESCRIPTION_CHARS = 200
+
+
+def _clip(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def _bounded_violations(violations: list[tuple[str, str]]) -> list[tuple[str, str]]:
+    kept = [(_clip(f, 120), _clip(d, MAX_DESCRIPTION_CHARS)) for f, d in violations[:MAX_VIOLATIONS]]
+    if len(violations) > MAX_VIOLATIONS:
+        kept.append(("", f"… and {len(violations) - MAX_VIOLATIONS} more"))
+    return kept
+
+
 def to_grpc_status(error: ServiceError, domain: str) -> grpc.Status:
-    """Build a gRPC status with google.rpc details from a domain error."""
+    """Build a gRPC status with google.rpc details from a domain error, bounded to fit the metadata limit."""
     details = []
     info = error_details_pb2.ErrorInfo(reason=error.reason, domain=domain)
     details.append(info)
     if error.field_violations:
         details.append(error_details_pb2.BadRequest(field_violations=[
             error_details_pb2.BadRequest.FieldViolation(field=f, description=d)
-            for f, d in error.field_violations
+            for f, d in _bounded_violations(list(error.field_violations))
         ]))
     if error.retry_after_s is not None:
         delay = duration_pb2.Duration()
         delay.FromMilliseconds(int(error.retry_after_s * 1000))
         details.append(error_details_pb2.RetryInfo(retry_delay=delay))
-    status = status_pb2.Status(code=getattr(code_pb2, error.code.name), message=error.message)
+    status = status_pb2.Status(code=getattr(code_pb2, error.code.name), message=_clip(error.message, MAX_MESSAGE_CHARS))
     for detail in details:
         status.details.add().Pack(detail)
     return rpc_status.to_status(status)

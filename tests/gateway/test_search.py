@@ -101,6 +101,11 @@ def test_served_vector_still_shows_matches_and_bad_bodies_are_rejected(stack, st
     assert_error(post(gateway.url, {"query": "x", "limit": 0}), 422, "VALIDATION_ERROR")
     assert_error(post(gateway.url, {"query": "x", "filter": {"maxCertification": "PG-14"}}), 422, "VALIDATION_ERROR")
     assert_error(post(gateway.url, {"query": "x", "unknown": 1}), 422, "VALIDATION_ERROR")
+    # As many unknown genres as the API allows is a 400 that names them, not a 503 (found by the fuzz test)
+    many = [f"not-a-genre-{'x' * 20}-{i}" for i in range(20)]
+    flood = assert_error(post(gateway.url, {"query": "x", "filter": {"includeGenres": many, "excludeGenres": many}}),
+                         400, "INVALID_ARGUMENT")
+    assert "not-a-genre" in flood["message"]
     # JSON can carry what no gRPC string can (found by the fuzz test as a 503 from retrieval)
     with httpx.Client(base_url=gateway.url, timeout=30.0) as http:
         for raw in (rb'{"query": "x", "filter": {"excludeGenres": ["Dra\ud9b8ma"]}}', rb'{"query": "cozy\u0000"}'):

@@ -72,6 +72,16 @@ async def test_every_bad_field_is_reported_at_once(retrieval):
         "vector", "k", "filter.min_year", "filter.include_genres[0]"}
 
 
+async def test_a_flood_of_bad_fields_is_still_invalid_argument_not_unavailable(retrieval):
+    """40 unknown genres of 40 characters (what the gateway's API allows) made a ~22 KB status, over gRPC's
+    metadata limit: the caller got RESOURCE_EXHAUSTED. The status is bounded: the first violations, a count."""
+    genres = [f"{'ünknown-genre-' * 3}{i}"[:40] for i in range(40)]
+    request = search(include_genres=genres[:20], exclude_genres=genres[20:])
+    description = await expect_error(retrieval.Search(request, timeout=5), INVALID, "filter.include_genres[0]")
+    assert len(description.field_violations) == 11 and description.field_violations[-1][1] == "… and 30 more"
+    assert len(description.message) <= 600
+
+
 async def test_batch_errors_name_the_query(retrieval):
     good = retrieval_pb2.SearchQuery(vector=GOOD, k=5)
     bad = retrieval_pb2.SearchQuery(vector=GOOD[:3], k=5, filter=common_pb2.Filter(exclude_genres=["Nope"]))
